@@ -1,0 +1,44 @@
+#include "common/error.hpp"
+
+namespace imgspool {
+
+const char* stage_name(Stage stage) {
+    switch (stage) {
+        case Stage::config:
+            return "config";
+        case Stage::watch:
+            return "watch";
+        case Stage::claim:
+            return "claim";
+        case Stage::validate:
+            return "validate";
+        case Stage::hash:
+            return "hash";
+        case Stage::cache:
+            return "cache";
+        case Stage::render:
+            return "render";
+        case Stage::store:
+            return "store";
+        case Stage::commit:
+            return "commit";
+        case Stage::move:
+            return "move";
+        case Stage::internal:
+            return "internal";
+    }
+    return "internal";
+}
+
+std::string Error::message() const {
+    std::string out = stage_name(stage);
+    out += ": ";
+    if (!file.empty()) {
+        out += file;
+        out += ": ";
+    }
+    out += reason;
+    return out;
+}
+
+}  // namespace imgspool

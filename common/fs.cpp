@@ -1,0 +1,135 @@
+#include "common/fs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace imgspool::fs {
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+}
+
+UniqueFd::~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+std::string errno_text(int err) {
+    char buf[256];
+    // GNU strerror_r returns the message pointer.
+    return ::strerror_r(err, buf, sizeof buf);
+}
+
+Status make_dirs(const stdfs::path& dir) {
+    std::error_code ec;
+    stdfs::create_directories(dir, ec);
+    if (ec && !stdfs::is_directory(dir)) {
+        return make_error(Stage::internal, "cannot create folder: " + ec.message(), dir.string());
+    }
+    return ok_status();
+}
+
+Status rename_noreplace(const stdfs::path& from, const stdfs::path& to) {
+    if (to.has_parent_path()) {
+        if (auto st = make_dirs(to.parent_path()); !st) return st;
+    }
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+        return ok_status();
+    }
+    int err = errno;
+    if (err == EINVAL || err == ENOSYS) {
+        // No RENAME_NOREPLACE here: link() fails with EEXIST rather than replace.
+        if (::link(from.c_str(), to.c_str()) == 0) {
+            if (::unlink(from.c_str()) == 0) return ok_status();
+            err = errno;
+            ::unlink(to.c_str());
+        } else {
+            err = errno;
+        }
+    }
+    return make_error(Stage::move, "cannot rename to " + to.string() + ": " + errno_text(err),
+                      from.string());
+}
+
+Result<stdfs::path> move_unique(const stdfs::path& from, const stdfs::path& to) {
+    const std::string stem = to.stem().string();
+    const std::string ext = to.extension().string();
+    for (int n = 0; n < 10000; ++n) {
+        stdfs::path candidate =
+            n == 0 ? to : to.parent_path() / (stem + "." + std::to_string(n) + ext);
+        Status st = rename_noreplace(from, candidate);
+        if (st) return candidate;
+        std::error_code ec;
+        if (!stdfs::exists(stdfs::symlink_status(candidate, ec))) return st.error();
+    }
+    return make_error(Stage::move, "no free name near " + to.string(), from.string());
+}
+
+Result<std::string> read_file(const stdfs::path& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) {
+        return make_error(Stage::internal, "cannot open: " + errno_text(errno), path.string());
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        return make_error(Stage::internal, "not a regular file", path.string());
+    }
+    std::string data;
+    data.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (got < data.size()) {
+        ssize_t n = ::read(fd.get(), data.data() + got, data.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0)
+            return make_error(Stage::internal, "read failed: " + errno_text(errno), path.string());
+        if (n == 0) break;
+        got += static_cast<size_t>(n);
+    }
+    data.resize(got);
+    return data;
+}
+
+Status write_file_atomic(const stdfs::path& path, std::string_view data) {
+    if (path.has_parent_path()) {
+        if (auto st = make_dirs(path.parent_path()); !st) return st;
+    }
+    std::string tmp = path.string() + ".tmp-" + std::to_string(::getpid());
+    {
+        UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!fd.valid()) {
+            return make_error(Stage::internal, "cannot create: " + errno_text(errno), tmp);
+        }
+        size_t put = 0;
+        while (put < data.size()) {
+            ssize_t n = ::write(fd.get(), data.data() + put, data.size() - put);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                int err = errno;
+                ::unlink(tmp.c_str());
+                return make_error(Stage::internal, "write failed: " + errno_text(err), tmp);
+            }
+            put += static_cast<size_t>(n);
+        }
+        if (::fsync(fd.get()) != 0) {
+            int err = errno;
+            ::unlink(tmp.c_str());
+            return make_error(Stage::internal, "fsync failed: " + errno_text(err), tmp);
+        }
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        return make_error(Stage::internal, "rename failed: " + errno_text(err), path.string());
+    }
+    return ok_status();
+}
+
+}  // namespace imgspool::fs

@@ -1,0 +1,63 @@
+// The daemon's configuration: TOML (toml11) plus environment overrides. Unknown keys and bad
+// values are errors that name the key.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/spool_layout.hpp"
+#include "pipeline/profile.hpp"
+#include "pipeline/validate.hpp"
+#include "store/s3_config.hpp"
+
+namespace imgspool {
+
+struct DaemonSettings {
+    std::filesystem::path state_dir = "var";  // holds imgspool.db
+    int workers = 0;                          // 0 = one per core
+    int settle_ms = 2000;
+    int rescan_s = 30;
+    int queue_max = 64;
+};
+
+struct StoreSettings {
+    std::string kind = "local";                  // "local" | "s3"
+    std::filesystem::path path = "var/objects";  // local store root
+    std::string public_base_url;                 // CDN base; empty = store's own URLs
+    std::string key_template = "images/{upload_id}/{variant}.{ext}";
+    S3Config s3;
+};
+
+struct MetricsSettings {
+    bool enabled = false;
+    std::string bind = "127.0.0.1";
+    int port = 9091;
+};
+
+struct Config {
+    std::filesystem::path file;  // where it was read from
+    DaemonSettings daemon;
+    std::vector<SpoolLayout> spools;
+    StoreSettings store;
+    Limits limits;
+    std::map<std::string, Profile> profiles;  // built-in plus [profiles.NAME]
+    MetricsSettings metrics;
+
+    int effective_workers() const;  // workers, or the number of cores when 0
+    std::filesystem::path database_path() const { return daemon.state_dir / "imgspool.db"; }
+};
+
+// Reads and checks the file, then applies the environment (S3_*, AWS_*, CDN_URL,
+// ENABLE_METRICS, METRICS_PORT). Relative paths are resolved against the current directory.
+Result<Config> load_config(const std::filesystem::path& file);
+
+// Same, from TOML text (for tests); `origin` names the source in errors.
+Result<Config> parse_config(const std::string& toml_text, const std::string& origin);
+
+// The effective settings as TOML-like text, secrets shown as "****".
+std::string describe_config(const Config& config);
+
+}  // namespace imgspool

@@ -1,0 +1,66 @@
+// Profiles: which derivatives a spool's images become, and how they are encoded.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace imgspool {
+
+enum class Format { jpeg, png, webp };
+
+const char* format_name(Format f);                            // "jpeg", "png", "webp"
+const char* format_extension(Format f);                       // "jpg", "png", "webp"
+const char* format_mime(Format f);                            // "image/jpeg", ...
+std::optional<Format> parse_format(const std::string& name);  // "jpeg"/"jpg", "png", "webp"
+
+enum class Fit {
+    cover,   // fill the box exactly, centre crop what overflows (the web thumbnails)
+    inside,  // fit inside the box keeping the aspect ratio (the AI-tool presets)
+};
+
+// One encoded output of a variant. format == nullopt means "the source's format".
+struct OutputFormat {
+    std::optional<Format> format;
+    int quality = 85;  // JPEG and WebP quality, 1-100
+};
+
+struct Variant {
+    std::string name;  // "small", "original", "hq" ... becomes {variant} in the key template
+    int width = 0;     // box; 0 x 0 means "the source size" (the re-encoded original)
+    int height = 0;
+    Fit fit = Fit::inside;
+    bool enlarge = false;  // never true for the built-in profiles
+    std::vector<OutputFormat> outputs;
+};
+
+struct Profile {
+    std::string name;
+    std::vector<Variant> variants;
+    bool keep_metadata = false;  // false: strip EXIF/XMP/IPTC (ICC is converted to sRGB anyway)
+    bool jpeg_progressive = true;
+    int png_compression = 9;  // 0-9
+
+    // SHA-256 (hex) over every setting that changes the rendered bytes, plus the renderer's
+    // version: equal fingerprints mean a cached derivative set can be reused as is.
+    std::string fingerprint() const;
+};
+
+// web, dall-e, sora, stable-diffusion.
+const std::map<std::string, Profile>& builtin_profiles();
+
+// Checks a profile's values (names unique and non-empty, sizes, qualities) and says which is wrong.
+Status validate_profile(const Profile& p);
+
+// Output size for a source of src_w x src_h (already auto-oriented) in variant v.
+struct Size {
+    int width = 0;
+    int height = 0;
+    bool operator==(const Size&) const = default;
+};
+Size target_size(const Variant& v, int src_w, int src_h);
+
+}  // namespace imgspool

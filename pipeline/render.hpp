@@ -1,0 +1,31 @@
+// Renders a profile's derivatives from one in-memory source with libvips.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "pipeline/profile.hpp"
+#include "pipeline/validate.hpp"
+
+namespace imgspool {
+
+struct Rendered {
+    std::string variant;  // Variant::name
+    Format format;
+    int width = 0;
+    int height = 0;
+    std::string bytes;  // the encoded file
+};
+
+// Decodes as few times as possible (shrink-on-load, smaller sizes cut from one shrunk image),
+// auto-orients from EXIF, converts to sRGB, strips metadata unless the profile keeps it, and
+// fails (Stage::render) on truncated or corrupt data. One Rendered per (variant, output).
+Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& info,
+                                     const Profile& profile);
+
+// Once per process, before any worker starts: vips_init, cache off, leak checks off.
+Status init_vips(const char* argv0);
+
+}  // namespace imgspool

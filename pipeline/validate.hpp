@@ -1,0 +1,38 @@
+// Every limit in one place, checked before any pixel is decoded.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "pipeline/profile.hpp"
+
+namespace imgspool {
+
+struct Limits {
+    std::uint64_t max_bytes = 10ull * 1024 * 1024;
+    int min_width = 100;
+    int min_height = 100;
+    int max_width = 10000;
+    int max_height = 10000;
+    std::uint64_t max_pixels = 100'000'000ull;  // against decompression bombs
+};
+
+// What the header says about a source.
+struct SourceInfo {
+    Format format = Format::jpeg;
+    int width = 0;  // as stored (before EXIF orientation)
+    int height = 0;
+    int orientation = 1;  // EXIF 1-8
+    std::uint64_t bytes = 0;
+};
+
+// Magic bytes only: JPEG FF D8 FF, PNG 89 50 4E 47 0D 0A 1A 0A, WebP RIFF....WEBP.
+std::optional<Format> sniff_format(std::string_view data);
+
+// Size, type by magic, dimensions and pixel count from the header. Stage::validate errors
+// with reasons such as "empty file (0 bytes)", "not a JPEG, PNG or WebP image (starts with
+// 25 50 44 46)", "image is 90x90, smaller than the minimum 100x100".
+Result<SourceInfo> validate_source(std::string_view data, const Limits& limits);
+
+}  // namespace imgspool

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything imgspool needs to build, run and test on Debian 12, from Debian's packages
+# (and, for the test harness, the npm registry). Safe to run again; does nothing when all is there.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config git
+  libvips-dev libvips-tools libinotifytools0-dev libsqlite3-dev sqlite3
+  libcurl4-openssl-dev libssl-dev libtoml11-dev uuid-dev nlohmann-json3-dev libcli11-dev
+  libjemalloc-dev libmicrohttpd-dev libgtest-dev
+  nodejs npm prometheus
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# The machines this runs on may carry their own Node.js outside Debian's packages: keep it.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs/}"); missing=("${missing[@]/npm/}")
+fi
+read -r -a missing <<<"${missing[*]}"
+
+if ((${#missing[@]})); then
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  echo "install-deps: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

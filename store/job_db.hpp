@@ -1,0 +1,88 @@
+// The job record: SQLite at <state_dir>/imgspool.db, WAL mode, safe to read with the sqlite3 CLI
+// while the daemon runs. All methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+
+struct sqlite3;
+
+namespace imgspool {
+
+// One stored derivative, as recorded in images.urls and derivative_cache.
+struct StoredVariant {
+    std::string variant;  // "small"
+    std::string format;   // "jpeg", "png", "webp"
+    std::string key;
+    std::string url;
+    int width = 0;
+    int height = 0;
+    std::uint64_t bytes = 0;
+};
+
+struct JobRecord {
+    std::string upload_id;
+    std::string spool;
+    std::string source_name;  // path relative to inbox/
+    std::string source_hash;  // empty until hashed
+    std::string status;       // pending | processing | complete | failed
+    int progress = 0;         // 0-100
+    std::string error;        // failed: the reason
+    std::string error_stage;  // failed: the stage
+    std::uint64_t original_size = 0;
+    int width = 0;
+    int height = 0;
+    std::string format;
+    std::string profile;
+    std::string created_at;  // ISO 8601 UTC
+    std::string updated_at;
+    std::vector<StoredVariant> outputs;  // filled by find() for complete jobs
+};
+
+class JobDb {
+  public:
+    // Opens or creates the database and its schema; WAL mode, busy timeout.
+    static Result<std::unique_ptr<JobDb>> open(const std::filesystem::path& file);
+    ~JobDb();
+    JobDb(const JobDb&) = delete;
+    JobDb& operator=(const JobDb&) = delete;
+
+    // pending row; a second insert of the same upload_id is a no-op (recovery re-inserts).
+    Status insert_job(const std::string& upload_id, const std::string& spool,
+                      const std::string& source_name, const std::string& profile);
+    Status mark_processing(const std::string& upload_id);
+    Status set_progress(const std::string& upload_id, int progress);
+    Status set_source(const std::string& upload_id, const std::string& source_hash,
+                      std::uint64_t original_size, int width, int height,
+                      const std::string& format);
+
+    // One transaction: images row with the URLs, status complete, progress 100, and (when
+    // cache_fingerprint is non-empty) the derivative_cache row for (source_hash, fingerprint).
+    Status complete(const std::string& upload_id, const std::vector<StoredVariant>& outputs,
+                    const std::string& cache_fingerprint);
+    Status fail(const std::string& upload_id, const Error& error);
+
+    // Variants stored earlier for these bytes and profile settings.
+    std::optional<std::vector<StoredVariant>> cache_lookup(const std::string& source_hash,
+                                                           const std::string& fingerprint);
+
+    std::optional<JobRecord> find(const std::string& upload_id);
+    std::map<std::string, std::int64_t> counts_by_status();
+    std::vector<JobRecord> unfinished();  // pending or processing, oldest first
+
+  private:
+    explicit JobDb(sqlite3* db);
+    Status exec(const char* sql);
+    sqlite3* db_;
+    std::mutex mutex_;
+};
+
+}  // namespace imgspool

@@ -1,0 +1,42 @@
+#include "common/log.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+using namespace imgspool;
+
+TEST(Log, WritesOneJsonObjectPerLine) {
+    log::set_level(log::Level::info);
+    ::testing::internal::CaptureStderr();
+    log::info("job finished", {{"upload_id", "abc"}, {"bytes", 12}, {"ok", true}, {"ratio", 0.5}});
+    log::debug("hidden at info");
+    log::warn("quote \" and\nnewline");
+    std::string out = ::testing::internal::GetCapturedStderr();
+
+    std::vector<nlohmann::json> lines;
+    size_t start = 0;
+    for (size_t nl; (nl = out.find('\n', start)) != std::string::npos; start = nl + 1) {
+        lines.push_back(nlohmann::json::parse(out.substr(start, nl - start)));
+    }
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_EQ(lines[0]["msg"], "job finished");
+    EXPECT_EQ(lines[0]["level"], "info");
+    EXPECT_EQ(lines[0]["upload_id"], "abc");
+    EXPECT_EQ(lines[0]["bytes"], 12);
+    EXPECT_EQ(lines[0]["ok"], true);
+    EXPECT_DOUBLE_EQ(lines[0]["ratio"].get<double>(), 0.5);
+    EXPECT_TRUE(lines[0]["ts"].get<std::string>().ends_with("Z"));
+    EXPECT_EQ(lines[1]["msg"], "quote \" and\nnewline");
+}
+
+TEST(Log, LevelFromEnvironment) {
+    ::setenv("LOG_LEVEL", "error", 1);
+    EXPECT_TRUE(log::configure_from_env());
+    EXPECT_FALSE(log::enabled(log::Level::warn));
+    EXPECT_TRUE(log::enabled(log::Level::error));
+    ::setenv("LOG_LEVEL", "loud", 1);
+    EXPECT_FALSE(log::configure_from_env());
+    ::unsetenv("LOG_LEVEL");
+    log::set_level(log::Level::info);
+}

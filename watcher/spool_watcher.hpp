@@ -1,0 +1,66 @@
+// Notices files in the spools' inbox/ folders (inotify + start-up scan + periodic rescan) and
+// reports each one once it has stopped changing for settle_ms.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/spool_layout.hpp"
+
+namespace imgspool {
+
+struct StableFile {
+    std::string spool;               // SpoolLayout::name
+    std::filesystem::path path;      // absolute path in inbox/
+    std::filesystem::path relative;  // path relative to inbox/ ("sub/a.jpg")
+    bool regular = true;  // false: a symlink, FIFO, socket or device (never opened or followed)
+};
+
+struct WatcherOptions {
+    std::vector<SpoolLayout> spools;
+    std::chrono::milliseconds settle{2000};
+    std::chrono::seconds rescan{30};
+};
+
+struct WatcherStats {
+    std::atomic<std::uint64_t> overflows{0};
+    std::atomic<std::uint64_t> rescans{0};
+    std::atomic<std::uint64_t> events{0};
+};
+
+// Dotfiles and temporary names (*.part, *.filepart, *.tmp, *.crdownload, rsync's .name.XXXXXX)
+// are ignored until renamed to their final name.
+bool is_ignored_name(std::string_view filename);
+
+class SpoolWatcher {
+  public:
+    // on_stable is called from the watcher's own thread, one file at a time; it may block
+    // (back-pressure). A file is reported again only if it is still in inbox/ and changes or
+    // is found by a later rescan after on_stable returned.
+    using Callback = std::function<void(const StableFile&)>;
+
+    SpoolWatcher(WatcherOptions options, Callback on_stable);
+    ~SpoolWatcher();  // stops
+    SpoolWatcher(const SpoolWatcher&) = delete;
+    SpoolWatcher& operator=(const SpoolWatcher&) = delete;
+
+    // Creates inbox/ if missing, arms the watches, scans what is already there, starts threads.
+    Status start();
+    // Stops reporting; returns once the threads have ended. Idempotent.
+    void stop();
+
+    bool armed() const;
+    const WatcherStats& stats() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace imgspool
