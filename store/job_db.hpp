@@ -26,6 +26,8 @@ struct StoredVariant {
     int width = 0;
     int height = 0;
     std::uint64_t bytes = 0;
+
+    bool operator==(const StoredVariant&) const = default;
 };
 
 struct JobRecord {
@@ -42,8 +44,11 @@ struct JobRecord {
     int height = 0;
     std::string format;
     std::string profile;
-    std::string created_at;  // ISO 8601 UTC
+    std::string created_at;  // ISO 8601 UTC with milliseconds: "2026-11-22T03:04:05.123Z"
     std::string updated_at;
+    std::string completed_at;            // empty until complete
+    bool cache_hit = false;              // complete: outputs came from derivative_cache
+    std::int64_t duration_ms = 0;        // complete: time the pipeline spent on the job
     std::vector<StoredVariant> outputs;  // filled by find() for complete jobs
 };
 
@@ -58,16 +63,21 @@ class JobDb {
     // pending row; a second insert of the same upload_id is a no-op (recovery re-inserts).
     Status insert_job(const std::string& upload_id, const std::string& spool,
                       const std::string& source_name, const std::string& profile);
+    // The updates below are refused (Stage::commit error) for an unknown or a complete job.
     Status mark_processing(const std::string& upload_id);
-    Status set_progress(const std::string& upload_id, int progress);
+    Status set_progress(const std::string& upload_id, int progress);  // 0-100
     Status set_source(const std::string& upload_id, const std::string& source_hash,
                       std::uint64_t original_size, int width, int height,
                       const std::string& format);
 
     // One transaction: images row with the URLs, status complete, progress 100, and (when
-    // cache_fingerprint is non-empty) the derivative_cache row for (source_hash, fingerprint).
+    // cache_fingerprint is non-empty and this was no cache hit) the derivative_cache row for
+    // (source_hash, fingerprint), naming this job as the one that rendered the outputs.
+    // A job that is already complete is refused (the first record stands).
     Status complete(const std::string& upload_id, const std::vector<StoredVariant>& outputs,
-                    const std::string& cache_fingerprint);
+                    const std::string& cache_fingerprint, bool cache_hit = false,
+                    std::int64_t duration_ms = 0);
+    // status failed with error.reason and stage_name(error.stage); refused for a complete job.
     Status fail(const std::string& upload_id, const Error& error);
 
     // Variants stored earlier for these bytes and profile settings.
@@ -78,10 +88,17 @@ class JobDb {
     std::map<std::string, std::int64_t> counts_by_status();
     std::vector<JobRecord> unfinished();  // pending or processing, oldest first
 
+    // PRAGMA user_version written by this build; open() migrates older files up to it.
+    static constexpr int schema_version = 1;
+
   private:
-    explicit JobDb(sqlite3* db);
-    Status exec(const char* sql);
-    sqlite3* db_;
+    struct Closer {
+        void operator()(sqlite3* db) const;
+    };
+    using Handle = std::unique_ptr<sqlite3, Closer>;
+
+    explicit JobDb(Handle db);
+    Handle db_;
     std::mutex mutex_;
 };
 

@@ -1,0 +1,359 @@
+#include "store/job_db.hpp"
+
+#include <sqlite3.h>
+
+#include <functional>
+#include <string_view>
+
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "store/job_db_schema.hpp"
+#include "store/sqlite_handles.hpp"
+#include "store/variant_json.hpp"
+
+namespace imgspool {
+
+namespace {
+
+using sqlite::Statement;
+
+// Every row of upload_jobs with the outputs of its images row (NULL unless complete).
+constexpr std::string_view kSelectJobs = R"sql(
+SELECT j.id, j.spool, j.source_name, j.source_hash, j.status, j.progress, j.error,
+       j.error_stage, j.original_size, j.width, j.height, j.format, j.profile, j.created_at,
+       j.updated_at, j.completed_at, j.cache_hit, j.duration_ms, i.outputs
+FROM upload_jobs j LEFT JOIN images i ON i.upload_id = j.id
+)sql";
+
+Result<JobRecord> read_job(const Statement& row) {
+    JobRecord job;
+    job.upload_id = row.text(0);
+    job.spool = row.text(1);
+    job.source_name = row.text(2);
+    job.source_hash = row.text(3);
+    job.status = row.text(4);
+    job.progress = static_cast<int>(row.int64(5));
+    job.error = row.text(6);
+    job.error_stage = row.text(7);
+    job.original_size = static_cast<std::uint64_t>(row.int64(8));
+    job.width = static_cast<int>(row.int64(9));
+    job.height = static_cast<int>(row.int64(10));
+    job.format = row.text(11);
+    job.profile = row.text(12);
+    job.created_at = row.text(13);
+    job.updated_at = row.text(14);
+    job.completed_at = row.text(15);
+    job.cache_hit = row.int64(16) != 0;
+    job.duration_ms = row.int64(17);
+    if (std::string outputs = row.text(18); !outputs.empty()) {
+        auto variants = variants_from_json(outputs);
+        if (!variants) return variants.error();
+        job.outputs = std::move(*variants);
+    }
+    return job;
+}
+
+Result<std::vector<JobRecord>> select_jobs(sqlite3* db, std::string_view where,
+                                           const std::function<void(Statement&)>& bind) {
+    auto stmt = Statement::prepare(db, std::string(kSelectJobs) + std::string(where));
+    if (!stmt) return stmt.error();
+    bind(*stmt);
+    std::vector<JobRecord> jobs;
+    for (;;) {
+        auto row = stmt->step();
+        if (!row) return row.error();
+        if (!*row) return jobs;
+        auto job = read_job(*stmt);
+        if (!job) return job.error();
+        jobs.push_back(std::move(*job));
+    }
+}
+
+// Why an update guarded by "status <> 'complete'" changed no row.
+Error refusal(sqlite3* db, const std::string& upload_id, std::string_view what) {
+    std::string prefix = "cannot " + std::string(what) + " for upload " + upload_id + ": ";
+    auto stmt = Statement::prepare(db, "SELECT status FROM upload_jobs WHERE id = ?1");
+    if (!stmt) return stmt.error();
+    stmt->bind(1, upload_id);
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) return make_error(Stage::commit, prefix + "no such job in the database");
+    return make_error(Stage::commit, prefix + "the job is already " + stmt->text(0));
+}
+
+// Runs an UPDATE whose ?1 is the upload id and whose WHERE refuses complete jobs.
+Status update_unfinished(sqlite3* db, std::string_view sql, const std::string& upload_id,
+                         std::string_view what, const std::function<void(Statement&)>& bind) {
+    auto stmt = Statement::prepare(db, sql);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, upload_id);
+    bind(*stmt);
+    if (auto st = stmt->run(); !st) return st;
+    if (stmt->changes() == 0) return refusal(db, upload_id, what);
+    return ok_status();
+}
+
+Status migrate(sqlite3* db, const std::filesystem::path& file) {
+    auto tx = sqlite::Transaction::begin(db);
+    if (!tx) return tx.error();
+    auto stmt = Statement::prepare(db, "PRAGMA user_version");
+    if (!stmt) return stmt.error();
+    auto row = stmt->step();
+    if (!row) return row.error();
+    auto version = static_cast<int>(stmt->int64(0));
+    auto migrations = job_db_migrations();
+    if (version > static_cast<int>(migrations.size())) {
+        return make_error(Stage::commit,
+                          "database schema version " + std::to_string(version) +
+                              " is newer than this imgspool understands (" +
+                              std::to_string(migrations.size()) + "); upgrade imgspool",
+                          file.string());
+    }
+    for (auto v = static_cast<size_t>(version); v < migrations.size(); ++v) {
+        if (auto st = sqlite::exec(db, migrations[v]); !st) return st;
+        // The version is ours, not user input: a pragma takes no bound parameters.
+        std::string set = "PRAGMA user_version = " + std::to_string(v + 1);
+        if (auto st = sqlite::exec(db, set.c_str()); !st) return st;
+    }
+    return tx->commit();
+}
+
+Status configure(sqlite3* db) {
+    if (sqlite3_extended_result_codes(db, 1) != SQLITE_OK ||
+        sqlite3_busy_timeout(db, 5000) != SQLITE_OK) {
+        return sqlite::error(db, "configuring the connection");
+    }
+    auto mode = Statement::prepare(db, "PRAGMA journal_mode = WAL");
+    if (!mode) return mode.error();
+    auto row = mode->step();
+    if (!row) return row.error();
+    if (!*row || mode->text(0) != "wal") {
+        return make_error(Stage::commit, "database refused WAL mode (journal_mode is " +
+                                             mode->text(0) +
+                                             "); put the state directory on a local file system");
+    }
+    if (auto st = sqlite::exec(db, "PRAGMA synchronous = NORMAL"); !st) return st;
+    return sqlite::exec(db, "PRAGMA foreign_keys = ON");
+}
+
+void log_read_error(std::string_view what, const Error& error) {
+    log::error("job database read failed", {{"what", what}, {"error", error.message()}});
+}
+
+}  // namespace
+
+void JobDb::Closer::operator()(sqlite3* db) const {
+    sqlite3_close(db);
+}
+
+JobDb::JobDb(Handle db) : db_(std::move(db)) {}
+
+JobDb::~JobDb() = default;
+
+Result<std::unique_ptr<JobDb>> JobDb::open(const std::filesystem::path& file) {
+    if (file.has_parent_path()) {
+        if (auto st = fs::make_dirs(file.parent_path()); !st) return st.error();
+    }
+    sqlite3* raw = nullptr;
+    int rc =
+        sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    Handle db(raw);  // sqlite3_open_v2 may hand out a handle even when it fails
+    if (rc != SQLITE_OK) {
+        std::string reason = db ? sqlite3_errmsg(db.get()) : sqlite3_errstr(rc);
+        return make_error(Stage::commit, "cannot open database: " + reason, file.string());
+    }
+    if (auto st = configure(db.get()); !st) {
+        return make_error(Stage::commit, st.error().reason, file.string());
+    }
+    if (auto st = migrate(db.get(), file); !st) return st.error();
+    return std::unique_ptr<JobDb>(new JobDb(std::move(db)));
+}
+
+Status JobDb::insert_job(const std::string& upload_id, const std::string& spool,
+                         const std::string& source_name, const std::string& profile) {
+    std::lock_guard lock(mutex_);
+    auto stmt = Statement::prepare(db_.get(), R"sql(
+        INSERT INTO upload_jobs (id, spool, source_name, profile) VALUES (?1, ?2, ?3, ?4)
+        ON CONFLICT (id) DO NOTHING)sql");
+    if (!stmt) return stmt.error();
+    stmt->bind(1, upload_id);
+    stmt->bind(2, spool);
+    stmt->bind(3, source_name);
+    stmt->bind(4, profile);
+    return stmt->run();
+}
+
+Status JobDb::mark_processing(const std::string& upload_id) {
+    std::lock_guard lock(mutex_);
+    return update_unfinished(db_.get(), R"sql(
+        UPDATE upload_jobs SET status = 'processing', error = NULL, error_stage = NULL,
+               updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE id = ?1 AND status <> 'complete')sql",
+                             upload_id, "mark the job processing", [](Statement&) {});
+}
+
+Status JobDb::set_progress(const std::string& upload_id, int progress) {
+    if (progress < 0 || progress > 100) {
+        return make_error(Stage::commit, "progress of upload " + upload_id +
+                                             " must be 0-100, not " + std::to_string(progress));
+    }
+    std::lock_guard lock(mutex_);
+    return update_unfinished(db_.get(), R"sql(
+        UPDATE upload_jobs SET progress = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE id = ?1 AND status <> 'complete')sql",
+                             upload_id, "record progress",
+                             [&](Statement& s) { s.bind(2, std::int64_t{progress}); });
+}
+
+Status JobDb::set_source(const std::string& upload_id, const std::string& source_hash,
+                         std::uint64_t original_size, int width, int height,
+                         const std::string& format) {
+    std::lock_guard lock(mutex_);
+    return update_unfinished(db_.get(), R"sql(
+        UPDATE upload_jobs SET source_hash = ?2, original_size = ?3, width = ?4, height = ?5,
+               format = ?6, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE id = ?1 AND status <> 'complete')sql",
+                             upload_id, "record the source", [&](Statement& s) {
+                                 s.bind(2, source_hash);
+                                 s.bind(3, static_cast<std::int64_t>(original_size));
+                                 s.bind(4, std::int64_t{width});
+                                 s.bind(5, std::int64_t{height});
+                                 s.bind(6, format);
+                             });
+}
+
+Status JobDb::complete(const std::string& upload_id, const std::vector<StoredVariant>& outputs,
+                       const std::string& cache_fingerprint, bool cache_hit,
+                       std::int64_t duration_ms) {
+    std::string outputs_json = variants_to_json(outputs);
+    std::uint64_t total_bytes = 0;
+    for (const auto& v : outputs) total_bytes += v.bytes;
+
+    std::lock_guard lock(mutex_);
+    sqlite3* db = db_.get();
+    auto tx = sqlite::Transaction::begin(db);
+    if (!tx) return tx.error();
+    auto st = update_unfinished(db, R"sql(
+        UPDATE upload_jobs SET status = 'complete', progress = 100, error = NULL,
+               error_stage = NULL, cache_hit = ?2, duration_ms = ?3,
+               completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+               updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE id = ?1 AND status <> 'complete')sql",
+                                upload_id, "record the job complete", [&](Statement& s) {
+                                    s.bind(2, std::int64_t{cache_hit ? 1 : 0});
+                                    s.bind(3, duration_ms);
+                                });
+    if (!st) return st;
+
+    auto image = Statement::prepare(db, R"sql(
+        INSERT INTO images (upload_id, urls, outputs, total_bytes) VALUES (?1, ?2, ?3, ?4))sql");
+    if (!image) return image.error();
+    image->bind(1, upload_id);
+    image->bind(2, variant_urls_json(outputs));
+    image->bind(3, outputs_json);
+    image->bind(4, static_cast<std::int64_t>(total_bytes));
+    if (auto ran = image->run(); !ran) return ran;
+
+    if (!cache_fingerprint.empty() && !cache_hit) {
+        auto cache = Statement::prepare(db, R"sql(
+            INSERT OR REPLACE INTO derivative_cache
+                (source_hash, profile_fingerprint, outputs, upload_id)
+            SELECT source_hash, ?2, ?3, id FROM upload_jobs
+            WHERE id = ?1 AND coalesce(source_hash, '') <> '')sql");
+        if (!cache) return cache.error();
+        cache->bind(1, upload_id);
+        cache->bind(2, cache_fingerprint);
+        cache->bind(3, outputs_json);
+        if (auto ran = cache->run(); !ran) return ran;
+        if (cache->changes() == 0) {
+            return make_error(Stage::commit, "cannot cache the outputs of upload " + upload_id +
+                                                 ": its source hash was never recorded");
+        }
+    }
+    return tx->commit();
+}
+
+Status JobDb::fail(const std::string& upload_id, const Error& error) {
+    std::lock_guard lock(mutex_);
+    return update_unfinished(db_.get(), R"sql(
+        UPDATE upload_jobs SET status = 'failed', error = ?2, error_stage = ?3,
+               updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE id = ?1 AND status <> 'complete')sql",
+                             upload_id, "record the failure", [&](Statement& s) {
+                                 s.bind(2, error.reason);
+                                 s.bind(3, std::string_view(stage_name(error.stage)));
+                             });
+}
+
+std::optional<std::vector<StoredVariant>> JobDb::cache_lookup(const std::string& source_hash,
+                                                              const std::string& fingerprint) {
+    std::lock_guard lock(mutex_);
+    auto stmt = Statement::prepare(db_.get(), R"sql(
+        SELECT outputs FROM derivative_cache
+        WHERE source_hash = ?1 AND profile_fingerprint = ?2)sql");
+    if (!stmt) {
+        log_read_error("cache lookup", stmt.error());
+        return std::nullopt;
+    }
+    stmt->bind(1, source_hash);
+    stmt->bind(2, fingerprint);
+    auto row = stmt->step();
+    if (!row) {
+        log_read_error("cache lookup", row.error());
+        return std::nullopt;
+    }
+    if (!*row) return std::nullopt;
+    auto variants = variants_from_json(stmt->text(0));
+    if (!variants) {
+        log_read_error("cache lookup", variants.error());
+        return std::nullopt;
+    }
+    return std::move(*variants);
+}
+
+std::optional<JobRecord> JobDb::find(const std::string& upload_id) {
+    std::lock_guard lock(mutex_);
+    auto jobs =
+        select_jobs(db_.get(), "WHERE j.id = ?1", [&](Statement& s) { s.bind(1, upload_id); });
+    if (!jobs) {
+        log_read_error("find", jobs.error());
+        return std::nullopt;
+    }
+    if (jobs->empty()) return std::nullopt;
+    return std::move(jobs->front());
+}
+
+std::map<std::string, std::int64_t> JobDb::counts_by_status() {
+    std::map<std::string, std::int64_t> counts{
+        {"pending", 0}, {"processing", 0}, {"complete", 0}, {"failed", 0}};
+    std::lock_guard lock(mutex_);
+    auto stmt = Statement::prepare(db_.get(), "SELECT status, jobs FROM status_counts");
+    if (!stmt) {
+        log_read_error("counts by status", stmt.error());
+        return counts;
+    }
+    for (;;) {
+        auto row = stmt->step();
+        if (!row) {
+            log_read_error("counts by status", row.error());
+            return counts;
+        }
+        if (!*row) return counts;
+        counts[stmt->text(0)] = stmt->int64(1);
+    }
+}
+
+std::vector<JobRecord> JobDb::unfinished() {
+    std::lock_guard lock(mutex_);
+    auto jobs = select_jobs(db_.get(),
+                            "WHERE j.status IN ('pending', 'processing') "
+                            "ORDER BY j.created_at, j.rowid",
+                            [](Statement&) {});
+    if (!jobs) {
+        log_read_error("unfinished jobs", jobs.error());
+        return {};
+    }
+    return std::move(*jobs);
+}
+
+}  // namespace imgspool

@@ -1,0 +1,112 @@
+#include "store/job_db_schema.hpp"
+
+#include <iterator>
+
+#include "store/job_db.hpp"
+
+namespace imgspool {
+
+namespace {
+
+// Version 1: jobs, their stored images, the derivative cache, and views for the sqlite3 CLI
+// (docs/sqlite-queries.md). Timestamps are ISO 8601 UTC text with milliseconds.
+constexpr const char* kVersion1 = R"sql(
+CREATE TABLE IF NOT EXISTS upload_jobs (
+    id            TEXT PRIMARY KEY,
+    spool         TEXT NOT NULL,
+    source_name   TEXT NOT NULL,
+    source_hash   TEXT,
+    status        TEXT NOT NULL DEFAULT 'pending'
+                  CHECK (status IN ('pending', 'processing', 'complete', 'failed')),
+    progress      INTEGER NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),
+    error         TEXT,
+    error_stage   TEXT,
+    original_size INTEGER,
+    width         INTEGER,
+    height        INTEGER,
+    format        TEXT,
+    profile       TEXT NOT NULL,
+    cache_hit     INTEGER NOT NULL DEFAULT 0 CHECK (cache_hit IN (0, 1)),
+    duration_ms   INTEGER,
+    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    completed_at  TEXT
+);
+CREATE INDEX IF NOT EXISTS upload_jobs_status ON upload_jobs (status);
+CREATE INDEX IF NOT EXISTS upload_jobs_created_at ON upload_jobs (created_at);
+CREATE INDEX IF NOT EXISTS upload_jobs_updated_at ON upload_jobs (updated_at);
+CREATE INDEX IF NOT EXISTS upload_jobs_source_hash ON upload_jobs (source_hash);
+
+-- urls: {"small.jpg": "https://cdn/images/<id>/small.jpg", ...}
+-- outputs: [{"variant","format","key","url","width","height","bytes"}, ...]
+CREATE TABLE IF NOT EXISTS images (
+    id          INTEGER PRIMARY KEY,
+    upload_id   TEXT NOT NULL UNIQUE REFERENCES upload_jobs (id),
+    urls        TEXT NOT NULL CHECK (json_valid(urls)),
+    outputs     TEXT NOT NULL CHECK (json_valid(outputs)),
+    total_bytes INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS images_created_at ON images (created_at);
+
+CREATE TABLE IF NOT EXISTS derivative_cache (
+    source_hash         TEXT NOT NULL,
+    profile_fingerprint TEXT NOT NULL,
+    outputs             TEXT NOT NULL CHECK (json_valid(outputs)),
+    upload_id           TEXT NOT NULL REFERENCES upload_jobs (id),
+    created_at          TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (source_hash, profile_fingerprint)
+);
+
+CREATE VIEW IF NOT EXISTS status_counts AS
+WITH statuses (status) AS (VALUES ('pending'), ('processing'), ('complete'), ('failed'))
+SELECT s.status, count(j.id) AS jobs
+FROM statuses s LEFT JOIN upload_jobs j ON j.status = s.status
+GROUP BY s.status
+ORDER BY CASE s.status WHEN 'pending' THEN 1 WHEN 'processing' THEN 2
+                       WHEN 'complete' THEN 3 ELSE 4 END;
+
+CREATE VIEW IF NOT EXISTS jobs_in_flight AS
+SELECT id, spool, source_name, status, progress, created_at, updated_at,
+       CAST(round((julianday('now') - julianday(created_at)) * 86400) AS INTEGER) AS age_s
+FROM upload_jobs
+WHERE status IN ('pending', 'processing')
+ORDER BY created_at;
+
+CREATE VIEW IF NOT EXISTS failures_today AS
+SELECT id, spool, source_name, error_stage AS stage, error AS reason, updated_at AS failed_at
+FROM upload_jobs
+WHERE status = 'failed' AND updated_at >= strftime('%Y-%m-%dT00:00:00.000Z', 'now')
+ORDER BY updated_at DESC;
+
+CREATE VIEW IF NOT EXISTS throughput_per_hour AS
+SELECT substr(coalesce(completed_at, updated_at), 1, 13) || ':00Z' AS hour,
+       sum(status = 'complete') AS completed,
+       sum(status = 'failed') AS failed,
+       CAST(round(avg(CASE WHEN status = 'complete' THEN duration_ms END)) AS INTEGER)
+           AS avg_duration_ms
+FROM upload_jobs
+WHERE status IN ('complete', 'failed')
+GROUP BY hour
+ORDER BY hour DESC;
+
+CREATE VIEW IF NOT EXISTS cache_hit_rate AS
+SELECT coalesce(sum(cache_hit), 0) AS hits,
+       count(*) - coalesce(sum(cache_hit), 0) AS misses,
+       CASE WHEN count(*) = 0 THEN 0.0
+            ELSE round(100.0 * sum(cache_hit) / count(*), 1) END AS hit_rate_pct
+FROM upload_jobs
+WHERE status = 'complete';
+)sql";
+
+constexpr const char* kMigrations[] = {kVersion1};
+static_assert(std::size(kMigrations) == JobDb::schema_version,
+              "JobDb::schema_version must name the last migration");
+
+}  // namespace
+
+std::span<const char* const> job_db_migrations() {
+    return kMigrations;
+}
+
+}  // namespace imgspool

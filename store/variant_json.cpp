@@ -1,0 +1,63 @@
+#include "store/variant_json.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace imgspool {
+
+namespace {
+
+std::string extension_of(const StoredVariant& v) {
+    auto slash = v.key.rfind('/');
+    auto dot = v.key.rfind('.');
+    bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash) &&
+                   dot + 1 < v.key.size();
+    return has_ext ? v.key.substr(dot + 1) : v.format;
+}
+
+}  // namespace
+
+std::string variants_to_json(const std::vector<StoredVariant>& variants) {
+    auto list = nlohmann::json::array();
+    for (const auto& v : variants) {
+        list.push_back({{"variant", v.variant},
+                        {"format", v.format},
+                        {"key", v.key},
+                        {"url", v.url},
+                        {"width", v.width},
+                        {"height", v.height},
+                        {"bytes", v.bytes}});
+    }
+    return list.dump();
+}
+
+Result<std::vector<StoredVariant>> variants_from_json(const std::string& json) {
+    auto list = nlohmann::json::parse(json, nullptr, false);
+    if (!list.is_array()) {
+        return make_error(Stage::commit, "stored outputs are not a JSON array: " + json);
+    }
+    std::vector<StoredVariant> out;
+    try {
+        for (const auto& item : list) {
+            StoredVariant v;
+            v.variant = item.at("variant").get<std::string>();
+            v.format = item.at("format").get<std::string>();
+            v.key = item.at("key").get<std::string>();
+            v.url = item.at("url").get<std::string>();
+            v.width = item.at("width").get<int>();
+            v.height = item.at("height").get<int>();
+            v.bytes = item.at("bytes").get<std::uint64_t>();
+            out.push_back(std::move(v));
+        }
+    } catch (const nlohmann::json::exception& e) {
+        return make_error(Stage::commit, std::string("stored outputs are malformed: ") + e.what());
+    }
+    return out;
+}
+
+std::string variant_urls_json(const std::vector<StoredVariant>& variants) {
+    auto urls = nlohmann::json::object();
+    for (const auto& v : variants) urls[v.variant + "." + extension_of(v)] = v.url;
+    return urls.dump();
+}
+
+}  // namespace imgspool

@@ -1,0 +1,19 @@
+// StoredVariant lists as the JSON kept in images.outputs, images.urls and derivative_cache.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "store/job_db.hpp"
+
+namespace imgspool {
+
+// [{"variant","format","key","url","width","height","bytes"}, ...]
+std::string variants_to_json(const std::vector<StoredVariant>& variants);
+Result<std::vector<StoredVariant>> variants_from_json(const std::string& json);
+
+// {"small.jpg": url, ...}: "variant.ext" with ext taken from the key (the format if it has none).
+std::string variant_urls_json(const std::vector<StoredVariant>& variants);
+
+}  // namespace imgspool

@@ -1,0 +1,459 @@
+#include "store/job_db.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "tests/store/temp_dir.hpp"
+
+namespace imgspool {
+namespace {
+
+namespace stdfs = std::filesystem;
+using Rows = std::vector<std::vector<std::string>>;
+
+// A second, independent connection, as any other reader of the file would have.
+class RawDb {
+  public:
+    explicit RawDb(const stdfs::path& file) {
+        if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+            ADD_FAILURE() << "cannot open " << file;
+        }
+        sqlite3_busy_timeout(db_, 5000);
+    }
+    ~RawDb() { sqlite3_close(db_); }
+    RawDb(const RawDb&) = delete;
+    RawDb& operator=(const RawDb&) = delete;
+
+    // Runs one statement; errors are test failures and return no rows.
+    Rows query(const std::string& sql) {
+        sqlite3_stmt* stmt = nullptr;
+        Rows rows;
+        if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+            ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
+            return rows;
+        }
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            auto& row = rows.emplace_back();
+            for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+                auto* text = sqlite3_column_text(stmt, c);
+                row.push_back(text ? reinterpret_cast<const char*>(text) : "NULL");
+            }
+        }
+        if (rc != SQLITE_DONE) ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
+        sqlite3_finalize(stmt);
+        return rows;
+    }
+    std::string one(const std::string& sql) {
+        auto rows = query(sql);
+        return rows.empty() || rows[0].empty() ? "<no row>" : rows[0][0];
+    }
+
+  private:
+    sqlite3* db_ = nullptr;
+};
+
+struct CliResult {
+    int status = -1;
+    std::string output;
+};
+
+// Runs the plain sqlite3 binary (read-only) on the file, the SQL given on its stdin.
+CliResult sqlite3_cli(const stdfs::path& db, const std::string& sql) {
+    auto script = db.parent_path() / "query.sql";
+    std::ofstream(script) << sql << "\n";
+    std::string command =
+        "sqlite3 -bail -batch -readonly '" + db.string() + "' < '" + script.string() + "' 2>&1";
+    CliResult result;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (!pipe) return result;
+    char buffer[4096];
+    size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+    result.status = ::pclose(pipe);
+    return result;
+}
+
+// The ```sql blocks of docs/sqlite-queries.md.
+std::vector<std::string> documented_queries() {
+    std::ifstream in(IMGSPOOL_QUERIES_DOC);
+    std::vector<std::string> queries;
+    std::string line, block;
+    bool inside = false;
+    while (std::getline(in, line)) {
+        if (!inside && line == "```sql") {
+            inside = true;
+            block.clear();
+        } else if (inside && line == "```") {
+            inside = false;
+            queries.push_back(block);
+        } else if (inside) {
+            block += line + "\n";
+        }
+    }
+    return queries;
+}
+
+StoredVariant variant(std::string name, std::string format, std::string key, int width,
+                      std::uint64_t bytes) {
+    return {name, format, key, "https://cdn.example.com/" + key, width, width * 2 / 3, bytes};
+}
+
+std::vector<StoredVariant> outputs_for(const std::string& id) {
+    return {variant("small", "jpeg", "images/" + id + "/small.jpg", 320, 2000),
+            variant("large", "webp", "images/" + id + "/large.webp", 1600, 90000)};
+}
+
+const std::regex kTimestamp(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
+
+class JobDbTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        auto opened = JobDb::open(file_);
+        ASSERT_TRUE(opened.ok()) << opened.error().message();
+        db_ = std::move(*opened);
+    }
+
+    // A job taken through the pipeline's calls up to (not including) complete or fail.
+    void start(const std::string& id, const std::string& hash, const std::string& name = "a.jpg") {
+        ASSERT_TRUE(db_->insert_job(id, "photos", name, "web").ok());
+        ASSERT_TRUE(db_->mark_processing(id).ok());
+        ASSERT_TRUE(db_->set_source(id, hash, 123456, 4000, 3000, "jpeg").ok());
+        ASSERT_TRUE(db_->set_progress(id, 50).ok());
+    }
+
+    test::TempDir tmp_;
+    stdfs::path file_ = tmp_.path() / "state/imgspool.db";
+    std::unique_ptr<JobDb> db_;
+};
+
+TEST_F(JobDbTest, CreatesSchemaInWalModeWithAVersion) {
+    RawDb raw(file_);
+    EXPECT_EQ(raw.one("PRAGMA journal_mode"), "wal");
+    EXPECT_EQ(raw.one("PRAGMA user_version"), std::to_string(JobDb::schema_version));
+    auto names = raw.query(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+        "ORDER BY name");
+    std::vector<std::string> flat;
+    for (auto& r : names) flat.push_back(r[0]);
+    EXPECT_EQ(flat, (std::vector<std::string>{
+                        "cache_hit_rate", "derivative_cache", "failures_today", "images",
+                        "jobs_in_flight", "status_counts", "throughput_per_hour", "upload_jobs"}));
+    // Opening again (daemon restart) keeps everything.
+    ASSERT_TRUE(db_->insert_job("u1", "photos", "a.jpg", "web").ok());
+    db_.reset();
+    auto again = JobDb::open(file_);
+    ASSERT_TRUE(again.ok()) << again.error().message();
+    EXPECT_TRUE((*again)->find("u1").has_value());
+}
+
+TEST_F(JobDbTest, RefusesADatabaseFromANewerVersion) {
+    db_.reset();
+    {
+        RawDb raw(file_);
+        raw.query("PRAGMA user_version = 99");
+    }
+    auto opened = JobDb::open(file_);
+    ASSERT_FALSE(opened.ok());
+    EXPECT_EQ(opened.error().stage, Stage::commit);
+    EXPECT_NE(opened.error().reason.find("schema version 99 is newer"), std::string::npos)
+        << opened.error().reason;
+}
+
+TEST_F(JobDbTest, ReportsAnUnopenableFile) {
+    auto opened = JobDb::open(tmp_.path());  // a directory
+    ASSERT_FALSE(opened.ok());
+    EXPECT_EQ(opened.error().stage, Stage::commit);
+    EXPECT_EQ(opened.error().file, tmp_.path().string());
+}
+
+TEST_F(JobDbTest, FullLifecycle) {
+    ASSERT_TRUE(db_->insert_job("u1", "photos", "trips/a.jpg", "web").ok());
+    auto pending = db_->find("u1");
+    ASSERT_TRUE(pending);
+    EXPECT_EQ(pending->status, "pending");
+    EXPECT_EQ(pending->spool, "photos");
+    EXPECT_EQ(pending->source_name, "trips/a.jpg");
+    EXPECT_EQ(pending->profile, "web");
+    EXPECT_TRUE(std::regex_match(pending->created_at, kTimestamp)) << pending->created_at;
+    EXPECT_TRUE(pending->completed_at.empty());
+
+    start("u1", "hash1");
+    auto working = db_->find("u1");
+    EXPECT_EQ(working->status, "processing");
+    EXPECT_EQ(working->progress, 50);
+    EXPECT_EQ(working->source_hash, "hash1");
+    EXPECT_EQ(working->original_size, 123456u);
+    EXPECT_EQ(working->width, 4000);
+    EXPECT_EQ(working->height, 3000);
+    EXPECT_EQ(working->format, "jpeg");
+    EXPECT_TRUE(working->outputs.empty());
+
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1", false, 1234).ok());
+    auto done = db_->find("u1");
+    EXPECT_EQ(done->status, "complete");
+    EXPECT_EQ(done->progress, 100);
+    EXPECT_EQ(done->duration_ms, 1234);
+    EXPECT_FALSE(done->cache_hit);
+    EXPECT_TRUE(std::regex_match(done->completed_at, kTimestamp)) << done->completed_at;
+    EXPECT_GE(done->updated_at, done->created_at);
+    EXPECT_EQ(done->outputs, outputs_for("u1"));
+
+    RawDb raw(file_);
+    EXPECT_EQ(raw.one("SELECT urls FROM images WHERE upload_id = 'u1'"),
+              R"({"large.webp":"https://cdn.example.com/images/u1/large.webp",)"
+              R"("small.jpg":"https://cdn.example.com/images/u1/small.jpg"})");
+    EXPECT_EQ(raw.one("SELECT total_bytes FROM images WHERE upload_id = 'u1'"), "92000");
+    EXPECT_FALSE(db_->find("nope").has_value());
+}
+
+TEST_F(JobDbTest, InsertingAnExistingJobAgainChangesNothing) {
+    start("u1", "hash1", "first.jpg");
+    ASSERT_TRUE(db_->insert_job("u1", "other", "second.jpg", "thumb").ok());
+    auto job = db_->find("u1");
+    EXPECT_EQ(job->status, "processing");
+    EXPECT_EQ(job->source_name, "first.jpg");
+    EXPECT_EQ(job->spool, "photos");
+}
+
+TEST_F(JobDbTest, CompleteWritesTheCacheRowAndCacheLookupMatchesHashAndFingerprint) {
+    start("u1", "hash1");
+    EXPECT_FALSE(db_->cache_lookup("hash1", "fp1").has_value());
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1", false, 10).ok());
+
+    auto hit = db_->cache_lookup("hash1", "fp1");
+    ASSERT_TRUE(hit.has_value());
+    EXPECT_EQ(*hit, outputs_for("u1"));
+    EXPECT_FALSE(db_->cache_lookup("hash1", "fp2").has_value());
+    EXPECT_FALSE(db_->cache_lookup("hash2", "fp1").has_value());
+
+    RawDb raw(file_);
+    EXPECT_EQ(raw.one("SELECT upload_id FROM derivative_cache WHERE source_hash = 'hash1'"), "u1");
+}
+
+TEST_F(JobDbTest, NoCacheRowWithoutAFingerprint) {
+    start("u1", "hash1");
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "").ok());
+    RawDb raw(file_);
+    EXPECT_EQ(raw.one("SELECT count(*) FROM derivative_cache"), "0");
+}
+
+TEST_F(JobDbTest, ACacheHitKeepsTheRenderingJobInTheCache) {
+    start("u1", "hash1");
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1", false, 900).ok());
+    start("u2", "hash1");
+    auto cached = db_->cache_lookup("hash1", "fp1");
+    ASSERT_TRUE(cached);
+    ASSERT_TRUE(db_->complete("u2", *cached, "fp1", true, 5).ok());
+
+    EXPECT_TRUE(db_->find("u2")->cache_hit);
+    EXPECT_EQ(db_->find("u2")->outputs, outputs_for("u1"));
+    RawDb raw(file_);
+    EXPECT_EQ(raw.one("SELECT upload_id FROM derivative_cache"), "u1");
+}
+
+TEST_F(JobDbTest, CompleteIsAllOrNothing) {
+    // A cache row needs the source hash: without it the whole completion is rolled back.
+    ASSERT_TRUE(db_->insert_job("u1", "photos", "a.jpg", "web").ok());
+    ASSERT_TRUE(db_->mark_processing("u1").ok());
+    auto st = db_->complete("u1", outputs_for("u1"), "fp1");
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().stage, Stage::commit);
+    EXPECT_NE(st.error().reason.find("source hash was never recorded"), std::string::npos)
+        << st.error().reason;
+
+    auto job = db_->find("u1");
+    EXPECT_EQ(job->status, "processing");
+    EXPECT_TRUE(job->completed_at.empty());
+    RawDb raw(file_);
+    EXPECT_EQ(raw.one("SELECT count(*) FROM images"), "0");
+    EXPECT_EQ(raw.one("SELECT count(*) FROM derivative_cache"), "0");
+
+    // The connection is usable afterwards and the retry succeeds.
+    ASSERT_TRUE(db_->set_source("u1", "hash1", 1, 2, 3, "png").ok());
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1").ok());
+    EXPECT_EQ(raw.one("SELECT count(*) FROM images"), "1");
+}
+
+TEST_F(JobDbTest, ACompleteJobStaysComplete) {
+    start("u1", "hash1");
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1").ok());
+
+    auto failed = db_->fail("u1", make_error(Stage::move, "disk full"));
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().stage, Stage::commit);
+    EXPECT_NE(failed.error().reason.find("already complete"), std::string::npos)
+        << failed.error().reason;
+    EXPECT_FALSE(db_->mark_processing("u1").ok());
+    EXPECT_FALSE(db_->set_progress("u1", 10).ok());
+    EXPECT_FALSE(db_->set_source("u1", "other", 1, 1, 1, "png").ok());
+    EXPECT_FALSE(db_->complete("u1", {}, "").ok());
+
+    auto job = db_->find("u1");
+    EXPECT_EQ(job->status, "complete");
+    EXPECT_EQ(job->progress, 100);
+    EXPECT_EQ(job->source_hash, "hash1");
+    EXPECT_TRUE(job->error.empty());
+    EXPECT_EQ(job->outputs, outputs_for("u1"));
+}
+
+TEST_F(JobDbTest, FailRecordsReasonAndStage) {
+    start("u1", "hash1");
+    ASSERT_TRUE(
+        db_->fail("u1", make_error(Stage::validate,
+                                   "image is 90x90, smaller than the minimum 100x100", "a.jpg"))
+            .ok());
+    auto job = db_->find("u1");
+    EXPECT_EQ(job->status, "failed");
+    EXPECT_EQ(job->error, "image is 90x90, smaller than the minimum 100x100");
+    EXPECT_EQ(job->error_stage, "validate");
+    EXPECT_TRUE(job->completed_at.empty());
+}
+
+TEST_F(JobDbTest, UpdatesOfAnUnknownJobAreErrors) {
+    auto st = db_->mark_processing("ghost");
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().stage, Stage::commit);
+    EXPECT_NE(st.error().reason.find("ghost: no such job"), std::string::npos) << st.error().reason;
+    EXPECT_FALSE(db_->fail("ghost", make_error(Stage::render, "x")).ok());
+    EXPECT_FALSE(db_->complete("ghost", outputs_for("ghost"), "").ok());
+    RawDb raw(file_);
+    EXPECT_EQ(raw.one("SELECT count(*) FROM images"), "0");
+}
+
+TEST_F(JobDbTest, ProgressOutsideZeroToHundredIsRefused) {
+    start("u1", "hash1");
+    EXPECT_FALSE(db_->set_progress("u1", 101).ok());
+    EXPECT_FALSE(db_->set_progress("u1", -1).ok());
+    EXPECT_TRUE(db_->set_progress("u1", 100).ok());
+    EXPECT_EQ(db_->find("u1")->progress, 100);
+}
+
+TEST_F(JobDbTest, CountsByStatusListsAllFour) {
+    using Counts = std::map<std::string, std::int64_t>;
+    EXPECT_EQ(db_->counts_by_status(),
+              (Counts{{"pending", 0}, {"processing", 0}, {"complete", 0}, {"failed", 0}}));
+    ASSERT_TRUE(db_->insert_job("p1", "photos", "p1.jpg", "web").ok());
+    ASSERT_TRUE(db_->insert_job("p2", "photos", "p2.jpg", "web").ok());
+    start("w1", "h1");
+    start("c1", "h2");
+    ASSERT_TRUE(db_->complete("c1", outputs_for("c1"), "fp").ok());
+    EXPECT_EQ(db_->counts_by_status(),
+              (Counts{{"pending", 2}, {"processing", 1}, {"complete", 1}, {"failed", 0}}));
+}
+
+TEST_F(JobDbTest, UnfinishedListsPendingAndProcessingOldestFirst) {
+    for (std::string id : {"j1", "j2", "j3", "j4"}) {
+        ASSERT_TRUE(db_->insert_job(id, "photos", id + ".jpg", "web").ok());
+    }
+    ASSERT_TRUE(db_->mark_processing("j3").ok());
+    start("j2", "h2");
+    ASSERT_TRUE(db_->complete("j2", outputs_for("j2"), "").ok());
+    ASSERT_TRUE(db_->fail("j4", make_error(Stage::render, "broken")).ok());
+    auto jobs = db_->unfinished();
+    ASSERT_EQ(jobs.size(), 2u);
+    EXPECT_EQ(jobs[0].upload_id, "j1");
+    EXPECT_EQ(jobs[0].status, "pending");
+    EXPECT_EQ(jobs[1].upload_id, "j3");
+    EXPECT_EQ(jobs[1].status, "processing");
+}
+
+TEST_F(JobDbTest, FourWorkerThreadsWriteConcurrently) {
+    constexpr int kThreads = 4;
+    constexpr int kJobs = 40;
+    std::vector<std::thread> workers;
+    std::atomic<int> errors{0};
+    for (int t = 0; t < kThreads; ++t) {
+        workers.emplace_back([&, t] {
+            for (int j = 0; j < kJobs; ++j) {
+                std::string id = "t" + std::to_string(t) + "-" + std::to_string(j);
+                bool ok = db_->insert_job(id, "photos", id + ".jpg", "web").ok() &&
+                          db_->mark_processing(id).ok() &&
+                          db_->set_source(id, "hash-" + id, 1000, 10, 10, "png").ok() &&
+                          db_->set_progress(id, 60).ok() &&
+                          (j % 4 == 0 ? db_->fail(id, make_error(Stage::render, "bad")).ok()
+                                      : db_->complete(id, outputs_for(id), "fp", false, j).ok());
+                if (!ok) ++errors;
+                (void)db_->counts_by_status();
+                (void)db_->cache_lookup("hash-" + id, "fp");
+            }
+        });
+    }
+    for (auto& w : workers) w.join();
+    EXPECT_EQ(errors, 0);
+    auto counts = db_->counts_by_status();
+    EXPECT_EQ(counts["complete"], kThreads * kJobs * 3 / 4);
+    EXPECT_EQ(counts["failed"], kThreads * kJobs / 4);
+    EXPECT_TRUE(db_->unfinished().empty());
+    RawDb raw(file_);
+    EXPECT_EQ(raw.one("SELECT count(*) FROM derivative_cache"),
+              std::to_string(kThreads * kJobs * 3 / 4));
+}
+
+TEST_F(JobDbTest, TheSqlite3CliReadsWhileTheDatabaseIsOpen) {
+    start("u1", "hash1");
+    auto read = sqlite3_cli(file_, "select id, status, progress from upload_jobs;");
+    EXPECT_EQ(read.status, 0) << read.output;
+    EXPECT_EQ(read.output, "u1|processing|50\n");
+
+    // The daemon keeps writing after (and while) others read.
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1").ok());
+    read = sqlite3_cli(file_, "select status from upload_jobs where id = 'u1';");
+    EXPECT_EQ(read.output, "complete\n");
+}
+
+// Every ```sql block of docs/sqlite-queries.md runs, in the CLI and through the C API, on a
+// database holding a bit of everything, and returns rows.
+TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
+    start("done1", "h1", "photo.jpg");
+    ASSERT_TRUE(db_->complete("done1", outputs_for("done1"), "fp", false, 1000).ok());
+    start("done2", "h2", "b.jpg");
+    ASSERT_TRUE(db_->complete("done2", outputs_for("done2"), "fp", false, 3000).ok());
+    start("hit", "h1", "photo-again.jpg");
+    ASSERT_TRUE(db_->complete("hit", *db_->cache_lookup("h1", "fp"), "fp", true, 20).ok());
+    start("bad", "h3", "small.jpg");
+    ASSERT_TRUE(db_->fail("bad", make_error(Stage::validate, "image is 90x90")).ok());
+    start("working", "h4", "c.jpg");
+    ASSERT_TRUE(db_->insert_job("stuck", "photos", "d.jpg", "web").ok());
+    RawDb raw(file_);
+    raw.query(
+        "UPDATE upload_jobs SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', "
+        "'-1 hour') WHERE id = 'stuck'");
+
+    auto queries = documented_queries();
+    ASSERT_GE(queries.size(), 10u);
+    EXPECT_NE(std::find(queries.begin(), queries.end(),
+                        "select status, count(*) from upload_jobs group by 1;\n"),
+              queries.end());
+    for (const auto& sql : queries) {
+        EXPECT_FALSE(raw.query(sql).empty()) << "no rows from: " << sql;
+        auto cli = sqlite3_cli(file_, sql);
+        EXPECT_EQ(cli.status, 0) << sql << cli.output;
+        EXPECT_FALSE(cli.output.empty()) << sql;
+    }
+
+    // The views' answers for this data.
+    EXPECT_EQ(raw.query("select * from status_counts"),
+              (Rows{{"pending", "1"}, {"processing", "1"}, {"complete", "3"}, {"failed", "1"}}));
+    EXPECT_EQ(raw.query("select hits, misses, hit_rate_pct from cache_hit_rate"),
+              (Rows{{"1", "2", "33.3"}}));
+    EXPECT_EQ(raw.query("select id, stage, reason from failures_today"),
+              (Rows{{"bad", "validate", "image is 90x90"}}));
+    EXPECT_EQ(raw.query("select sum(completed), sum(failed) from throughput_per_hour"),
+              (Rows{{"3", "1"}}));
+    auto hours = raw.query("select avg_duration_ms from throughput_per_hour");
+    if (hours.size() == 1) {  // unless the test spanned the turn of an hour
+        EXPECT_EQ(hours[0][0], "1340");
+    }
+    auto flight = raw.query("select id, status, age_s >= 3599 from jobs_in_flight");
+    EXPECT_EQ(flight, (Rows{{"stuck", "pending", "1"}, {"working", "processing", "0"}}));
+}
+
+}  // namespace
+}  // namespace imgspool
