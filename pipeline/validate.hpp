@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "common/error.hpp"
@@ -25,6 +26,7 @@ struct SourceInfo {
     int height = 0;
     int orientation = 1;  // EXIF 1-8
     std::uint64_t bytes = 0;
+    bool has_icc_profile = false;  // an embedded ICC profile: render converts it to sRGB
 };
 
 // Magic bytes only: JPEG FF D8 FF, PNG 89 50 4E 47 0D 0A 1A 0A, WebP RIFF....WEBP.

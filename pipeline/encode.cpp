@@ -1,0 +1,61 @@
+// One saver call per format, with the profile's settings; alpha flattened onto white for JPEG.
+#include "pipeline/encode.hpp"
+
+#include "pipeline/vips_handles.hpp"
+#include "pipeline/webp_metadata.hpp"
+
+namespace imgspool {
+
+namespace {
+
+Result<VipsImagePtr> flatten_on_white(VipsImage* image) {
+    const double white = image->BandFmt == VIPS_FORMAT_USHORT ? 65535.0 : 255.0;
+    VipsArrayDoublePtr background(VIPS_AREA(vips_array_double_new(&white, 1)));
+    VipsImage* out = nullptr;
+    if (vips_flatten(image, &out, "background",
+                     reinterpret_cast<VipsArrayDouble*>(background.get()), nullptr) != 0) {
+        return vips_failure(Stage::render, "cannot flatten the alpha channel onto white");
+    }
+    return own(out);
+}
+
+}  // namespace
+
+Result<std::string> encode(VipsImage* image, const EncodeSettings& settings) {
+    VipsImagePtr input = share(image);
+    if (settings.format == Format::jpeg && vips_image_hasalpha(image)) {
+        Result<VipsImagePtr> flat = flatten_on_white(image);
+        if (!flat) return flat.error();
+        input = std::move(*flat);
+    }
+    void* raw = nullptr;
+    std::size_t length = 0;
+    const gboolean strip = settings.strip ? TRUE : FALSE;
+    int rc = -1;
+    switch (settings.format) {
+        case Format::jpeg:
+            rc = vips_jpegsave_buffer(input.get(), &raw, &length, "Q", settings.quality,
+                                      "interlace", settings.progressive ? TRUE : FALSE,
+                                      "optimize_coding", TRUE, "strip", strip, nullptr);
+            break;
+        case Format::png:
+            rc = vips_pngsave_buffer(input.get(), &raw, &length, "compression",
+                                     settings.png_compression, "strip", strip, nullptr);
+            break;
+        case Format::webp:
+            rc = vips_webpsave_buffer(input.get(), &raw, &length, "Q", settings.quality, "strip",
+                                      strip, nullptr);
+            break;
+    }
+    GBuffer buffer(raw);
+    if (rc != 0 || !buffer) {
+        return vips_failure(Stage::render, std::string("cannot encode the image as ") +
+                                               format_name(settings.format));
+    }
+    std::string bytes(static_cast<const char*>(buffer.get()), length);
+    // libvips 8.14.1's webpsave writes an EXIF chunk even with strip=TRUE.
+    if (settings.format == Format::webp && settings.strip) return strip_webp_metadata(bytes);
+    return bytes;
+}
+
+}  // namespace imgspool

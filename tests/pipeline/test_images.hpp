@@ -1,0 +1,43 @@
+// Synthetic test images made with libvips, and helpers to read rendered bytes back.
+#pragma once
+
+#include <array>
+#include <string>
+
+#include "pipeline/profile.hpp"
+#include "pipeline/vips_handles.hpp"
+
+namespace imgspool::test {
+
+using Rgb = std::array<double, 3>;
+
+// Upright quadrants: top-left red, top-right green, bottom-left blue, bottom-right white.
+// Any flip or rotation moves at least one colour, so orientation can be read back.
+inline constexpr Rgb kRed{255, 0, 0};
+inline constexpr Rgb kGreen{0, 255, 0};
+inline constexpr Rgb kBlue{0, 0, 255};
+inline constexpr Rgb kWhite{255, 255, 255};
+
+// An upright w x h quadrant image stored the way a camera with EXIF orientation `orientation`
+// would store it (so a viewer applying the tag shows it upright), as a JPEG carrying the tag.
+std::string oriented_quadrants_jpeg(int w, int h, int orientation);
+
+// w x h quadrants, optionally with an alpha band that is 0 on the left half, 255 on the right.
+VipsImagePtr quadrants(int w, int h, bool alpha = false);
+
+// Gaussian noise: compresses badly, so truncating the file cuts real image data.
+VipsImagePtr noise(int w, int h);
+
+// Encodes with the defaults of the format's saver (metadata kept).
+std::string save(VipsImage* image, Format format);
+
+// Decodes bytes; fails the current test (and returns null) if they do not decode.
+VipsImagePtr load(const std::string& bytes);
+
+// The first three bands at (x, y), or the single grey band repeated.
+Rgb pixel(VipsImage* image, int x, int y);
+
+// Each channel within `tolerance` of `expected`.
+bool near(const Rgb& actual, const Rgb& expected, double tolerance = 40);
+
+}  // namespace imgspool::test

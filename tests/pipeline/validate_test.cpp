@@ -1,0 +1,175 @@
+#include "pipeline/validate.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+
+#include "test_images.hpp"
+
+namespace imgspool {
+namespace {
+
+using namespace std::literals;
+using test::quadrants;
+using test::save;
+
+std::string reason_of(std::string_view data, const Limits& limits = {}) {
+    Result<SourceInfo> r = validate_source(data, limits);
+    EXPECT_FALSE(r.ok());
+    if (r.ok()) return "";
+    EXPECT_EQ(r.error().stage, Stage::validate);
+    return r.error().reason;
+}
+
+std::uint32_t crc32(std::string_view bytes) {
+    std::uint32_t crc = 0xFFFFFFFFu;
+    for (unsigned char b : bytes) {
+        crc ^= b;
+        for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+std::string be32(std::uint32_t v) {
+    return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+            static_cast<char>(v)};
+}
+
+std::string png_chunk(const std::string& type, const std::string& data) {
+    return be32(static_cast<std::uint32_t>(data.size())) + type + data + be32(crc32(type + data));
+}
+
+// A PNG whose IHDR claims width x height RGB but whose IDAT holds a few bytes only: what a
+// decompression bomb's header looks like.
+std::string png_claiming(std::uint32_t width, std::uint32_t height) {
+    const std::string ihdr = be32(width) + be32(height) + std::string("\x08\x02\x00\x00\x00", 5);
+    const std::string idat("\x78\x9c\x63\x00\x00\x00\x01\x00\x01", 9);
+    return std::string("\x89PNG\r\n\x1A\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", idat) +
+           png_chunk("IEND", "");
+}
+
+TEST(SniffFormat, ReadsMagicBytesOnly) {
+    VipsImagePtr image = quadrants(120, 110);
+    EXPECT_EQ(sniff_format(save(image.get(), Format::jpeg)), Format::jpeg);
+    EXPECT_EQ(sniff_format(save(image.get(), Format::png)), Format::png);
+    EXPECT_EQ(sniff_format(save(image.get(), Format::webp)), Format::webp);
+    EXPECT_EQ(sniff_format("GIF89a\x01\x00"sv), std::nullopt);
+    EXPECT_EQ(sniff_format("%PDF-1.7\n"), std::nullopt);
+    EXPECT_EQ(sniff_format("RIFF\x10\x00\x00\x00WAVEfmt "sv), std::nullopt);
+    EXPECT_EQ(sniff_format("RIFF\x10\x00\x00\x00WEBPVP8 "sv), Format::webp);
+    EXPECT_EQ(sniff_format("RIFF"), std::nullopt);
+    EXPECT_EQ(sniff_format(""), std::nullopt);
+    EXPECT_EQ(sniff_format("\xFF\xD8"), std::nullopt);
+}
+
+TEST(ValidateSource, AcceptsEachFormatAndReportsItsHeader) {
+    VipsImagePtr image = quadrants(320, 200);
+    for (Format f : {Format::jpeg, Format::png, Format::webp}) {
+        const std::string bytes = save(image.get(), f);
+        Result<SourceInfo> info = validate_source(bytes, Limits{});
+        ASSERT_TRUE(info.ok()) << info.error().reason;
+        EXPECT_EQ(info->format, f);
+        EXPECT_EQ(info->width, 320);
+        EXPECT_EQ(info->height, 200);
+        EXPECT_EQ(info->orientation, 1);
+        EXPECT_EQ(info->bytes, bytes.size());
+        EXPECT_FALSE(info->has_icc_profile);
+    }
+}
+
+TEST(ValidateSource, RejectsAnEmptyFile) {
+    EXPECT_EQ(reason_of(""), "empty file (0 bytes)");
+}
+
+TEST(ValidateSource, RejectsFilesOverTheByteLimit) {
+    VipsImagePtr image = quadrants(200, 200);
+    const std::string bytes = save(image.get(), Format::png);
+    Limits limits;
+    limits.max_bytes = bytes.size() - 1;
+    EXPECT_EQ(reason_of(bytes, limits), "file is " + std::to_string(bytes.size()) +
+                                            " bytes, larger than the limit of " +
+                                            std::to_string(bytes.size() - 1) + " bytes");
+    limits.max_bytes = bytes.size();
+    EXPECT_TRUE(validate_source(bytes, limits).ok());
+}
+
+TEST(ValidateSource, RejectsOtherTypesByMagicBytes) {
+    EXPECT_EQ(reason_of("%PDF-1.7\n%..."),
+              "not a JPEG, PNG or WebP image (starts with 25 50 44 46)");
+    EXPECT_EQ(reason_of("GIF89a\x10\x00\x10\x00"sv),
+              "not a JPEG, PNG or WebP image (starts with 47 49 46 38)");
+    EXPECT_EQ(reason_of("x"), "not a JPEG, PNG or WebP image (starts with 78)");
+}
+
+TEST(ValidateSource, RejectsImagesBelowTheMinimumSize) {
+    VipsImagePtr image = quadrants(90, 90);
+    EXPECT_EQ(reason_of(save(image.get(), Format::jpeg)),
+              "image is 90x90, smaller than the minimum 100x100");
+    VipsImagePtr narrow = quadrants(99, 400);
+    EXPECT_EQ(reason_of(save(narrow.get(), Format::png)),
+              "image is 99x400, smaller than the minimum 100x100");
+}
+
+TEST(ValidateSource, RejectsImagesAboveTheMaximumSize) {
+    VipsImagePtr image = quadrants(600, 200);
+    Limits limits;
+    limits.max_width = 500;
+    limits.max_height = 500;
+    EXPECT_EQ(reason_of(save(image.get(), Format::webp), limits),
+              "image is 600x200, larger than the maximum 500x500");
+}
+
+TEST(ValidateSource, RejectsAPixelBombFromItsHeaderBeforeDecoding) {
+    const std::string bomb = png_claiming(30000, 30000);
+    Limits roomy;
+    roomy.max_width = 100000;
+    roomy.max_height = 100000;
+    const std::string reason = reason_of(bomb, roomy);
+    EXPECT_EQ(reason,
+              "image is 30000x30000 = 900000000 pixels, more than the limit of 100000000 "
+              "(decompression bomb protection)");
+    // With the default limits the pixel count is reported too, not just the width.
+    EXPECT_NE(reason_of(bomb).find("decompression bomb"), std::string::npos);
+    // Within every limit, the same kind of header is accepted: the check is the pixel count.
+    Result<SourceInfo> small = validate_source(png_claiming(3000, 3000), Limits{});
+    ASSERT_TRUE(small.ok()) << small.error().reason;
+    EXPECT_EQ(small->width, 3000);
+}
+
+TEST(ValidateSource, RejectsADamagedHeader) {
+    std::string bytes = "\xFF\xD8\xFF";
+    bytes += std::string(200, '\x42');
+    const std::string reason = reason_of(bytes);
+    EXPECT_EQ(reason.rfind("cannot read the JPEG header, the file is damaged", 0), 0u) << reason;
+    const std::string png = png_claiming(200, 200);
+    std::string bad_crc = png;
+    bad_crc[30] ^= 0x01;  // inside the IHDR CRC
+    EXPECT_EQ(reason_of(bad_crc).rfind("cannot read the PNG header", 0), 0u);
+}
+
+TEST(ValidateSource, ReadsTheExifOrientationAndStoredDimensions) {
+    for (int orientation = 1; orientation <= 8; ++orientation) {
+        const std::string bytes = test::oriented_quadrants_jpeg(300, 200, orientation);
+        Result<SourceInfo> info = validate_source(bytes, Limits{});
+        ASSERT_TRUE(info.ok()) << info.error().reason;
+        EXPECT_EQ(info->orientation, orientation);
+        const bool swapped = orientation >= 5;
+        EXPECT_EQ(info->width, swapped ? 200 : 300) << orientation;
+        EXPECT_EQ(info->height, swapped ? 300 : 200) << orientation;
+    }
+}
+
+TEST(ValidateSource, NotesAnEmbeddedIccProfile) {
+    VipsImagePtr image = quadrants(200, 200);
+    VipsImage* tagged = nullptr;
+    ASSERT_EQ(vips_icc_transform(image.get(), &tagged, "p3", "input_profile", "srgb", nullptr), 0)
+        << vips_error_buffer();
+    VipsImagePtr owner = own(tagged);
+    Result<SourceInfo> info = validate_source(save(tagged, Format::jpeg), Limits{});
+    ASSERT_TRUE(info.ok()) << info.error().reason;
+    EXPECT_TRUE(info->has_icc_profile);
+}
+
+}  // namespace
+}  // namespace imgspool
