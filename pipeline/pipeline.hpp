@@ -3,6 +3,7 @@
 // and on any failure: record the reason -> move to failed/ with NAME.error.json beside it.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 
@@ -36,7 +37,23 @@ class Pipeline {
     JobOutcome finish_failed(const Job& job, const JobRecord& record);
 
   private:
+    struct Work;  // defined in pipeline.cpp
+    using TimePoint = std::chrono::steady_clock::time_point;
+
+    JobOutcome begin_outcome(const Job& job) const;
+    Status step_start(Work& w);
+    Status step_read(Work& w);
+    Status step_validate(Work& w);
+    Status step_hash_and_lookup(Work& w);
+    Status step_render(Work& w);
+    Status step_store(Work& w);
+    Status step_commit(Work& w, TimePoint started);
+    void finish_done(const Job& job, JobOutcome& out);
+    void finish_failure(const Job& job, const Error& err, JobOutcome& out);
+    void report(const JobOutcome& out);
+
     PipelineSettings settings_;
+    std::map<std::string, std::string> cache_keys_;  // profile name -> derivative cache key
     JobDb& db_;
     ObjectStore& store_;
     JobObserver* observer_;

@@ -1,0 +1,283 @@
+#include "pipeline/pipeline.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "pipeline/finish.hpp"
+#include "pipeline/hash.hpp"
+#include "pipeline/render.hpp"
+
+namespace imgspool {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Status check_regular_size(const std::filesystem::path& path, const Limits& limits) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+        return make_error(Stage::validate, "cannot stat: " + fs::errno_text(errno));
+    }
+    if (!S_ISREG(st.st_mode)) return make_error(Stage::validate, "not a regular file");
+    if (static_cast<std::uint64_t>(st.st_size) > limits.max_bytes) {
+        return make_error(Stage::validate, "file is " + std::to_string(st.st_size) +
+                                               " bytes, more than the limit of " +
+                                               std::to_string(limits.max_bytes) + " bytes");
+    }
+    return ok_status();
+}
+
+std::string extension_of(const Rendered& r) {
+    return format_extension(r.format);
+}
+
+}  // namespace
+
+// What a job carries from one step to the next.
+struct Pipeline::Work {
+    explicit Work(const Job& j) : job(j) {}
+    const Job& job;
+    const Profile* profile = nullptr;
+    std::string cache_key;
+    std::string bytes;
+    SourceInfo info;
+    std::string hash;
+    std::vector<Rendered> rendered;
+    std::vector<StoredVariant> outputs;
+    bool cache_hit = false;
+};
+
+Pipeline::Pipeline(PipelineSettings settings, JobDb& db, ObjectStore& store, JobObserver* observer)
+    : settings_(std::move(settings)), db_(db), store_(store), observer_(observer) {
+    // A cached set is valid only for the same profile settings, key layout and store.
+    for (const auto& [name, profile] : settings_.profiles) {
+        cache_keys_[name] = sha256_hex(profile.fingerprint() + "\n" + settings_.key_template +
+                                       "\n" + store_.describe());
+    }
+}
+
+JobOutcome Pipeline::run(const Job& job) {
+    const auto started = Clock::now();
+    if (observer_) observer_->job_started(job);
+    Work w(job);
+    JobOutcome out = begin_outcome(job);
+
+    // The pipeline, in order. Each step either fills `w` or returns the reason it cannot.
+    Status st = step_start(w);
+    if (st) st = step_read(w);
+    if (st) st = step_validate(w);
+    if (st) st = step_hash_and_lookup(w);
+    if (st && !w.cache_hit) st = step_render(w);
+    if (st && !w.cache_hit) st = step_store(w);
+    if (st) st = step_commit(w, started);
+
+    out.original_bytes = w.bytes.size();
+    out.width = w.info.width;
+    out.height = w.info.height;
+    out.format = w.bytes.empty() ? "" : format_name(w.info.format);
+    out.cache_hit = w.cache_hit;
+    out.outputs = w.outputs;
+    if (!w.cache_hit) {
+        for (const StoredVariant& v : w.outputs) out.output_bytes += v.bytes;
+    }
+    if (st) {
+        finish_done(job, out);
+    } else {
+        Error err = st.error();
+        if (err.file.empty()) err.file = job.relative.string();
+        finish_failure(job, err, out);
+    }
+    out.elapsed = Clock::now() - started;
+    report(out);
+    return out;
+}
+
+JobOutcome Pipeline::begin_outcome(const Job& job) const {
+    JobOutcome out;
+    out.upload_id = job.upload_id;
+    out.spool = job.spool.name;
+    out.profile = job.spool.profile;
+    out.relative = job.relative;
+    return out;
+}
+
+Status Pipeline::step_start(Work& w) {
+    auto it = settings_.profiles.find(w.job.spool.profile);
+    if (it == settings_.profiles.end()) {
+        return make_error(Stage::config,
+                          "spool uses unknown profile \"" + w.job.spool.profile + "\"");
+    }
+    w.profile = &it->second;
+    w.cache_key = cache_keys_.at(it->first);
+    if (Status st = db_.mark_processing(w.job.upload_id); !st) return st;
+    log::info("job started", {{"upload_id", w.job.upload_id},
+                              {"spool", w.job.spool.name},
+                              {"source", w.job.relative.string()},
+                              {"profile", w.job.spool.profile}});
+    return ok_status();
+}
+
+Status Pipeline::step_read(Work& w) {
+    // The size limit is checked before reading, so a huge drop never lands in memory.
+    if (Status st = check_regular_size(w.job.work_path, settings_.limits); !st) return st;
+    auto data = fs::read_file(w.job.work_path);
+    if (!data) return make_error(Stage::validate, data.error().reason);
+    w.bytes = std::move(data).value();
+    return ok_status();
+}
+
+Status Pipeline::step_validate(Work& w) {
+    auto info = validate_source(w.bytes, settings_.limits);
+    if (!info) return info.error();
+    w.info = info.value();
+    return db_.set_progress(w.job.upload_id, 10);
+}
+
+Status Pipeline::step_hash_and_lookup(Work& w) {
+    w.hash = sha256_hex(w.bytes);
+    if (Status st = db_.set_source(w.job.upload_id, w.hash, w.bytes.size(), w.info.width,
+                                   w.info.height, format_name(w.info.format));
+        !st) {
+        return st;
+    }
+    if (auto cached = db_.cache_lookup(w.hash, w.cache_key)) {
+        w.outputs = std::move(*cached);
+        w.cache_hit = true;
+    }
+    return ok_status();
+}
+
+Status Pipeline::step_render(Work& w) {
+    auto rendered = render(w.bytes, w.info, *w.profile);
+    if (!rendered) return rendered.error();
+    w.rendered = std::move(rendered).value();
+    return db_.set_progress(w.job.upload_id, 60);
+}
+
+Status Pipeline::step_store(Work& w) {
+    std::vector<PutObject> objects;
+    objects.reserve(w.rendered.size());
+    for (const Rendered& r : w.rendered) {
+        const std::string ext = extension_of(r);
+        std::string key = expand_key(settings_.key_template, w.job.upload_id, r.variant, ext,
+                                     w.job.spool.name, w.job.spool.profile);
+        objects.push_back(PutObject{key, format_mime(r.format), r.bytes});
+        w.outputs.push_back(StoredVariant{r.variant,
+                                          format_name(r.format),
+                                          std::move(key),
+                                          {},
+                                          r.width,
+                                          r.height,
+                                          r.bytes.size()});
+    }
+    if (Status st = store_.put_all(objects); !st) return st;
+    for (StoredVariant& v : w.outputs) v.url = store_.url_for(v.key);
+    return db_.set_progress(w.job.upload_id, 90);
+}
+
+Status Pipeline::step_commit(Work& w, TimePoint started) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    // A cache hit stored nothing new, so it must not overwrite the cache row.
+    return db_.complete(w.job.upload_id, w.outputs, w.cache_hit ? "" : w.cache_key, w.cache_hit,
+                        ms.count());
+}
+
+void Pipeline::finish_done(const Job& job, JobOutcome& out) {
+    auto moved = move_to_done(job.spool, job.work_path, job.relative);
+    if (!moved) {
+        // The job is committed; the original stays in work/ and the next start moves it.
+        log::error("cannot move original to done/", {{"upload_id", job.upload_id},
+                                                     {"spool", job.spool.name},
+                                                     {"source", job.relative.string()},
+                                                     {"error", moved.error().message()}});
+        out.success = true;
+        out.final_path = job.work_path;
+        return;
+    }
+    remove_work_folder(job.spool, job.upload_id);
+    out.success = true;
+    out.final_path = moved.value();
+}
+
+void Pipeline::finish_failure(const Job& job, const Error& err, JobOutcome& out) {
+    out.success = false;
+    out.error = err;
+    if (Status st = db_.fail(job.upload_id, err); !st) {
+        log::error("cannot record failure", {{"upload_id", job.upload_id},
+                                             {"spool", job.spool.name},
+                                             {"source", job.relative.string()},
+                                             {"error", st.error().message()}});
+    }
+    FailureNote note{job.upload_id, job.spool.name, job.relative.string(), err};
+    auto moved = move_to_failed(job.spool, job.work_path, job.relative, note);
+    if (!moved) {
+        log::error("cannot move original to failed/", {{"upload_id", job.upload_id},
+                                                       {"spool", job.spool.name},
+                                                       {"source", job.relative.string()},
+                                                       {"error", moved.error().message()}});
+        out.final_path = job.work_path;
+        return;
+    }
+    remove_work_folder(job.spool, job.upload_id);
+    out.final_path = moved.value();
+}
+
+void Pipeline::report(const JobOutcome& out) {
+    const double seconds = out.elapsed.count();
+    if (out.success) {
+        const double ratio = out.output_bytes ? static_cast<double>(out.original_bytes) /
+                                                    static_cast<double>(out.output_bytes)
+                                              : 0.0;
+        log::info("job complete",
+                  {{"upload_id", out.upload_id},
+                   {"spool", out.spool},
+                   {"source", out.relative.string()},
+                   {"profile", out.profile},
+                   {"seconds", seconds},
+                   {"original_bytes", static_cast<unsigned long long>(out.original_bytes)},
+                   {"output_bytes", static_cast<unsigned long long>(out.output_bytes)},
+                   {"compression_ratio", ratio},
+                   {"variants", static_cast<unsigned long long>(out.outputs.size())},
+                   {"cache_hit", out.cache_hit},
+                   {"path", out.final_path.string()}});
+    } else {
+        log::warn("job failed",
+                  {{"upload_id", out.upload_id},
+                   {"spool", out.spool},
+                   {"source", out.relative.string()},
+                   {"profile", out.profile},
+                   {"seconds", seconds},
+                   {"original_bytes", static_cast<unsigned long long>(out.original_bytes)},
+                   {"stage", stage_name(out.error->stage)},
+                   {"error", out.error->reason},
+                   {"path", out.final_path.string()}});
+    }
+    if (observer_) observer_->job_finished(out);
+}
+
+JobOutcome Pipeline::finish_completed(const Job& job) {
+    JobOutcome out = begin_outcome(job);
+    if (auto rec = db_.find(job.upload_id)) out.outputs = rec->outputs;
+    finish_done(job, out);
+    log::info("recovered committed job", {{"upload_id", job.upload_id},
+                                          {"spool", job.spool.name},
+                                          {"source", job.relative.string()},
+                                          {"path", out.final_path.string()}});
+    return out;
+}
+
+JobOutcome Pipeline::finish_failed(const Job& job, const JobRecord& record) {
+    JobOutcome out = begin_outcome(job);
+    Stage stage = Stage::internal;
+    for (Stage s : {Stage::config, Stage::watch, Stage::claim, Stage::validate, Stage::hash,
+                    Stage::cache, Stage::render, Stage::store, Stage::commit, Stage::move}) {
+        if (record.error_stage == stage_name(s)) stage = s;
+    }
+    finish_failure(job, make_error(stage, record.error, job.relative.string()), out);
+    return out;
+}
+
+}  // namespace imgspool

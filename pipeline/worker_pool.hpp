@@ -1,0 +1,44 @@
+// N worker threads running pipeline jobs from a bounded queue.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "pipeline/bounded_queue.hpp"
+#include "pipeline/job.hpp"
+
+namespace imgspool {
+
+class WorkerPool {
+  public:
+    using Handler = std::function<void(const Job&)>;
+
+    WorkerPool(int workers, std::size_t queue_max, Handler handler);
+    ~WorkerPool();  // stop(false) then join
+    WorkerPool(const WorkerPool&) = delete;
+    WorkerPool& operator=(const WorkerPool&) = delete;
+
+    // Blocks while the queue is full. false once the pool is stopping.
+    bool submit(Job job);
+
+    // drain=true: finish every queued job, then end (batch mode). drain=false: finish only the
+    // jobs already running; queued jobs stay where they are (claimed in work/) for the next
+    // start to resume. Returns once all workers have ended.
+    void stop(bool drain);
+
+    std::size_t queue_depth() const { return queue_.size(); }
+    int busy() const { return busy_.load(); }
+    int size() const { return static_cast<int>(threads_.size()); }
+
+  private:
+    void work();
+
+    Handler handler_;
+    BoundedQueue<Job> queue_;
+    std::atomic<int> busy_{0};
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace imgspool

@@ -1,0 +1,205 @@
+#include "pipeline/pipeline.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <vips/vips.h>
+
+#include <fstream>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fs.hpp"
+#include "pipeline/render.hpp"
+
+namespace stdfs = std::filesystem;
+using namespace imgspool;
+
+namespace {
+
+// An in-memory store that can be told to fail.
+class FakeStore final : public ObjectStore {
+  public:
+    Status put_all(const std::vector<PutObject>& objects) override {
+        std::lock_guard lock(mutex);
+        ++calls;
+        if (fail)
+            return make_error(Stage::store,
+                              "PUT refused: HTTP 503 SlowDown (gave up after 5 attempts)");
+        for (const PutObject& o : objects) objects_[o.key] = std::string(o.bytes);
+        return ok_status();
+    }
+    std::string url_for(const std::string& key) const override { return "https://cdn.test/" + key; }
+    Status check() override { return ok_status(); }
+    std::string describe() const override { return "fake"; }
+
+    std::mutex mutex;
+    int calls = 0;
+    bool fail = false;
+    std::map<std::string, std::string> objects_;
+};
+
+std::string make_jpeg(int w, int h, int seed) {
+    VipsImage* img = nullptr;
+    EXPECT_EQ(vips_xyz(&img, w, h, nullptr), 0);
+    VipsImage* sum = nullptr;
+    EXPECT_EQ(vips_linear1(img, &sum, 1.0, seed, nullptr), 0);
+    VipsImage* u8 = nullptr;
+    EXPECT_EQ(vips_cast_uchar(sum, &u8, nullptr), 0);
+    void* buf = nullptr;
+    size_t len = 0;
+    EXPECT_EQ(vips_jpegsave_buffer(u8, &buf, &len, "Q", 90, nullptr), 0);
+    std::string out(static_cast<char*>(buf), len);
+    g_free(buf);
+    g_object_unref(u8);
+    g_object_unref(sum);
+    g_object_unref(img);
+    return out;
+}
+
+class PipelineTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() { ASSERT_TRUE(init_vips("pipeline_test").ok()); }
+
+    void SetUp() override {
+        char tmpl[] = "/tmp/imgspool-pipeline-XXXXXX";
+        ASSERT_NE(::mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+        spool_ = SpoolLayout{"photos", dir_ / "spool", "web"};
+        auto db = JobDb::open(dir_ / "imgspool.db");
+        ASSERT_TRUE(db.ok()) << db.error().message();
+        db_ = std::move(db).value();
+        settings_.profiles = builtin_profiles();
+    }
+    void TearDown() override { stdfs::remove_all(dir_); }
+
+    Job drop(const std::string& relative, const std::string& bytes) {
+        Job job{"id-" + std::to_string(next_++), spool_, {}, relative};
+        job.work_path = spool_.work() / job.upload_id / relative;
+        stdfs::create_directories(job.work_path.parent_path());
+        std::ofstream(job.work_path, std::ios::binary) << bytes;
+        EXPECT_TRUE(db_->insert_job(job.upload_id, spool_.name, relative, spool_.profile).ok());
+        return job;
+    }
+
+    stdfs::path dir_;
+    SpoolLayout spool_;
+    std::unique_ptr<JobDb> db_;
+    PipelineSettings settings_;
+    FakeStore store_;
+    int next_ = 1;
+};
+
+TEST_F(PipelineTest, GoodJpegIsRenderedStoredCommittedAndMovedToDone) {
+    Pipeline p(settings_, *db_, store_);
+    Job job = drop("sub/a.jpg", make_jpeg(640, 480, 1));
+    JobOutcome out = p.run(job);
+    ASSERT_TRUE(out.success) << out.error->message();
+    EXPECT_EQ(out.outputs.size(), 7u);  // 3 sizes x (jpeg, webp) + original
+    EXPECT_EQ(store_.objects_.size(), 7u);
+    EXPECT_TRUE(store_.objects_.count("images/" + job.upload_id + "/small.webp"));
+    EXPECT_TRUE(store_.objects_.count("images/" + job.upload_id + "/original.jpg"));
+    EXPECT_EQ(out.final_path, spool_.done() / "sub/a.jpg");
+    EXPECT_TRUE(stdfs::exists(spool_.done() / "sub/a.jpg"));
+    EXPECT_FALSE(stdfs::exists(spool_.work() / job.upload_id));
+    auto rec = db_->find(job.upload_id);
+    ASSERT_TRUE(rec);
+    EXPECT_EQ(rec->status, "complete");
+    EXPECT_EQ(rec->progress, 100);
+    EXPECT_EQ(rec->width, 640);
+    EXPECT_EQ(rec->format, "jpeg");
+    EXPECT_EQ(rec->source_hash.size(), 64u);
+}
+
+TEST_F(PipelineTest, SameBytesAgainReuseTheCachedSet) {
+    Pipeline p(settings_, *db_, store_);
+    const std::string bytes = make_jpeg(400, 300, 2);
+    JobOutcome first = p.run(drop("a.jpg", bytes));
+    ASSERT_TRUE(first.success);
+    JobOutcome second = p.run(drop("b.jpg", bytes));
+    ASSERT_TRUE(second.success);
+    EXPECT_TRUE(second.cache_hit);
+    EXPECT_EQ(store_.calls, 1) << "a cache hit stores nothing";
+    ASSERT_EQ(second.outputs.size(), first.outputs.size());
+    for (size_t i = 0; i < first.outputs.size(); ++i) {
+        EXPECT_EQ(second.outputs[i].url, first.outputs[i].url);
+    }
+    EXPECT_TRUE(stdfs::exists(spool_.done() / "b.jpg"));
+}
+
+TEST_F(PipelineTest, ChangedProfileSettingsRenderAfresh) {
+    const std::string bytes = make_jpeg(400, 300, 3);
+    {
+        Pipeline p(settings_, *db_, store_);
+        ASSERT_TRUE(p.run(drop("a.jpg", bytes)).success);
+    }
+    settings_.profiles["web"].variants[0].outputs[0].quality = 70;
+    Pipeline changed(settings_, *db_, store_);
+    JobOutcome out = changed.run(drop("b.jpg", bytes));
+    ASSERT_TRUE(out.success);
+    EXPECT_FALSE(out.cache_hit);
+    EXPECT_EQ(store_.calls, 2);
+}
+
+TEST_F(PipelineTest, FailedUploadFailsTheJobAndIsNotCached) {
+    Pipeline p(settings_, *db_, store_);
+    const std::string bytes = make_jpeg(400, 300, 4);
+    store_.fail = true;
+    Job job = drop("c.jpg", bytes);
+    JobOutcome out = p.run(job);
+    ASSERT_FALSE(out.success);
+    EXPECT_EQ(out.error->stage, Stage::store);
+    EXPECT_TRUE(stdfs::exists(spool_.failed() / "c.jpg"));
+    auto note = nlohmann::json::parse(fs::read_file(spool_.failed() / "c.jpg.error.json").value());
+    EXPECT_EQ(note["stage"], "store");
+    EXPECT_NE(note["error"].get<std::string>().find("SlowDown"), std::string::npos);
+    auto rec = db_->find(job.upload_id);
+    EXPECT_EQ(rec->status, "failed");
+    EXPECT_EQ(rec->error_stage, "store");
+
+    // S3 is back: dropping the file again renders and stores it for real.
+    store_.fail = false;
+    JobOutcome retry = p.run(drop("c.jpg", bytes));
+    ASSERT_TRUE(retry.success);
+    EXPECT_FALSE(retry.cache_hit);
+    EXPECT_EQ(store_.objects_.size(), 7u);
+}
+
+TEST_F(PipelineTest, InvalidFileGoesToFailedWithTheValidatorsReason) {
+    Pipeline p(settings_, *db_, store_);
+    Job job = drop("notes.jpg", "just some text, not an image");
+    JobOutcome out = p.run(job);
+    ASSERT_FALSE(out.success);
+    EXPECT_EQ(out.error->stage, Stage::validate);
+    EXPECT_EQ(store_.calls, 0);
+    EXPECT_TRUE(stdfs::exists(spool_.failed() / "notes.jpg.error.json"));
+}
+
+TEST_F(PipelineTest, OversizedFileIsRefusedBeforeReading) {
+    settings_.limits.max_bytes = 1000;
+    Pipeline p(settings_, *db_, store_);
+    JobOutcome out = p.run(drop("big.jpg", make_jpeg(400, 300, 5)));
+    ASSERT_FALSE(out.success);
+    EXPECT_EQ(out.error->stage, Stage::validate);
+    EXPECT_NE(out.error->reason.find("limit of 1000 bytes"), std::string::npos)
+        << out.error->reason;
+}
+
+TEST_F(PipelineTest, RecoveryOfACommittedJobOnlyMovesIt) {
+    Pipeline p(settings_, *db_, store_);
+    const std::string bytes = make_jpeg(300, 300, 6);
+    Job first = drop("d.jpg", bytes);
+    ASSERT_TRUE(p.run(first).success);
+    // Simulate a crash after commit and before the move: the original is back in work/.
+    Job again = first;
+    stdfs::create_directories(again.work_path.parent_path());
+    stdfs::rename(spool_.done() / "d.jpg", again.work_path);
+    const int calls = store_.calls;
+    JobOutcome out = p.finish_completed(again);
+    EXPECT_TRUE(out.success);
+    EXPECT_EQ(store_.calls, calls);
+    EXPECT_TRUE(stdfs::exists(spool_.done() / "d.jpg"));
+    EXPECT_FALSE(stdfs::exists(spool_.done() / "d.1.jpg"));
+}
+
+}  // namespace

@@ -1,0 +1,90 @@
+#include "pipeline/worker_pool.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+using namespace imgspool;
+
+namespace {
+
+Job job_named(const std::string& id) {
+    Job j;
+    j.upload_id = id;
+    return j;
+}
+
+}  // namespace
+
+TEST(BoundedQueue, PushBlocksWhileFull) {
+    BoundedQueue<int> q(2);
+    ASSERT_TRUE(q.push(1));
+    ASSERT_TRUE(q.push(2));
+    std::atomic<bool> pushed{false};
+    std::thread producer([&] {
+        q.push(3);
+        pushed = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_FALSE(pushed.load()) << "push must wait for room (back-pressure)";
+    EXPECT_EQ(q.pop(), 1);
+    producer.join();
+    EXPECT_TRUE(pushed.load());
+    EXPECT_EQ(q.size(), 2u);
+}
+
+TEST(BoundedQueue, CloseWithoutDrainLeavesItems) {
+    BoundedQueue<int> q(4);
+    q.push(1);
+    q.push(2);
+    q.close(false);
+    EXPECT_FALSE(q.pop().has_value());
+    EXPECT_FALSE(q.push(3));
+    EXPECT_EQ(q.take_remaining().size(), 2u);
+}
+
+TEST(BoundedQueue, CloseWithDrainHandsOutTheRest) {
+    BoundedQueue<int> q(4);
+    q.push(1);
+    q.close(true);
+    EXPECT_EQ(q.pop(), 1);
+    EXPECT_FALSE(q.pop().has_value());
+}
+
+TEST(WorkerPool, RunsEveryJobOnceWhenDrained) {
+    std::mutex m;
+    std::multiset<std::string> seen;
+    WorkerPool pool(3, 2, [&](const Job& j) {
+        std::lock_guard lock(m);
+        seen.insert(j.upload_id);
+    });
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(pool.submit(job_named(std::to_string(i))));
+    pool.stop(true);
+    EXPECT_EQ(seen.size(), 50u);
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(seen.count(std::to_string(i)), 1u);
+}
+
+TEST(WorkerPool, StopWithoutDrainFinishesRunningJobsOnly) {
+    std::atomic<int> started{0};
+    std::atomic<int> finished{0};
+    std::atomic<bool> release{false};
+    WorkerPool pool(1, 10, [&](const Job&) {
+        ++started;
+        while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        ++finished;
+    });
+    for (int i = 0; i < 5; ++i) pool.submit(job_named(std::to_string(i)));
+    while (started == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::thread stopper([&] { pool.stop(false); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    release = true;
+    stopper.join();
+    EXPECT_EQ(started.load(), 1);
+    EXPECT_EQ(finished.load(), 1);
+    EXPECT_EQ(pool.queue_depth(), 4u);
+    EXPECT_FALSE(pool.submit(job_named("late")));
+}
