@@ -51,13 +51,16 @@ struct Config {
 };
 
 // Reads and checks the file, then applies the environment (S3_*, AWS_*, CDN_URL,
-// ENABLE_METRICS, METRICS_PORT). Relative paths are resolved against the current directory.
+// ENABLE_METRICS, METRICS_PORT, METRICS_BIND). Relative paths are resolved against the current
+// directory. Never throws: every problem is a Stage::config Error naming the key or variable.
+// imgspool.example.toml documents every key.
 Result<Config> load_config(const std::filesystem::path& file);
 
 // Same, from TOML text (for tests); `origin` names the source in errors.
 Result<Config> parse_config(const std::string& toml_text, const std::string& origin);
 
-// The effective settings as TOML-like text, secrets shown as "****".
+// The effective settings as TOML text that parse_config reads back; secrets shown as "****"
+// (an access key id keeps its first four characters: "AKIA****").
 std::string describe_config(const Config& config);
 
 }  // namespace imgspool

@@ -1,0 +1,116 @@
+// describe_config: the effective settings as TOML that parse_config reads back. Secrets are
+// masked: a key id keeps its first four characters ("AKIA****"), the rest become "****".
+#include <sstream>
+
+#include "daemon/config_parts.hpp"
+
+namespace imgspool {
+
+namespace {
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+std::string q(const std::string& s) {
+    return toml_string(s);
+}
+
+std::string masked(const std::string& secret, std::size_t shown) {
+    if (secret.empty()) return q("");
+    return q((secret.size() > shown ? secret.substr(0, shown) : "") + "****");
+}
+
+const char* b(bool v) {
+    return v ? "true" : "false";
+}
+
+void describe_store(std::ostream& out, const StoreSettings& st) {
+    out << "[store]\n"
+        << "kind = " << q(st.kind) << "\n"
+        << "path = " << q(st.path.string()) << "\n"
+        << "public_base_url = " << q(st.public_base_url) << "\n"
+        << "key_template = " << q(st.key_template) << "\n";
+    if (st.kind != "s3") return;
+    const S3Config& s3 = st.s3;
+    out << "bucket = " << q(s3.bucket) << "\n"
+        << "region = " << q(s3.region) << "\n"
+        << "endpoint = " << q(s3.endpoint) << "\n"
+        << "access_key_id = " << masked(s3.access_key_id, 4) << "\n"
+        << "secret_access_key = " << masked(s3.secret_access_key, 0) << "\n"
+        << "session_token = " << masked(s3.session_token, 0) << "\n"
+        << "multipart_threshold_mb = " << s3.multipart_threshold / kMiB << "\n"
+        << "multipart_part_size_mb = " << s3.multipart_part_size / kMiB << "\n"
+        << "max_attempts = " << s3.max_attempts << "\n"
+        << "connect_timeout_ms = " << s3.connect_timeout_ms << "\n"
+        << "request_timeout_ms = " << s3.request_timeout_ms << "\n"
+        << "parallel_uploads = " << s3.parallel_uploads << "\n"
+        << "retry_base_delay_ms = " << s3.retry_base_delay_ms << "\n"
+        << "retry_max_delay_ms = " << s3.retry_max_delay_ms << "\n";
+}
+
+// Config files give one quality per variant, shared by its formats: written from the first.
+void describe_profile(std::ostream& out, const Profile& p) {
+    out << "\n[profiles." << p.name << "]\n"
+        << "keep_metadata = " << b(p.keep_metadata) << "\n"
+        << "jpeg_progressive = " << b(p.jpeg_progressive) << "\n"
+        << "png_compression = " << p.png_compression << "\n";
+    for (const Variant& v : p.variants) {
+        std::string formats;
+        for (const OutputFormat& o : v.outputs) {
+            formats +=
+                (formats.empty() ? "" : ", ") + q(o.format ? format_name(*o.format) : "source");
+        }
+        out << "\n[[profiles." << p.name << ".variant]]\n"
+            << "name = " << q(v.name) << "\n"
+            << "width = " << v.width << "\n"
+            << "height = " << v.height << "\n"
+            << "fit = " << q(v.fit == Fit::cover ? "cover" : "inside") << "\n"
+            << "enlarge = " << b(v.enlarge) << "\n"
+            << "formats = [" << formats << "]\n"
+            << "quality = " << (v.outputs.empty() ? 85 : v.outputs.front().quality) << "\n";
+    }
+}
+
+}  // namespace
+
+std::string describe_config(const Config& c) {
+    std::ostringstream out;
+    out << "# imgspool effective configuration, read from " << c.file.string() << "\n"
+        << "# (after environment overrides; secrets masked)\n\n"
+        << "[daemon]\n"
+        << "state_dir = " << q(c.daemon.state_dir.string()) << "\n"
+        << "workers = " << c.daemon.workers << "  # effective: " << c.effective_workers() << "\n"
+        << "settle_ms = " << c.daemon.settle_ms << "\n"
+        << "rescan_s = " << c.daemon.rescan_s << "\n"
+        << "queue_max = " << c.daemon.queue_max << "\n";
+    for (const SpoolLayout& s : c.spools) {
+        out << "\n[[spool]]\n"
+            << "name = " << q(s.name) << "\n"
+            << "root = " << q(s.root.string()) << "\n"
+            << "profile = " << q(s.profile) << "\n";
+    }
+    out << "\n";
+    describe_store(out, c.store);
+    const Limits& l = c.limits;
+    out << "\n[limits]\n"
+        << "max_bytes = " << l.max_bytes << "\n"
+        << "min_width = " << l.min_width << "\n"
+        << "min_height = " << l.min_height << "\n"
+        << "max_width = " << l.max_width << "\n"
+        << "max_height = " << l.max_height << "\n"
+        << "max_pixels = " << l.max_pixels << "\n"
+        << "\n[metrics]\n"
+        << "enabled = " << b(c.metrics.enabled) << "\n"
+        << "bind = " << q(c.metrics.bind) << "\n"
+        << "port = " << c.metrics.port << "\n";
+    std::string builtins;
+    for (const auto& [name, profile] : builtin_profiles()) {
+        builtins += (builtins.empty() ? "" : ", ") + name;
+    }
+    out << "\n# built-in profiles: " << builtins << "\n";
+    for (const auto& [name, profile] : c.profiles) {
+        if (builtin_profiles().count(name) == 0) describe_profile(out, profile);
+    }
+    return out.str();
+}
+
+}  // namespace imgspool

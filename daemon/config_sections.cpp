@@ -1,0 +1,155 @@
+// The plain sections of the file: [daemon], [[spool]], [store], [limits], [metrics].
+#include <cstdint>
+
+#include "daemon/config_parts.hpp"
+#include "store/object_store.hpp"
+
+namespace imgspool {
+
+namespace {
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+Status read_daemon(TableReader& top, const std::string& origin, Config& config) {
+    const toml::value* table = top.table("daemon");
+    if (!table) return ok_status();
+    DaemonSettings& d = config.daemon;
+    TableReader r(*table, "[daemon]", origin);
+    r.path("state_dir", d.state_dir);
+    r.integer("workers", d.workers, 0, 256);
+    r.integer("settle_ms", d.settle_ms, 0, 600000);
+    r.integer("rescan_s", d.rescan_s, 1, 86400);
+    r.integer("queue_max", d.queue_max, 1, 100000);
+    return r.finish();
+}
+
+Status read_spools(TableReader& top, const std::string& origin, Config& config) {
+    const toml::array* spools = top.table_array("spool");
+    if (!spools) return ok_status();
+    for (std::size_t i = 0; i < spools->size(); ++i) {
+        SpoolLayout spool;
+        spool.profile = "web";
+        TableReader r((*spools)[i], "[[spool]] #" + std::to_string(i + 1), origin);
+        r.require("name");
+        r.string("name", spool.name);
+        if (!r.failed() && !is_plain_name(spool.name)) {
+            r.fail("name", "expected letters, digits, '_' or '-', got " + toml_string(spool.name));
+        }
+        r.require("root");
+        r.path("root", spool.root);
+        r.string("profile", spool.profile);
+        if (Status s = r.finish(); !s) return s;
+        config.spools.push_back(std::move(spool));
+    }
+    return ok_status();
+}
+
+void read_s3(TableReader& r, S3Config& s3) {
+    r.string("bucket", s3.bucket);
+    r.string("region", s3.region);
+    r.string("endpoint", s3.endpoint);
+    if (!s3.endpoint.empty()) {
+        std::optional<std::string> url = normalise_url(s3.endpoint);
+        if (!url) {
+            r.fail("endpoint",
+                   "expected an http:// or https:// URL, got " + toml_string(s3.endpoint));
+        }
+        s3.endpoint = url.value_or(s3.endpoint);
+    }
+    r.string("access_key_id", s3.access_key_id);
+    r.string("secret_access_key", s3.secret_access_key);
+    r.string("session_token", s3.session_token);
+    std::uint64_t threshold_mb = s3.multipart_threshold / kMiB;
+    r.unsigned_integer("multipart_threshold_mb", threshold_mb, 5, 5120);
+    s3.multipart_threshold = threshold_mb * kMiB;
+    std::uint64_t part_mb = s3.multipart_part_size / kMiB;
+    r.unsigned_integer("multipart_part_size_mb", part_mb, 5, 5120);
+    s3.multipart_part_size = part_mb * kMiB;
+    r.integer("max_attempts", s3.max_attempts, 1, 20);
+    r.integer("connect_timeout_ms", s3.connect_timeout_ms, 1, 600000);
+    r.integer("request_timeout_ms", s3.request_timeout_ms, 1, 3600000);
+    r.integer("parallel_uploads", s3.parallel_uploads, 1, 64);
+    r.integer("retry_base_delay_ms", s3.retry_base_delay_ms, 1, 60000);
+    r.integer("retry_max_delay_ms", s3.retry_max_delay_ms, 1, 600000);
+    if (s3.retry_base_delay_ms > s3.retry_max_delay_ms) {
+        r.fail("retry_base_delay_ms", std::to_string(s3.retry_base_delay_ms) +
+                                          " is larger than retry_max_delay_ms " +
+                                          std::to_string(s3.retry_max_delay_ms));
+    }
+}
+
+Status read_store(TableReader& top, const std::string& origin, Config& config) {
+    const toml::value* table = top.table("store");
+    if (!table) return ok_status();
+    StoreSettings& st = config.store;
+    TableReader r(*table, "[store]", origin);
+    r.string("kind", st.kind);
+    if (st.kind != "local" && st.kind != "s3") {
+        r.fail("kind", "expected \"local\" or \"s3\", got " + toml_string(st.kind));
+    }
+    r.path("path", st.path);
+    r.string("public_base_url", st.public_base_url);
+    if (!st.public_base_url.empty()) {
+        std::optional<std::string> url = normalise_url(st.public_base_url);
+        if (!url) {
+            r.fail("public_base_url",
+                   "expected an http:// or https:// URL, got " + toml_string(st.public_base_url));
+        }
+        st.public_base_url = url.value_or(st.public_base_url);
+    }
+    r.string("key_template", st.key_template);
+    if (Status s = validate_key_template(st.key_template); !s) {
+        r.fail("key_template", s.error().reason);
+    }
+    read_s3(r, st.s3);
+    return r.finish();
+}
+
+Status read_limits(TableReader& top, const std::string& origin, Config& config) {
+    const toml::value* table = top.table("limits");
+    if (!table) return ok_status();
+    Limits& l = config.limits;
+    TableReader r(*table, "[limits]", origin);
+    constexpr int kMaxSide = 1000000;
+    r.unsigned_integer("max_bytes", l.max_bytes, 1, 4096 * kMiB);
+    r.integer("min_width", l.min_width, 1, kMaxSide);
+    r.integer("min_height", l.min_height, 1, kMaxSide);
+    r.integer("max_width", l.max_width, 1, kMaxSide);
+    r.integer("max_height", l.max_height, 1, kMaxSide);
+    r.unsigned_integer("max_pixels", l.max_pixels, 1, 1'000'000'000'000ull);
+    if (l.min_width > l.max_width) {
+        r.fail("min_width", std::to_string(l.min_width) + " is larger than max_width " +
+                                std::to_string(l.max_width));
+    }
+    if (l.min_height > l.max_height) {
+        r.fail("min_height", std::to_string(l.min_height) + " is larger than max_height " +
+                                 std::to_string(l.max_height));
+    }
+    return r.finish();
+}
+
+Status read_metrics(TableReader& top, const std::string& origin, Config& config) {
+    const toml::value* table = top.table("metrics");
+    if (!table) return ok_status();
+    MetricsSettings& m = config.metrics;
+    TableReader r(*table, "[metrics]", origin);
+    r.boolean("enabled", m.enabled);
+    r.string("bind", m.bind);
+    if (m.bind.empty()) r.fail("bind", "expected an address such as \"127.0.0.1\", got \"\"");
+    r.integer("port", m.port, 1, 65535);
+    return r.finish();
+}
+
+}  // namespace
+
+Status read_sections(const toml::value& root, const std::string& origin, Config& config) {
+    TableReader top(root, "", origin);
+    using Section = Status (*)(TableReader&, const std::string&, Config&);
+    for (Section section :
+         {read_daemon, read_spools, read_store, read_limits, read_metrics, read_profiles}) {
+        if (Status s = section(top, origin, config); !s) return s;
+    }
+    return top.finish();
+}
+
+}  // namespace imgspool

@@ -1,0 +1,528 @@
+#include "daemon/config.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace imgspool {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* const kEnvVars[] = {"S3_BUCKET",
+                                "S3_REGION",
+                                "S3_ENDPOINT",
+                                "S3_ACCESS_KEY_ID",
+                                "S3_SECRET_ACCESS_KEY",
+                                "AWS_ACCESS_KEY_ID",
+                                "AWS_SECRET_ACCESS_KEY",
+                                "AWS_SESSION_TOKEN",
+                                "AWS_REGION",
+                                "CDN_URL",
+                                "ENABLE_METRICS",
+                                "METRICS_PORT",
+                                "METRICS_BIND"};
+
+// Clears every variable the loader reads, and restores them afterwards.
+class ConfigTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        for (const char* name : kEnvVars) {
+            if (const char* v = getenv(name)) saved_[name] = v;
+            unsetenv(name);
+        }
+    }
+    void TearDown() override {
+        for (const char* name : kEnvVars) unsetenv(name);
+        for (const auto& [name, value] : saved_) setenv(name.c_str(), value.c_str(), 1);
+    }
+
+    static Result<Config> parse(const std::string& text) { return parse_config(text, "test.toml"); }
+
+    // The error message of parsing `text`, which must fail.
+    static std::string error_of(const std::string& text) {
+        Result<Config> c = parse(text);
+        EXPECT_FALSE(c.ok()) << "expected an error for:\n" << text;
+        if (c.ok()) return {};
+        EXPECT_EQ(c.error().stage, Stage::config);
+        return c.error().message();
+    }
+
+  private:
+    std::map<std::string, std::string> saved_;
+};
+
+const std::string kSpool = "[[spool]]\nname = \"a\"\nroot = \"/srv/a\"\n";
+
+const std::string kS3 =
+    kSpool +
+    "[store]\nkind = \"s3\"\nbucket = \"b\"\nregion = \"eu-west-1\"\n"
+    "access_key_id = \"AKIAFILEKEY123\"\nsecret_access_key = \"file-secret-xyz\"\n";
+
+TEST_F(ConfigTest, ExampleFileLoads) {
+    Result<Config> c = load_config(fs::path(IMGSPOOL_SOURCE_DIR) / "imgspool.example.toml");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    const fs::path cwd = fs::current_path();
+    EXPECT_EQ(c->file, fs::path(IMGSPOOL_SOURCE_DIR) / "imgspool.example.toml");
+    EXPECT_EQ(c->daemon.state_dir, cwd / "var");
+    EXPECT_EQ(c->database_path(), cwd / "var" / "imgspool.db");
+    ASSERT_EQ(c->spools.size(), 1u);
+    EXPECT_EQ(c->spools[0].name, "default");
+    EXPECT_EQ(c->spools[0].root, cwd / "var" / "spool");
+    EXPECT_EQ(c->spools[0].profile, "web");
+    EXPECT_EQ(c->store.kind, "local");
+    EXPECT_EQ(c->store.path, cwd / "var" / "objects");
+    EXPECT_FALSE(c->metrics.enabled);
+}
+
+TEST_F(ConfigTest, DefaultsApplyToAbsentKeys) {
+    Result<Config> c = parse(kSpool);
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    const fs::path cwd = fs::current_path();
+    EXPECT_EQ(c->file, "test.toml");
+    EXPECT_EQ(c->daemon.state_dir, cwd / "var");
+    EXPECT_EQ(c->daemon.workers, 0);
+    EXPECT_EQ(c->daemon.settle_ms, 2000);
+    EXPECT_EQ(c->daemon.rescan_s, 30);
+    EXPECT_EQ(c->daemon.queue_max, 64);
+    EXPECT_EQ(c->spools[0].root, "/srv/a");
+    EXPECT_EQ(c->spools[0].profile, "web");
+    EXPECT_EQ(c->store.kind, "local");
+    EXPECT_EQ(c->store.path, cwd / "var" / "objects");
+    EXPECT_EQ(c->store.public_base_url, "");
+    EXPECT_EQ(c->store.key_template, "images/{upload_id}/{variant}.{ext}");
+    EXPECT_EQ(c->store.s3.region, "us-east-1");
+    EXPECT_EQ(c->store.s3.multipart_threshold, 16u * 1024 * 1024);
+    EXPECT_EQ(c->limits.max_bytes, 10u * 1024 * 1024);
+    EXPECT_EQ(c->limits.min_width, 100);
+    EXPECT_EQ(c->limits.max_height, 10000);
+    EXPECT_EQ(c->limits.max_pixels, 100'000'000u);
+    EXPECT_FALSE(c->metrics.enabled);
+    EXPECT_EQ(c->metrics.bind, "127.0.0.1");
+    EXPECT_EQ(c->metrics.port, 9091);
+    EXPECT_EQ(c->profiles.size(), builtin_profiles().size());
+    EXPECT_EQ(c->profiles.count("web"), 1u);
+    EXPECT_GE(c->effective_workers(), 1);
+}
+
+TEST_F(ConfigTest, ReadsEveryPlainKey) {
+    Result<Config> c = parse(
+        "[daemon]\nstate_dir = \"/var/lib/imgspool\"\nworkers = 3\nsettle_ms = 0\n"
+        "rescan_s = 5\nqueue_max = 7\n" +
+        kSpool +
+        "[store]\npath = \"/srv/objects\"\npublic_base_url = \"https://cdn.example.com/img//\"\n"
+        "key_template = \"{spool}/{upload_id}-{variant}.{ext}\"\nmultipart_threshold_mb = 32\n"
+        "multipart_part_size_mb = 6\nmax_attempts = 2\nconnect_timeout_ms = 10\n"
+        "request_timeout_ms = 20\nparallel_uploads = 3\nendpoint = \"http://127.0.0.1:9000/\"\n"
+        "[limits]\nmax_bytes = 2048\nmin_width = 10\nmin_height = 20\nmax_width = 30\n"
+        "max_height = 40\nmax_pixels = 900\n"
+        "[metrics]\nenabled = true\nbind = \"0.0.0.0\"\nport = 9200\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->daemon.state_dir, "/var/lib/imgspool");
+    EXPECT_EQ(c->daemon.workers, 3);
+    EXPECT_EQ(c->effective_workers(), 3);
+    EXPECT_EQ(c->daemon.settle_ms, 0);
+    EXPECT_EQ(c->daemon.rescan_s, 5);
+    EXPECT_EQ(c->daemon.queue_max, 7);
+    EXPECT_EQ(c->store.path, "/srv/objects");
+    EXPECT_EQ(c->store.public_base_url, "https://cdn.example.com/img");
+    EXPECT_EQ(c->store.key_template, "{spool}/{upload_id}-{variant}.{ext}");
+    EXPECT_EQ(c->store.s3.multipart_threshold, 32u * 1024 * 1024);
+    EXPECT_EQ(c->store.s3.multipart_part_size, 6u * 1024 * 1024);
+    EXPECT_EQ(c->store.s3.max_attempts, 2);
+    EXPECT_EQ(c->store.s3.connect_timeout_ms, 10);
+    EXPECT_EQ(c->store.s3.request_timeout_ms, 20);
+    EXPECT_EQ(c->store.s3.parallel_uploads, 3);
+    EXPECT_EQ(c->store.s3.endpoint, "http://127.0.0.1:9000");
+    EXPECT_EQ(c->limits.max_bytes, 2048u);
+    EXPECT_EQ(c->limits.min_width, 10);
+    EXPECT_EQ(c->limits.min_height, 20);
+    EXPECT_EQ(c->limits.max_width, 30);
+    EXPECT_EQ(c->limits.max_height, 40);
+    EXPECT_EQ(c->limits.max_pixels, 900u);
+    EXPECT_TRUE(c->metrics.enabled);
+    EXPECT_EQ(c->metrics.bind, "0.0.0.0");
+    EXPECT_EQ(c->metrics.port, 9200);
+}
+
+TEST_F(ConfigTest, RelativePathsResolveAgainstTheCurrentFolderLexically) {
+    Result<Config> c = parse(
+        "[daemon]\nstate_dir = \"./state/../db/\"\n[[spool]]\nname = \"a\"\nroot = \"in/a/\"\n"
+        "[store]\npath = \"out\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    const fs::path cwd = fs::current_path();
+    EXPECT_EQ(c->daemon.state_dir, cwd / "db");
+    EXPECT_EQ(c->spools[0].root, cwd / "in" / "a");
+    EXPECT_EQ(c->store.path, cwd / "out");
+}
+
+TEST_F(ConfigTest, UnknownKeysAreNamedWhereverTheyAre) {
+    EXPECT_NE(error_of(kSpool + "colour = 1\n").find("key \"colour\": unknown key"),
+              std::string::npos);
+    EXPECT_NE(
+        error_of("[daemon]\nwrokers = 2\n" + kSpool).find("[daemon] key \"wrokers\": unknown key"),
+        std::string::npos);
+    EXPECT_EQ(error_of(kSpool + "[[spool]]\nname = \"b\"\nrooot = \"/srv/b\"\n"),
+              "config: test.toml: [[spool]] #2 key \"rooot\": unknown key (line 6)");
+    EXPECT_NE(error_of(kSpool + "[store]\nbuckett = \"x\"\n").find("[store] key \"buckett\""),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[profiles.p]\nkeep_exif = true\n[[profiles.p.variant]]\n"
+                                "name = \"v\"\n")
+                  .find("[profiles.p] key \"keep_exif\": unknown key"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[profiles.p]\n[[profiles.p.variant]]\nname = \"v\"\nwidht = 3\n")
+                  .find("[[profiles.p.variant]] #1 key \"widht\": unknown key"),
+              std::string::npos);
+}
+
+TEST_F(ConfigTest, WrongTypesAndRangesNameTheKeyAndTheValue) {
+    EXPECT_EQ(error_of("[daemon]\nworkers = \"four\"\n" + kSpool),
+              "config: test.toml: [daemon] workers: expected an integer 0..256, got \"four\" "
+              "(line 2)");
+    EXPECT_NE(error_of("[daemon]\nworkers = 257\n" + kSpool)
+                  .find("[daemon] workers: expected an integer 0..256, got 257"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[metrics]\nport = 70000\n")
+                  .find("[metrics] port: expected an integer 1..65535, got 70000"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[metrics]\nenabled = \"yes\"\n")
+                  .find("[metrics] enabled: expected true or false, got \"yes\""),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[limits]\nmax_bytes = -1\n").find("[limits] max_bytes"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[limits]\nmin_width = 500\nmax_width = 400\n")
+                  .find("[limits] min_width: 500 is larger than max_width 400"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[store]\nkind = \"ftp\"\n").find("[store] kind"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[store]\npublic_base_url = \"cdn.example.com\"\n")
+                  .find("[store] public_base_url: expected an http:// or https:// URL"),
+              std::string::npos);
+    EXPECT_NE(error_of("daemon = 3\n" + kSpool).find("daemon: expected a table, got 3"),
+              std::string::npos);
+    EXPECT_NE(error_of("[spool]\nname = \"a\"\nroot = \"/srv/a\"\n")
+                  .find("spool: expected an array of tables, got a table"),
+              std::string::npos);
+    EXPECT_NE(error_of("[[spool]]\nname = \"a b\"\nroot = \"/srv/a\"\n").find("[[spool]] #1 name"),
+              std::string::npos);
+    EXPECT_NE(error_of("[[spool]]\nname = \"a\"\n").find("[[spool]] #1 root: missing (required)"),
+              std::string::npos);
+}
+
+TEST_F(ConfigTest, SpoolProblemsNameTheSpool) {
+    EXPECT_NE(error_of(kSpool + "[[spool]]\nname = \"a\"\nroot = \"/srv/b\"\n")
+                  .find("[[spool]] #2 name: duplicate spool name \"a\""),
+              std::string::npos);
+    EXPECT_NE(error_of("[[spool]]\nname = \"a\"\nroot = \"/srv/a\"\nprofile = \"nope\"\n")
+                  .find("[[spool]] #1 profile: unknown profile \"nope\""),
+              std::string::npos);
+    EXPECT_NE(error_of("[daemon]\nworkers = 1\n").find("no [[spool]] table"), std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[[spool]]\nname = \"b\"\nroot = \"/srv/a/../a/\"\n")
+                  .find("[[spool]] #2 root"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[[spool]]\nname = \"b\"\nroot = \"/srv/a/nested\"\n")
+                  .find("overlaps the root of [[spool]] #1"),
+              std::string::npos);
+    EXPECT_NE(
+        error_of("[[spool]]\nname = \"b\"\nroot = \"/srv\"\n" + kSpool).find("[[spool]] #2 root"),
+        std::string::npos);
+    EXPECT_TRUE(parse(kSpool + "[[spool]]\nname = \"b\"\nroot = \"/srv/ab\"\n").ok());
+}
+
+TEST_F(ConfigTest, StoreProblemsNameTheKey) {
+    EXPECT_NE(error_of(kSpool + "[store]\nkind = \"s3\"\nregion = \"r\"\n").find("[store] bucket"),
+              std::string::npos);
+    std::string no_secret =
+        kSpool + "[store]\nkind = \"s3\"\nbucket = \"b\"\naccess_key_id = \"k\"\n";
+    EXPECT_NE(error_of(no_secret).find("[store] secret_access_key"), std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[store]\nretry_base_delay_ms = 900\nretry_max_delay_ms = 800\n")
+                  .find("[store] retry_base_delay_ms: 900 is larger than retry_max_delay_ms 800"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[store]\nkey_template = \"images/{upload_id}.{ext}\"\n")
+                  .find("[store] key_template: "),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[store]\nkey_template = \"{upload_id}/{variant}.{ext}/{x}\"\n")
+                  .find("[store] key_template: "),
+              std::string::npos);
+}
+
+TEST_F(ConfigTest, SyntaxErrorsGiveTheLine) {
+    std::string msg = error_of("[daemon]\nworkers = 2\nsettle_ms 5\n");
+    EXPECT_NE(msg.find("config: test.toml: syntax error: "), std::string::npos) << msg;
+    EXPECT_NE(msg.find("(line 3)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("settle_ms 5"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+
+    std::string twice = error_of(kSpool + "[daemon]\nworkers = 1\nworkers = 2\n");
+    EXPECT_NE(twice.find("(line 6)"), std::string::npos) << twice;
+}
+
+TEST_F(ConfigTest, LoadConfigReportsUnreadableFiles) {
+    Result<Config> c = load_config("/nonexistent/imgspool.toml");
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.error().file, "/nonexistent/imgspool.toml");
+    EXPECT_NE(c.error().reason.find("cannot open"), std::string::npos);
+}
+
+TEST_F(ConfigTest, CustomProfileBecomesVariantsAndOutputs) {
+    Result<Config> c = parse(
+        "[[spool]]\nname = \"a\"\nroot = \"/srv/a\"\nprofile = \"thumbs\"\n"
+        "[profiles.thumbs]\nkeep_metadata = true\njpeg_progressive = false\npng_compression = 4\n"
+        "[[profiles.thumbs.variant]]\nname = \"small\"\nwidth = 320\nheight = 200\n"
+        "fit = \"cover\"\nenlarge = true\nformats = [\"source\", \"webp\"]\nquality = 70\n"
+        "[[profiles.thumbs.variant]]\nname = \"original\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->profiles.size(), builtin_profiles().size() + 1);
+    const Profile& p = c->profiles.at("thumbs");
+    EXPECT_EQ(p.name, "thumbs");
+    EXPECT_TRUE(p.keep_metadata);
+    EXPECT_FALSE(p.jpeg_progressive);
+    EXPECT_EQ(p.png_compression, 4);
+    ASSERT_EQ(p.variants.size(), 2u);
+    const Variant& small = p.variants[0];
+    EXPECT_EQ(small.name, "small");
+    EXPECT_EQ(small.width, 320);
+    EXPECT_EQ(small.height, 200);
+    EXPECT_EQ(small.fit, Fit::cover);
+    EXPECT_TRUE(small.enlarge);
+    ASSERT_EQ(small.outputs.size(), 2u);
+    EXPECT_EQ(small.outputs[0].format, std::nullopt);
+    EXPECT_EQ(small.outputs[0].quality, 70);
+    EXPECT_EQ(small.outputs[1].format, Format::webp);
+    EXPECT_EQ(small.outputs[1].quality, 70);
+    const Variant& original = p.variants[1];
+    EXPECT_EQ(original.width, 0);
+    EXPECT_EQ(original.height, 0);
+    EXPECT_EQ(original.fit, Fit::inside);
+    EXPECT_FALSE(original.enlarge);
+    ASSERT_EQ(original.outputs.size(), 1u);
+    EXPECT_EQ(original.outputs[0].format, std::nullopt);
+    EXPECT_EQ(original.outputs[0].quality, 85);
+}
+
+TEST_F(ConfigTest, CustomProfileProblemsNameTheKey) {
+    EXPECT_NE(error_of(kSpool + "[profiles.web]\n[[profiles.web.variant]]\nname = \"v\"\n")
+                  .find("\"web\" is a built-in profile"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[profiles.p]\n[[profiles.p.variant]]\nname = \"v\"\n"
+                                "formats = [\"gif\"]\n")
+                  .find("[[profiles.p.variant]] #1 formats: expected \"source\", \"jpeg\", "
+                        "\"png\" or \"webp\", got \"gif\""),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[profiles.p]\n[[profiles.p.variant]]\nname = \"v\"\n"
+                                "fit = \"fill\"\n")
+                  .find("[[profiles.p.variant]] #1 fit"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[profiles.p]\n[[profiles.p.variant]]\nname = \"v\"\n"
+                                "quality = 0\n")
+                  .find("[[profiles.p.variant]] #1 quality: expected an integer 1..100, got 0"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[profiles.p]\nkeep_metadata = false\n")
+                  .find("[profiles.p] variant: missing (required)"),
+              std::string::npos);
+    // Caught by validate_profile: a box needs both sides.
+    EXPECT_NE(error_of(kSpool + "[profiles.p]\n[[profiles.p.variant]]\nname = \"v\"\nwidth = 10\n")
+                  .find("[profiles.p]: "),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[profiles.p]\n[[profiles.p.variant]]\nname = \"v\"\n"
+                                "[[profiles.p.variant]]\nname = \"v\"\n")
+                  .find("[profiles.p]: "),
+              std::string::npos);
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesTheFile) {
+    setenv("S3_BUCKET", "env-bucket", 1);
+    setenv("AWS_REGION", "ap-south-1", 1);
+    setenv("S3_ENDPOINT", "http://127.0.0.1:9000/", 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIAAWSKEY", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "aws-secret", 1);
+    setenv("AWS_SESSION_TOKEN", "tok", 1);
+    setenv("CDN_URL", "https://cdn.example.com/", 1);
+    setenv("ENABLE_METRICS", "1", 1);
+    setenv("METRICS_PORT", "9300", 1);
+    setenv("METRICS_BIND", "0.0.0.0", 1);
+    Result<Config> c = parse(kS3);
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    const S3Config& s3 = c->store.s3;
+    EXPECT_EQ(s3.bucket, "env-bucket");
+    EXPECT_EQ(s3.region, "ap-south-1");
+    EXPECT_EQ(s3.endpoint, "http://127.0.0.1:9000");
+    EXPECT_EQ(s3.access_key_id, "AKIAAWSKEY");
+    EXPECT_EQ(s3.secret_access_key, "aws-secret");
+    EXPECT_EQ(s3.session_token, "tok");
+    EXPECT_EQ(c->store.public_base_url, "https://cdn.example.com");
+    EXPECT_TRUE(c->metrics.enabled);
+    EXPECT_EQ(c->metrics.port, 9300);
+    EXPECT_EQ(c->metrics.bind, "0.0.0.0");
+
+    // S3_* wins over AWS_*.
+    setenv("S3_REGION", "eu-north-1", 1);
+    setenv("S3_ACCESS_KEY_ID", "AKIAS3KEY", 1);
+    setenv("S3_SECRET_ACCESS_KEY", "s3-secret", 1);
+    setenv("ENABLE_METRICS", "false", 1);
+    c = parse(kS3 + "[metrics]\nenabled = true\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->store.s3.region, "eu-north-1");
+    EXPECT_EQ(c->store.s3.access_key_id, "AKIAS3KEY");
+    EXPECT_EQ(c->store.s3.secret_access_key, "s3-secret");
+    EXPECT_FALSE(c->metrics.enabled);
+}
+
+TEST_F(ConfigTest, EnvironmentCompletesAnS3StoreAndEmptyMeansUnset) {
+    std::string s3_without_credentials = kSpool + "[store]\nkind = \"s3\"\n";
+    EXPECT_NE(error_of(s3_without_credentials).find("[store] bucket"), std::string::npos);
+    setenv("S3_BUCKET", "b", 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIAX", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "s", 1);
+    EXPECT_TRUE(parse(s3_without_credentials).ok());
+    setenv("S3_BUCKET", "", 1);
+    EXPECT_NE(error_of(s3_without_credentials).find("[store] bucket"), std::string::npos);
+}
+
+TEST_F(ConfigTest, BadEnvironmentValuesNameTheVariable) {
+    setenv("METRICS_PORT", "http", 1);
+    EXPECT_NE(error_of(kSpool).find("environment variable METRICS_PORT: expected a port 1..65535"),
+              std::string::npos);
+    setenv("METRICS_PORT", "0", 1);
+    EXPECT_NE(error_of(kSpool).find("METRICS_PORT"), std::string::npos);
+    setenv("METRICS_PORT", "123456", 1);
+    EXPECT_NE(error_of(kSpool).find("METRICS_PORT"), std::string::npos);
+    unsetenv("METRICS_PORT");
+    setenv("ENABLE_METRICS", "yes", 1);
+    EXPECT_NE(error_of(kSpool).find("environment variable ENABLE_METRICS"), std::string::npos);
+    unsetenv("ENABLE_METRICS");
+    setenv("CDN_URL", "cdn.example.com", 1);
+    EXPECT_NE(error_of(kSpool).find("environment variable CDN_URL"), std::string::npos);
+}
+
+TEST_F(ConfigTest, DescribeNeverShowsSecrets) {
+    setenv("AWS_SESSION_TOKEN", "session-token-value", 1);
+    Result<Config> c = parse(kS3);
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    std::string text = describe_config(*c);
+    EXPECT_EQ(text.find("file-secret-xyz"), std::string::npos) << text;
+    EXPECT_EQ(text.find("session-token-value"), std::string::npos) << text;
+    EXPECT_EQ(text.find("AKIAFILEKEY123"), std::string::npos) << text;
+    EXPECT_NE(text.find("access_key_id = \"AKIA****\""), std::string::npos) << text;
+    EXPECT_NE(text.find("secret_access_key = \"****\""), std::string::npos) << text;
+    EXPECT_NE(text.find("session_token = \"****\""), std::string::npos) << text;
+}
+
+void expect_same_profile(const Profile& a, const Profile& b) {
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.keep_metadata, b.keep_metadata);
+    EXPECT_EQ(a.jpeg_progressive, b.jpeg_progressive);
+    EXPECT_EQ(a.png_compression, b.png_compression);
+    ASSERT_EQ(a.variants.size(), b.variants.size());
+    for (std::size_t i = 0; i < a.variants.size(); ++i) {
+        const Variant& x = a.variants[i];
+        const Variant& y = b.variants[i];
+        EXPECT_EQ(x.name, y.name);
+        EXPECT_EQ(x.width, y.width);
+        EXPECT_EQ(x.height, y.height);
+        EXPECT_EQ(x.fit, y.fit);
+        EXPECT_EQ(x.enlarge, y.enlarge);
+        ASSERT_EQ(x.outputs.size(), y.outputs.size());
+        for (std::size_t j = 0; j < x.outputs.size(); ++j) {
+            EXPECT_EQ(x.outputs[j].format, y.outputs[j].format);
+            EXPECT_EQ(x.outputs[j].quality, y.outputs[j].quality);
+        }
+    }
+    EXPECT_EQ(a.fingerprint(), b.fingerprint());
+}
+
+TEST_F(ConfigTest, DescribeParsesBackToTheSameConfig) {
+    Result<Config> c = parse(
+        "[daemon]\nstate_dir = \"/var/lib/x\"\nworkers = 4\nsettle_ms = 10\nrescan_s = 9\n"
+        "queue_max = 3\n"
+        "[[spool]]\nname = \"a\"\nroot = \"/srv/a\"\nprofile = \"thumbs\"\n"
+        "[[spool]]\nname = \"b-2\"\nprofile = \"sora\"\n"
+        "root = \"/srv/\\\"quoted\\\" dir\\\\with a very long name that goes past eighty "
+        "columns\"\n"
+        "[store]\nkind = \"s3\"\nbucket = \"bk\"\nregion = \"eu-west-1\"\n"
+        "endpoint = \"http://127.0.0.1:9000\"\naccess_key_id = \"AKIAFILEKEY123\"\n"
+        "secret_access_key = \"sec\"\npublic_base_url = \"https://cdn.example.com\"\n"
+        "key_template = \"{profile}/{upload_id}/{variant}.{ext}\"\nmultipart_threshold_mb = 64\n"
+        "multipart_part_size_mb = 16\nmax_attempts = 3\nconnect_timeout_ms = 100\n"
+        "request_timeout_ms = 200\nparallel_uploads = 2\nretry_base_delay_ms = 7\n"
+        "retry_max_delay_ms = 70\n"
+        "[limits]\nmax_bytes = 99999\nmin_width = 1\nmin_height = 2\nmax_width = 300\n"
+        "max_height = 400\nmax_pixels = 120000\n"
+        "[metrics]\nenabled = true\nbind = \"::1\"\nport = 9999\n"
+        "[profiles.thumbs]\nkeep_metadata = true\npng_compression = 3\n"
+        "[[profiles.thumbs.variant]]\nname = \"s\"\nwidth = 64\nheight = 48\nfit = \"cover\"\n"
+        "formats = [\"jpg\", \"webp\", \"source\"]\nquality = 61\n"
+        "[[profiles.thumbs.variant]]\nname = \"o\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    std::string text = describe_config(*c);
+    EXPECT_EQ(text.find("\"\"\""), std::string::npos) << "one-line strings only:\n" << text;
+    Result<Config> back = parse(text);
+    ASSERT_TRUE(back.ok()) << back.error().message() << "\n" << text;
+    const Config& x = *c;
+    const Config& y = *back;
+    EXPECT_EQ(x.daemon.state_dir, y.daemon.state_dir);
+    EXPECT_EQ(x.daemon.workers, y.daemon.workers);
+    EXPECT_EQ(x.daemon.settle_ms, y.daemon.settle_ms);
+    EXPECT_EQ(x.daemon.rescan_s, y.daemon.rescan_s);
+    EXPECT_EQ(x.daemon.queue_max, y.daemon.queue_max);
+    ASSERT_EQ(x.spools.size(), y.spools.size());
+    for (std::size_t i = 0; i < x.spools.size(); ++i) {
+        EXPECT_EQ(x.spools[i].name, y.spools[i].name);
+        EXPECT_EQ(x.spools[i].root, y.spools[i].root);
+        EXPECT_EQ(x.spools[i].profile, y.spools[i].profile);
+    }
+    EXPECT_EQ(x.store.kind, y.store.kind);
+    EXPECT_EQ(x.store.path, y.store.path);
+    EXPECT_EQ(x.store.public_base_url, y.store.public_base_url);
+    EXPECT_EQ(x.store.key_template, y.store.key_template);
+    const S3Config& s = x.store.s3;
+    const S3Config& t = y.store.s3;
+    EXPECT_EQ(s.bucket, t.bucket);
+    EXPECT_EQ(s.region, t.region);
+    EXPECT_EQ(s.endpoint, t.endpoint);
+    EXPECT_EQ(t.access_key_id, "AKIA****");  // masked, by design
+    EXPECT_EQ(t.secret_access_key, "****");
+    EXPECT_EQ(t.session_token, "");
+    EXPECT_EQ(s.multipart_threshold, t.multipart_threshold);
+    EXPECT_EQ(s.multipart_part_size, t.multipart_part_size);
+    EXPECT_EQ(s.max_attempts, t.max_attempts);
+    EXPECT_EQ(s.connect_timeout_ms, t.connect_timeout_ms);
+    EXPECT_EQ(s.request_timeout_ms, t.request_timeout_ms);
+    EXPECT_EQ(s.parallel_uploads, t.parallel_uploads);
+    EXPECT_EQ(s.retry_base_delay_ms, 7);
+    EXPECT_EQ(s.retry_base_delay_ms, t.retry_base_delay_ms);
+    EXPECT_EQ(s.retry_max_delay_ms, t.retry_max_delay_ms);
+    EXPECT_EQ(x.limits.max_bytes, y.limits.max_bytes);
+    EXPECT_EQ(x.limits.min_width, y.limits.min_width);
+    EXPECT_EQ(x.limits.min_height, y.limits.min_height);
+    EXPECT_EQ(x.limits.max_width, y.limits.max_width);
+    EXPECT_EQ(x.limits.max_height, y.limits.max_height);
+    EXPECT_EQ(x.limits.max_pixels, y.limits.max_pixels);
+    EXPECT_EQ(x.metrics.enabled, y.metrics.enabled);
+    EXPECT_EQ(x.metrics.bind, y.metrics.bind);
+    EXPECT_EQ(x.metrics.port, y.metrics.port);
+    ASSERT_EQ(x.profiles.size(), y.profiles.size());
+    for (const auto& [name, profile] : x.profiles) {
+        ASSERT_EQ(y.profiles.count(name), 1u) << name;
+        expect_same_profile(profile, y.profiles.at(name));
+    }
+}
+
+TEST_F(ConfigTest, DescribeOfTheLocalExampleParsesBack) {
+    Result<Config> c = load_config(fs::path(IMGSPOOL_SOURCE_DIR) / "imgspool.example.toml");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    std::string text = describe_config(*c);
+    Result<Config> back = parse(text);
+    ASSERT_TRUE(back.ok()) << back.error().message() << "\n" << text;
+    EXPECT_EQ(back->spools[0].root, c->spools[0].root);
+    EXPECT_EQ(back->store.path, c->store.path);
+    EXPECT_EQ(text.find("bucket"), std::string::npos) << "S3 keys only for kind = \"s3\"";
+}
+
+}  // namespace
+}  // namespace imgspool
