@@ -1,0 +1,75 @@
+#include "store/s3/config_check.hpp"
+
+#include <gtest/gtest.h>
+
+namespace imgspool::s3 {
+namespace {
+
+S3Config good() {
+    S3Config c;
+    c.bucket = "imgspool-images";
+    c.region = "eu-central-1";
+    c.access_key_id = "AKIAIOSFODNN7EXAMPLE";
+    c.secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    return c;
+}
+
+std::string reason(const S3Config& c) {
+    const Status s = validate_s3_config(c);
+    return s ? "" : s.error().reason;
+}
+
+TEST(ConfigCheck, DefaultsWithBucketAndKeysAreValid) {
+    EXPECT_TRUE(validate_s3_config(good()));
+    S3Config minio = good();
+    minio.endpoint = "http://127.0.0.1:9000";
+    EXPECT_TRUE(validate_s3_config(minio));
+}
+
+TEST(ConfigCheck, EachProblemNamesTheSettingToFix) {
+    S3Config c = good();
+    c.bucket.clear();
+    EXPECT_NE(reason(c).find("S3_BUCKET"), std::string::npos);
+    c = good();
+    c.bucket = "Bad_Bucket";
+    EXPECT_NE(reason(c).find("invalid"), std::string::npos);
+    c = good();
+    c.region = "EU Central";
+    EXPECT_NE(reason(c).find("S3_REGION"), std::string::npos);
+    c = good();
+    c.endpoint = "minio:9000";
+    EXPECT_NE(reason(c).find("S3_ENDPOINT"), std::string::npos);
+    c = good();
+    c.access_key_id.clear();
+    EXPECT_NE(reason(c).find("S3_ACCESS_KEY_ID"), std::string::npos);
+    c = good();
+    c.secret_access_key.clear();
+    EXPECT_NE(reason(c).find("S3_SECRET_ACCESS_KEY"), std::string::npos);
+    c = good();
+    c.multipart_part_size = 1024;
+    EXPECT_NE(reason(c).find("5 MiB"), std::string::npos);
+    c = good();
+    c.multipart_threshold = c.multipart_part_size - 1;
+    EXPECT_NE(reason(c).find("multipart_threshold"), std::string::npos);
+    c = good();
+    c.max_attempts = 0;
+    EXPECT_NE(reason(c).find("max_attempts"), std::string::npos);
+    c = good();
+    c.parallel_uploads = 0;
+    EXPECT_NE(reason(c).find("parallel_uploads"), std::string::npos);
+    c = good();
+    c.retry_max_delay_ms = 1;
+    EXPECT_NE(reason(c).find("retry"), std::string::npos);
+}
+
+TEST(ConfigCheck, ErrorsAreConfigStageAndHoldNoSecret) {
+    S3Config c = good();
+    c.parallel_uploads = 0;
+    const Status s = validate_s3_config(c);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().stage, Stage::config);
+    EXPECT_EQ(s.error().reason.find(c.secret_access_key), std::string::npos);
+}
+
+}  // namespace
+}  // namespace imgspool::s3
