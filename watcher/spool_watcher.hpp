@@ -4,10 +4,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
@@ -42,7 +44,8 @@ class SpoolWatcher {
   public:
     // on_stable is called from the watcher's own thread, one file at a time; it may block
     // (back-pressure). A file is reported again only if it is still in inbox/ and changes or
-    // is found by a later rescan after on_stable returned.
+    // is found by a later rescan after on_stable returned (an unchanged file at most once per
+    // rescan period). on_stable must not call stop().
     using Callback = std::function<void(const StableFile&)>;
 
     SpoolWatcher(WatcherOptions options, Callback on_stable);
@@ -52,11 +55,19 @@ class SpoolWatcher {
 
     // Creates inbox/ if missing, arms the watches, scans what is already there, starts threads.
     Status start();
-    // Stops reporting; returns once the threads have ended. Idempotent.
+    // Stops reporting; returns once the threads have ended (so it waits for an on_stable that
+    // is running). Idempotent.
     void stop();
 
     bool armed() const;
     const WatcherStats& stats() const;
+
+    // Test hooks, for a started watcher.
+    // The reader handles an event with this mask (e.g. IN_Q_OVERFLOW) as if the kernel sent it.
+    void inject_event_for_test(std::uint32_t mask);
+    // While on, inotify events are read and thrown away (as on NFS, where inotify sees nothing):
+    // only the start-up scan and rescans (periodic or after an overflow) find files.
+    void drop_events_for_test(bool on);
 
   private:
     struct Impl;

@@ -1,0 +1,40 @@
+// What lstat says about an inbox entry, and how to list a folder without following symlinks.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace imgspool {
+
+// The facts that must stay the same for a file to count as settled. Taken with lstat, so a
+// symlink describes itself, never its target.
+struct FileState {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    mode_t type = 0;  // S_IFREG, S_IFLNK, S_IFIFO, ... (st_mode & S_IFMT)
+    off_t size = 0;
+    std::int64_t mtime_ns = 0;
+
+    bool regular() const;
+    bool directory() const;
+    bool operator==(const FileState&) const = default;
+};
+
+// nullopt if the entry does not exist (or cannot be inspected).
+std::optional<FileState> lstat_state(const std::filesystem::path& path);
+
+struct FolderEntry {
+    std::string name;
+    FileState state;
+};
+
+// The entries of a folder ("." and ".." left out), each described by lstat. Opens the folder
+// with O_NOFOLLOW, so a symlink to a folder is never entered. An unreadable folder is empty.
+std::vector<FolderEntry> list_folder(const std::filesystem::path& dir);
+
+}  // namespace imgspool
