@@ -1,0 +1,519 @@
+#!/usr/bin/env python3
+"""The benchmark driver behind bench/run.sh: runs every peer on a corpus, checks their outputs,
+measures, scores quality and writes OUT/results.json (bench/lib/report.py turns it into the
+report). See bench/README.md for what each figure means."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCH = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from measure import measure  # noqa: E402
+import imgspool_peer as isp  # noqa: E402
+
+EXT_FORMAT = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}
+SIZES = {"small": 150, "medium": 400, "large": 800}
+ORIGINAL_TILE = 1024  # originals are scored on the centre tile of this size
+
+PEERS = {  # name -> (label, needs)
+    "sharp-seed": "sharp, original design (peer 1)",
+    "sharp-imgspool": "sharp, imgspool's encoders (peer 2)",
+    "vips-cli": "vips CLI + xargs -P",
+    "magick": "ImageMagick convert + xargs -P",
+    "imgspool-batch": "imgspool process",
+    "imgspool-daemon": "imgspool run (daemon)",
+    "imgspool-s3": "imgspool process, S3 store",
+}
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def sniff(path):
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def corpus_files(corpus):
+    files = sorted(os.path.join(corpus, f) for f in os.listdir(corpus)
+                   if f.rsplit(".", 1)[-1].lower() in EXT_FORMAT)
+    if not files:
+        sys.exit(f"bench: no .jpg/.png/.webp files in {corpus}")
+    return files
+
+
+def pick_spread(files, k):
+    """Up to k files, JPEGs first but at least one PNG and one WebP when the corpus has them."""
+    by = {"jpeg": [], "png": [], "webp": []}
+    for f in files:
+        by[sniff(f)].append(f)
+    chosen = [lst[0] for fmt, lst in by.items() if lst and fmt != "jpeg"][: max(0, k - 1)]
+    chosen = by["jpeg"][: k - len(chosen)] + chosen
+    for f in files:
+        if len(chosen) >= k:
+            break
+        if f not in chosen:
+            chosen.append(f)
+    return sorted(chosen)
+
+
+def vips_dims(path):
+    out = subprocess.run(["vipsheader", "-f", "width", path], capture_output=True, text=True)
+    out2 = subprocess.run(["vipsheader", "-f", "height", path], capture_output=True, text=True)
+    if out.returncode or out2.returncode:
+        raise RuntimeError(f"{path}: unreadable: {out.stderr.strip()}")
+    return int(out.stdout), int(out2.stdout)
+
+
+def display_dims(src):
+    """Width and height after EXIF auto-orientation."""
+    w, h = vips_dims(src)
+    o = subprocess.run(["vipsheader", "-f", "orientation", src], capture_output=True, text=True)
+    if o.returncode == 0 and o.stdout.strip() in ("5", "6", "7", "8"):
+        w, h = h, w
+    return w, h
+
+
+def expected_outputs(src):
+    fmt = sniff(src)
+    ext = {"jpeg": "jpg", "png": "png", "webp": "webp"}[fmt]
+    names = {f"{v}.{ext}" for v in SIZES} | {f"{v}.webp" for v in SIZES} | {f"original.{ext}"}
+    return names
+
+
+def check_outputs(peer, out_dir, files, deep):
+    """Every photo has all its outputs, non-empty, with the right magic (and, if deep, the right
+    dimensions). Returns bytes per kind ("small jpeg", ...) and the output count."""
+    kinds, count, dims = {}, 0, {}
+    for src in files:
+        stem = os.path.splitext(os.path.basename(src))[0]
+        d = os.path.join(out_dir, stem)
+        have = set(os.listdir(d)) if os.path.isdir(d) else set()
+        want = expected_outputs(src)
+        if want - have:
+            raise RuntimeError(f"{peer}: {stem}: missing {sorted(want - have)} (has {sorted(have)})")
+        for name in sorted(want):
+            path = os.path.join(d, name)
+            variant, ext = name.rsplit(".", 1)
+            fmt = EXT_FORMAT[ext]
+            size = os.path.getsize(path)
+            if size == 0 or sniff(path) != fmt:
+                raise RuntimeError(f"{peer}: {path}: empty or not {fmt} (magic says {sniff(path)})")
+            if deep:
+                if src not in dims:
+                    dims[src] = display_dims(src)
+                want_dims = (SIZES[variant], SIZES[variant]) if variant in SIZES else dims[src]
+                got = vips_dims(path)
+                if got != want_dims:
+                    raise RuntimeError(f"{peer}: {path} is {got[0]}x{got[1]}, expected {want_dims[0]}x{want_dims[1]}")
+            key = f"{variant} {fmt}"
+            kinds[key] = kinds.get(key, 0) + size
+            count += 1
+    return kinds, count
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.out = os.path.abspath(args.out)
+        self.work = os.path.join(self.out, "work")
+        self.files = corpus_files(args.corpus)
+        if args.limit:
+            self.files = pick_spread(self.files, args.limit)
+        self.n = len(self.files)
+        self.cores = os.cpu_count() or 1
+        self.s3 = None
+        self.results = {"runs": [], "meta": self.meta()}
+
+    def meta(self):
+        def version(cmd):
+            try:
+                return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+            except (OSError, IndexError, subprocess.TimeoutExpired):
+                return "?"
+        cpu = "?"
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) * 1024
+        sharp_version = subprocess.run(
+            ["node", "-e", "const s=require('sharp');console.log(s.versions.sharp+' (libvips '+s.versions.vips+')')"],
+            cwd=os.path.join(BENCH, "peers"), capture_output=True, text=True).stdout.strip()
+        return {
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "memory_bytes": mem,
+            "kernel": platform.release(), "load_at_start": os.getloadavg(),
+            "corpus": os.path.abspath(self.a.corpus), "images": self.n,
+            "formats": {f: sum(1 for x in self.files if sniff(x) == f) for f in ("jpeg", "png", "webp")},
+            "corpus_bytes": sum(os.path.getsize(f) for f in self.files),
+            "runs": self.a.runs, "mode": self.a.mode, "settle_ms": self.a.settle_ms,
+            "imgspool": version([self.a.imgspool, "--version"]) if self.a.imgspool else None,
+            "sharp": sharp_version, "vips": version(["vips", "--version"]),
+            "imagemagick": " ".join(version(["/usr/bin/convert-im6.q16", "-version"]).split()[1:3]),
+            "node": version(["node", "--version"]),
+        }
+
+    # ---- peers -------------------------------------------------------------------------
+    def peer_command(self, peer, out_dir):
+        peers_dir = os.path.join(BENCH, "peers")
+        if peer == "sharp-seed":
+            return ["node", os.path.join(peers_dir, "sharp-pool.js"), "--settings", "seed", "--out", out_dir, *self.files]
+        if peer == "sharp-imgspool":
+            return ["node", os.path.join(peers_dir, "sharp-pool.js"), "--settings", "imgspool", "--out", out_dir, *self.files]
+        if peer == "vips-cli":
+            return [os.path.join(peers_dir, "vips-cli.sh"), out_dir, *self.files]
+        if peer == "magick":
+            return [os.path.join(peers_dir, "magick.sh"), out_dir, *self.files]
+        raise KeyError(peer)
+
+    def run_peer(self, peer, run_no):
+        out_dir = os.path.join(self.work, peer, "out")
+        shutil.rmtree(os.path.join(self.work, peer), ignore_errors=True)
+        os.makedirs(out_dir)
+        extra = {}
+        if peer in ("sharp-seed", "sharp-imgspool", "vips-cli", "magick"):
+            logs = os.path.join(self.work, peer)
+            r = measure(self.peer_command(peer, out_dir), os.path.join(logs, "stdout"), os.path.join(logs, "stderr"))
+            if r["rc"] != 0:
+                raise RuntimeError(f"{peer} exited {r['rc']}: {isp.tail(os.path.join(logs, 'stderr'))}")
+        elif peer == "imgspool-batch":
+            r = isp.run_batch(self.a.imgspool, self.files, os.path.join(self.work, peer, "run"), out_dir=out_dir)
+        elif peer == "imgspool-s3":
+            r = isp.run_batch(self.a.imgspool, self.files, os.path.join(self.work, peer, "run"), store=self.s3_store())
+        elif peer == "imgspool-daemon":
+            r, extra = self.run_daemon(out_dir, run_no)
+        else:
+            raise KeyError(peer)
+        if peer != "imgspool-s3":
+            r["bytes_by_kind"], r["outputs"] = check_outputs(peer, out_dir, self.files, deep=self.a.mode == "smoke")
+            r["bytes_total"] = sum(r["bytes_by_kind"].values())
+        r["images"] = self.n
+        r["images_per_s"] = round(self.n / r["wall_s"], 3)
+        r["cpu_s_per_image"] = round(r["cpu_s"] / self.n, 3)
+        r.update(extra)
+        return r
+
+    def run_daemon(self, out_dir, run_no):
+        """The corpus dropped at once into a fresh daemon's inbox: time from the first rename to
+        the last original in done/, per-file drop->done latency; then the same photos again under
+        new names (cache hits)."""
+        work = os.path.join(self.work, "imgspool-daemon", "run")
+        d = isp.Daemon(self.a.imgspool, work, settle_ms=self.a.settle_ms)
+        try:
+            names = [d.stage_copy(f, os.path.basename(f)) for f in self.files]
+            cpu0 = d.cpu_seconds()
+            d.sampler.reset_peak()
+            dropped = d.drop(names)
+            t0 = min(dropped.values())
+            finished = d.wait_done(names, timeout=120 + 30 * self.n)
+            wall = max(finished.values()) - t0
+            cpu = d.cpu_seconds() - cpu0
+            peak = d.sampler.peak
+            lat = [finished[n] - dropped[n] for n in names]
+            # duplicates: same bytes, new names -> no rendering expected
+            dups = [d.stage_copy(f, "dup-" + os.path.basename(f)) for f in self.files]
+            hits0 = d.cache_hits()
+            dropped2 = d.drop(dups)
+            finished2 = d.wait_done(dups, timeout=60 + 5 * self.n)
+            dup_wall = max(finished2.values()) - min(dropped2.values())
+            hits = d.cache_hits() - hits0
+        finally:
+            rc = d.stop()
+        if rc != 0:
+            raise RuntimeError(f"imgspool run exited {rc} on SIGTERM: {isp.tail(d.stderr)}")
+        # lay out only the first drop's outputs (the duplicates point at the same objects)
+        isp.lay_out(work, out_dir, only=set(names))
+        result = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "peak_rss_bytes": peak, "rc": rc}
+        extra = {
+            "latency_full_queue_s": {p: round(isp.percentile(lat, p), 3) for p in (50, 95, 99)},
+            "duplicates": {"files": len(dups), "cache_hits": hits, "wall_s": round(dup_wall, 3),
+                           "files_per_s": round(len(dups) / max(dup_wall, 1e-6), 1)},
+        }
+        return result, extra
+
+    def lone_latency(self):
+        """A 12 MP JPEG dropped alone into an idle daemon, one after the other; the first drop
+        warms the process up and is not counted."""
+        jpegs = [f for f in self.files if sniff(f) == "jpeg"] or self.files
+        picks = jpegs[: max(2, min(len(jpegs), self.a.lone + 1))]
+        work = os.path.join(self.work, "imgspool-lone")
+        d = isp.Daemon(self.a.imgspool, work, settle_ms=self.a.settle_ms)
+        lat = []
+        try:
+            for i, f in enumerate(picks):
+                name = d.stage_copy(f, os.path.basename(f))
+                dropped = d.drop([name])
+                finished = d.wait_done([name], timeout=120)
+                if i > 0:
+                    lat.append(finished[name] - dropped[name])
+                time.sleep(0.2)
+        finally:
+            rc = d.stop()
+        if rc != 0:
+            raise RuntimeError(f"imgspool run exited {rc} on SIGTERM: {isp.tail(d.stderr)}")
+        if not lat:  # a corpus of one photo: its own warm-up drop is all there is
+            lat = [0.0]
+        return {"samples": len(lat), **{f"p{p}": round(isp.percentile(lat, p), 3) for p in (50, 95, 99)}}
+
+    def scaling(self):
+        out = []
+        for workers in range(1, self.cores + 1):
+            r = isp.run_batch(self.a.imgspool, self.files, os.path.join(self.work, f"scaling-{workers}"),
+                              workers=workers)
+            out.append({"workers": workers, "wall_s": r["wall_s"], "images_per_s": round(self.n / r["wall_s"], 3),
+                        "cpu_s": r["cpu_s"], "peak_rss_bytes": r["peak_rss_bytes"]})
+            shutil.rmtree(os.path.join(self.work, f"scaling-{workers}"), ignore_errors=True)
+        return out
+
+    def batch_duplicates(self):
+        """`imgspool process` on the corpus twice with one state: the second pass is all cache hits."""
+        work = os.path.join(self.work, "imgspool-dup")
+        shutil.rmtree(work, ignore_errors=True)
+        config = isp.write_config(work)
+        first = measure([self.a.imgspool, "process", "-c", config, *self.files],
+                        os.path.join(work, "first.jsonl"), os.path.join(work, "first.log"))
+        second = measure([self.a.imgspool, "process", "-c", config, *self.files],
+                         os.path.join(work, "second.jsonl"), os.path.join(work, "second.log"))
+        if first["rc"] or second["rc"]:
+            raise RuntimeError(f"imgspool process (duplicates) failed: {isp.tail(os.path.join(work, 'second.log'))}")
+        records = isp.check_batch_output(os.path.join(work, "second.jsonl"), self.n)
+        hits = sum(1 for r in records if r.get("cache_hit"))
+        return {"files": self.n, "cache_hits": hits, "wall_s": second["wall_s"],
+                "files_per_s": round(self.n / second["wall_s"], 1)}
+
+    # ---- S3 ------------------------------------------------------------------------------
+    def s3_store(self):
+        if self.s3 is None:
+            harness = os.path.join(os.path.dirname(BENCH), "tests", "s3", "harness")
+            if not os.path.isdir(os.path.join(harness, "node_modules")):
+                subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=harness, check=True)
+            proc = subprocess.Popen(["node", os.path.join(harness, "start.js")], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True, start_new_session=True)
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError("the S3 harness (tests/s3/harness/start.js) did not start")
+            info = json.loads(line)
+            self.s3 = (proc, {"bucket": info["bucket"], "region": info["region"], "endpoint": info["s3rver"],
+                              "access_key_id": info["access_key_id"],
+                              "secret_access_key": info["secret_access_key"]})
+        return self.s3[1]
+
+    def stop_s3(self):
+        if self.s3:
+            proc = self.s3[0]
+            proc.stdin.close()  # the harness stops when its stdin closes
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                proc.wait()
+            self.s3 = None
+
+    # ---- quality ---------------------------------------------------------------------------
+    def quality(self, peers):
+        """Scores of a sample of photos: each peer's encoded outputs against its own lossless
+        render of the same crop (butteraugli, SSIM) and against one shared libvips render (SSIM)."""
+        sample = pick_spread(self.files, self.a.quality_sample)
+        qdir = os.path.join(self.out, "quality")
+        shutil.rmtree(qdir, ignore_errors=True)
+        os.makedirs(qdir)
+        common = os.path.join(qdir, "common")
+        for src in sample:
+            stem = os.path.splitext(os.path.basename(src))[0]
+            d = os.path.join(common, stem)
+            os.makedirs(d)
+            full = os.path.join(d, "full.v")
+            subprocess.run(["vips", "autorot", src, full], check=True)
+            for variant, size in SIZES.items():
+                subprocess.run(["vips", "thumbnail", full, os.path.join(d, f"{variant}.png[strip,compression=1]"),
+                                str(size), "--height", str(size), "--crop", "centre", "--no-rotate"], check=True)
+            subprocess.run(["vips", "copy", full, os.path.join(d, "original.png[strip,compression=1]")], check=True)
+            os.unlink(full)
+        # each system's lossless render of the same crops
+        own = {}
+        families = {"sharp-seed": "sharp", "sharp-imgspool": "sharp", "vips-cli": "vips-cli", "magick": "magick",
+                    "imgspool-batch": "imgspool", "imgspool-daemon": "imgspool"}
+        for family in sorted({families[p] for p in peers if p in families}):
+            d = os.path.join(qdir, "lossless-" + family)
+            os.makedirs(d)
+            if family == "sharp":
+                cmd = ["node", os.path.join(BENCH, "peers", "sharp-pool.js"), "--settings", "lossless", "--out", d, *sample]
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            elif family in ("vips-cli", "magick"):
+                script = os.path.join(BENCH, "peers", f"{family}.sh")
+                subprocess.run([script, d, *sample], check=True, env={**os.environ, "LOSSLESS": "1"})
+            else:
+                isp.run_batch(self.a.imgspool, sample, os.path.join(qdir, "imgspool-lossless-run"),
+                              profile="bench-lossless", out_dir=d)
+            own[family] = d
+        pairs = []
+        for peer in peers:
+            if peer not in families:
+                continue
+            out_dir = os.path.join(self.work, peer, "out")
+            for src in sample:
+                stem = os.path.splitext(os.path.basename(src))[0]
+                for name in sorted(expected_outputs(src)):
+                    variant, ext = name.rsplit(".", 1)
+                    ref_own = os.path.join(own[families[peer]], stem, f"{variant}.png")
+                    crop = None
+                    if variant == "original":
+                        w, h = display_dims(src)
+                        t = min(ORIGINAL_TILE, w, h)
+                        crop = {"left": (w - t) // 2, "top": (h - t) // 2, "width": t, "height": t}
+                    pairs.append({"id": [peer, f"{variant} {EXT_FORMAT[ext]}", stem],
+                                  "test": os.path.join(out_dir, stem, name), "own_ref": ref_own,
+                                  "common_ref": os.path.join(common, stem, f"{variant}.png"), "crop": crop})
+        with open(os.path.join(qdir, "pairs.json"), "w") as f:
+            json.dump(pairs, f)
+        with open(os.path.join(qdir, "pairs.json")) as fin:
+            proc = subprocess.run(["node", os.path.join(HERE, "quality.js")], stdin=fin, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"quality.js: {proc.stderr.strip()}")
+        scores = {}
+        for s in json.loads(proc.stdout):
+            peer, kind, stem = s["id"]
+            scores.setdefault(peer, {}).setdefault(kind, []).append(
+                {"photo": stem, "butteraugli": s["butteraugli"], "ssim_own": s["ssim_own"], "ssim": s["ssim"]})
+        return {"sample": [os.path.basename(f) for f in sample], "scores": scores}
+
+    # ---- all -----------------------------------------------------------------------------------
+    def main(self):
+        peers = [p for p in self.a.peers.split(",") if p]
+        unknown = [p for p in peers if p not in PEERS]
+        if unknown:
+            sys.exit(f"bench: unknown peer(s) {unknown}; known: {', '.join(PEERS)}")
+        if not self.a.imgspool:
+            skipped = [p for p in peers if p.startswith("imgspool")]
+            if skipped:
+                log(f"no imgspool binary: skipping {', '.join(skipped)}")
+                self.results["meta"]["skipped"] = skipped
+            peers = [p for p in peers if not p.startswith("imgspool")]
+        self.results["meta"]["peers"] = {p: PEERS[p] for p in peers}
+        os.makedirs(self.out, exist_ok=True)
+        log(f"{self.n} images from {self.a.corpus}, {self.a.runs} run(s), peers: {', '.join(peers)}")
+        failures = []
+        try:
+            for run_no in range(1, self.a.runs + 1):
+                for f in self.files:  # same page-cache state for everyone
+                    with open(f, "rb") as fh:
+                        while fh.read(1 << 20):
+                            pass
+                run = {"run": run_no, "load_at_start": os.getloadavg(), "peers": {}}
+                for peer in peers:
+                    try:
+                        r = self.run_peer(peer, run_no)
+                        run["peers"][peer] = r
+                        log(f"run {run_no}: {peer}: {r['wall_s']:.2f} s wall, {r['images_per_s']:.3f} img/s, "
+                            f"{r['cpu_s_per_image']:.2f} CPU s/img, peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB")
+                    except Exception as e:  # keep going: the report says what broke
+                        failures.append(f"run {run_no}: {peer}: {e}")
+                        log(f"FAILED run {run_no}: {peer}: {e}")
+                if self.a.imgspool and "imgspool-batch" in peers:
+                    for name, fn in (("scaling", self.scaling), ("lone_latency", self.lone_latency),
+                                     ("batch_duplicates", self.batch_duplicates)):
+                        if name == "scaling" and self.a.mode == "quick" and run_no > 1:
+                            continue
+                        try:
+                            run[name] = fn()
+                            log(f"run {run_no}: {name}: {json.dumps(run[name])}")
+                        except Exception as e:
+                            failures.append(f"run {run_no}: {name}: {e}")
+                            log(f"FAILED run {run_no}: {name}: {e}")
+                self.results["runs"].append(run)
+                self.save()
+            if self.a.quality_sample > 0:
+                try:
+                    ok = [p for p in peers if all(p in r["peers"] for r in self.results["runs"][-1:])]
+                    self.results["quality"] = self.quality(ok)
+                    log(f"quality: scored {len(self.results['quality']['sample'])} photo(s)")
+                except Exception as e:
+                    failures.append(f"quality: {e}")
+                    log(f"FAILED quality: {e}")
+            if self.a.long and self.a.imgspool:
+                try:
+                    self.results["long"] = self.long_run(self.a.long)
+                except Exception as e:
+                    failures.append(f"long: {e}")
+        finally:
+            self.stop_s3()
+            self.results["failures"] = failures
+            self.save()
+        if not self.a.keep_work:
+            shutil.rmtree(self.work, ignore_errors=True)
+        return 1 if failures else 0
+
+    def long_run(self, total):
+        """RSS of the daemon after 200 and after `total` distinct photos (hand runs only)."""
+        sources = [f for f in self.files if sniff(f) in ("jpeg", "png")]
+        work = os.path.join(self.work, "imgspool-long")
+        d = isp.Daemon(self.a.imgspool, work, settle_ms=self.a.settle_ms, queue_max=64)
+        marks = {}
+        try:
+            done_names, next_i, outstanding = [], 0, set()
+            t0 = time.monotonic()
+            while len(done_names) < total:
+                while next_i < total and len(outstanding) < 32:
+                    src = sources[next_i % len(sources)]
+                    name = f"long-{next_i:05d}-{os.path.basename(src)}"
+                    d.stage_copy(None, name, data=isp.distinct_copy(src, next_i))
+                    d.drop([name])
+                    outstanding.add(name)
+                    next_i += 1
+                present = set(os.listdir(d.done)) & outstanding
+                for name in present:
+                    outstanding.discard(name)
+                    done_names.append(name)
+                    if len(done_names) in (200, total):
+                        marks[len(done_names)] = d.rss_bytes()
+                        log(f"long: {len(done_names)} done, daemon RSS {marks[len(done_names)] / 2**20:.0f} MiB")
+                if not present:
+                    d._check_alive()
+                    time.sleep(0.02)
+            wall = time.monotonic() - t0
+        finally:
+            d.stop()
+        return {"images": total, "wall_s": round(wall, 1), "rss_after_bytes": {str(k): v for k, v in marks.items()}}
+
+    def save(self):
+        with open(os.path.join(self.out, "results.json"), "w") as f:
+            json.dump(self.results, f, indent=1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--mode", choices=("full", "quick", "smoke"), default="full")
+    ap.add_argument("--limit", type=int, default=0, help="use only this many photos of the corpus")
+    ap.add_argument("--imgspool", default="")
+    ap.add_argument("--peers", default=",".join(PEERS))
+    ap.add_argument("--settle-ms", type=int, default=100)
+    ap.add_argument("--lone", type=int, default=5, help="lone-JPEG latency samples")
+    ap.add_argument("--quality-sample", type=int, default=5)
+    ap.add_argument("--long", type=int, default=0, help="also feed the daemon this many distinct photos (RSS creep)")
+    ap.add_argument("--keep-work", action="store_true")
+    sys.exit(Bench(ap.parse_args()).main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""imgspool as a benchmark peer: config files, batch runs, the daemon driven through its inbox,
+and the outputs laid out like the other peers' (OUT/<photo stem>/<variant>.<ext>)."""
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+
+from measure import measure
+from proctree import PeakSampler, process_cpu_seconds, process_rss_bytes
+
+LOSSLESS_PROFILE = """
+[profiles.bench-lossless]
+png_compression = 1
+{variants}"""
+LOSSLESS_VARIANT = """
+[[profiles.bench-lossless.variant]]
+name = "{name}"
+width = {size}
+height = {size}
+fit = "{fit}"
+formats = ["png"]
+"""
+
+
+def write_config(work, workers=0, settle_ms=100, store=None, profile="web", queue_max=64):
+    """A config for one imgspool run under `work`; store: None (local, work/store) or S3 settings."""
+    os.makedirs(work, exist_ok=True)
+    lines = [
+        "[daemon]",
+        f'state_dir = "{work}/state"',
+        f"workers = {workers}",
+        f"settle_ms = {settle_ms}",
+        "rescan_s = 30",
+        f"queue_max = {queue_max}",
+        "",
+        "[[spool]]",
+        'name = "bench"',
+        f'root = "{work}/spool"',
+        f'profile = "{profile}"',
+        "",
+        "[store]",
+    ]
+    if store is None:
+        lines += ['kind = "local"', f'path = "{work}/store"']
+    else:
+        lines += ['kind = "s3"'] + [f'{k} = "{v}"' for k, v in store.items()]
+    text = "\n".join(lines) + "\n"
+    if profile == "bench-lossless":
+        variants = "".join(LOSSLESS_VARIANT.format(name=n, size=s, fit="cover" if s else "inside")
+                           for n, s in (("small", 150), ("medium", 400), ("large", 800), ("original", 0)))
+        text += LOSSLESS_PROFILE.format(variants=variants)
+    path = os.path.join(work, "imgspool.toml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def check_batch_output(stdout_file, n):
+    """The JSON lines of `imgspool process`: one per file, every one complete. Returns them."""
+    records = []
+    with open(stdout_file) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                records.append(json.loads(line))
+    bad = [r for r in records if r.get("status") != "complete"]
+    if len(records) != n or bad:
+        raise RuntimeError(f"imgspool process: {len(records)} result lines for {n} files, "
+                           f"{len(bad)} not complete: {bad[:2]}")
+    return records
+
+
+def run_batch(binary, files, work, workers=0, store=None, profile="web", out_dir=None):
+    shutil.rmtree(work, ignore_errors=True)
+    config = write_config(work, workers=workers, store=store, profile=profile)
+    stdout, stderr = os.path.join(work, "stdout.jsonl"), os.path.join(work, "stderr.log")
+    result = measure([binary, "process", "-c", config, *files], stdout, stderr)
+    if result["rc"] != 0:
+        raise RuntimeError(f"imgspool process exited {result['rc']}: {tail(stderr)}")
+    records = check_batch_output(stdout, len(files))
+    result["cache_hits"] = sum(1 for r in records if r.get("cache_hit"))
+    if out_dir and store is None:
+        lay_out(work, out_dir)
+    return result
+
+
+def lay_out(work, out_dir, only=None):
+    """Hard-links each complete job's stored objects to out_dir/<source stem>/<variant>.<ext>
+    (only the jobs whose source name is in `only`, when given)."""
+    db = sqlite3.connect(f"file:{work}/state/imgspool.db?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT id, source_name FROM upload_jobs WHERE status = 'complete'").fetchall()
+    finally:
+        db.close()
+    os.makedirs(out_dir, exist_ok=True)
+    for upload_id, source_name in rows:
+        if only is not None and source_name not in only:
+            continue
+        stored = os.path.join(work, "store", "images", upload_id)
+        if not os.path.isdir(stored):
+            raise RuntimeError(f"job {upload_id} ({source_name}) is complete but {stored} is missing")
+        target = os.path.join(out_dir, os.path.splitext(os.path.basename(source_name))[0])
+        os.makedirs(target, exist_ok=True)
+        for name in os.listdir(stored):
+            os.link(os.path.join(stored, name), os.path.join(target, name))
+
+
+def tail(path, n=1500):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:]
+    except OSError:
+        return ""
+
+
+def percentile(values, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(-(-p * len(s) // 100)) - 1))
+    return s[k]
+
+
+class Daemon:
+    """`imgspool run` on a fresh work folder, with its inbox/, done/ and failed/ watched."""
+
+    def __init__(self, binary, work, workers=0, settle_ms=100, queue_max=64):
+        shutil.rmtree(work, ignore_errors=True)
+        self.work = work
+        self.config = write_config(work, workers=workers, settle_ms=settle_ms, queue_max=queue_max)
+        self.root = os.path.join(work, "spool")
+        self.stage = os.path.join(work, "stage")  # same file system as inbox/: drops are renames
+        os.makedirs(self.stage)
+        self.stderr = os.path.join(work, "daemon.log")
+        with open(self.stderr, "wb") as err:
+            self.proc = subprocess.Popen([binary, "run", "-c", self.config], stdout=err, stderr=err,
+                                         start_new_session=True)
+        self.sampler = PeakSampler(self.proc.pid)
+        self.sampler.start()
+        self.inbox = os.path.join(self.root, "inbox")
+        self.done = os.path.join(self.root, "done")
+        self.failed = os.path.join(self.root, "failed")
+        deadline = time.monotonic() + 30
+        while not (os.path.isdir(self.inbox) and os.path.isdir(self.done)):
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"imgspool run: no inbox/ after 30 s: {tail(self.stderr)}")
+            time.sleep(0.05)
+        time.sleep(1.0)  # let it finish its start-up scan and set its watches
+
+    def _check_alive(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"imgspool run exited {self.proc.returncode}: {tail(self.stderr)}")
+
+    def stage_copy(self, src, name, data=None):
+        path = os.path.join(self.stage, name)
+        if data is None:
+            shutil.copyfile(src, path)
+        else:
+            with open(path, "wb") as f:
+                f.write(data)
+        return name
+
+    def drop(self, names):
+        """Renames staged files into inbox/; returns {name: drop time}."""
+        times = {}
+        for name in names:
+            times[name] = time.monotonic()
+            os.rename(os.path.join(self.stage, name), os.path.join(self.inbox, name))
+        return times
+
+    def wait_done(self, pending, timeout, on_done=None):
+        """Polls done/ until every name in `pending` is there; returns {name: done time}."""
+        pending, finished = set(pending), {}
+        deadline = time.monotonic() + timeout
+        while pending:
+            now = time.monotonic()
+            present = set(os.listdir(self.done))
+            for name in pending & present:
+                finished[name] = now
+                if on_done:
+                    on_done(len(finished))
+            pending -= present
+            if not pending:
+                break
+            failed = [f for f in os.listdir(self.failed) if not f.endswith(".error.json")]
+            if failed:
+                raise RuntimeError(f"imgspool run: {len(failed)} file(s) in failed/, e.g. "
+                                   f"{tail(os.path.join(self.failed, failed[0] + '.error.json'), 400)}")
+            self._check_alive()
+            if now > deadline:
+                raise RuntimeError(f"imgspool run: {len(pending)} file(s) not done after {timeout:.0f} s")
+            time.sleep(0.005)
+        return finished
+
+    def cpu_seconds(self):
+        return process_cpu_seconds(self.proc.pid)
+
+    def rss_bytes(self):
+        return process_rss_bytes(self.proc.pid)
+
+    def cache_hits(self):
+        db = sqlite3.connect(f"file:{self.work}/state/imgspool.db?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT count(*) FROM upload_jobs WHERE status = 'complete' AND cache_hit")\
+                .fetchone()[0]
+        finally:
+            db.close()
+
+    def stop(self):
+        """SIGTERM, as an operator would; returns its exit code (SIGKILL after 60 s)."""
+        self.sampler.stop()
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+                raise RuntimeError("imgspool run did not stop within 60 s of SIGTERM")
+        return self.proc.returncode
+
+
+def distinct_copy(path, tag):
+    """The file's bytes with a marker added that changes its hash but not its pixels
+    (a JPEG COM segment or a PNG tEXt chunk); None for other formats."""
+    import struct
+    import zlib
+    with open(path, "rb") as f:
+        data = f.read()
+    text = f"imgspool-bench copy {tag}".encode()
+    if data[:2] == b"\xff\xd8":
+        return data[:2] + b"\xff\xfe" + struct.pack(">H", len(text) + 2) + text + data[2:]
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        body = b"Comment\0" + text
+        chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body))
+        return data[:33] + chunk + data[33:]  # after the signature and IHDR
+    return None
