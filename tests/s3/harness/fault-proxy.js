@@ -1,0 +1,77 @@
+'use strict';
+// A loopback proxy that passes requests through to an upstream server unless told to misbehave.
+// Faults are queued; each one applies to the next `count` requests that match it, then the
+// proxy passes requests through again.
+//
+// Control (not S3; bucket names cannot start with '_'):
+//   POST /_harness/faults  body: {"kind":"status","status":503,"code":"SlowDown","count":2}
+//                                {"kind":"reset","count":1}        (TCP reset, no answer)
+//                                {"kind":"stall","count":1,"ms":30000} (no answer until ms pass)
+//                                {"kind":"corrupt","count":1}      (flips a body byte, passes on)
+//                          optional "method":"PUT" and "match":"partNumber=2" (substring of the
+//                          URL) restrict which requests a fault hits.
+//   GET  /_harness/faults  -> {"pending":[...],"injected":n,"passed":n}
+//   POST /_harness/faults/clear
+
+const http = require('http');
+const { sendS3Error, readBody, sendJson, forward, listen } = require('./http-util');
+
+function createFaultProxy({ upstreamPort }) {
+  const state = { pending: [], injected: 0, passed: 0 };
+  const stalled = new Set();
+
+  function takeFault(req) {
+    const fault = state.pending.find((f) =>
+      (!f.method || f.method === req.method) && (!f.match || req.url.includes(f.match)));
+    if (!fault) return null;
+    fault.count -= 1;
+    if (fault.count <= 0) state.pending.splice(state.pending.indexOf(fault), 1);
+    state.injected += 1;
+    return fault;
+  }
+
+  const server = http.createServer(async (req, res) => {
+    try {
+      if (req.url.startsWith('/_harness/faults')) {
+        const body = await readBody(req);
+        if (req.method === 'POST' && req.url === '/_harness/faults') {
+          const fault = JSON.parse(body.toString('utf8') || '{}');
+          if (!['status', 'reset', 'stall', 'corrupt'].includes(fault.kind)) {
+            return sendJson(res, 400, { error: 'kind must be status, reset, stall or corrupt' });
+          }
+          state.pending.push({ count: 1, ...fault });
+        } else if (req.method === 'POST' && req.url === '/_harness/faults/clear') {
+          state.pending = [];
+        }
+        return sendJson(res, 200, state);
+      }
+      const fault = takeFault(req);
+      if (fault && fault.kind === 'reset') {
+        req.socket.resetAndDestroy();
+        return undefined;
+      }
+      const body = await readBody(req);
+      if (fault && fault.kind === 'status') {
+        return sendS3Error(req, res, fault.status || 503, fault.code || 'SlowDown',
+          fault.message || 'Please reduce your request rate.');
+      }
+      if (fault && fault.kind === 'stall') {
+        stalled.add(req.socket);
+        const timer = setTimeout(() => req.socket.destroy(), fault.ms || 30000);
+        req.socket.on('close', () => { clearTimeout(timer); stalled.delete(req.socket); });
+        return undefined;
+      }
+      if (fault && fault.kind === 'corrupt' && body.length > 0) body[0] ^= 0xff;
+      state.passed += 1;
+      const answer = await forward(upstreamPort, req.method, req.url, req.headers, body);
+      res.writeHead(answer.status, answer.headers);
+      res.end(req.method === 'HEAD' ? undefined : answer.body);
+    } catch (err) {
+      sendS3Error(req, res, 502, 'BadGateway', `fault proxy: ${err.message}`);
+    }
+  });
+  const close = () => { for (const s of stalled) s.destroy(); };
+  return { server, listen: () => listen(server), close };
+}
+
+module.exports = { createFaultProxy };
