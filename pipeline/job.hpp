@@ -28,8 +28,9 @@ struct JobOutcome {
     std::filesystem::path relative;
     bool success = false;
     bool cache_hit = false;
-    std::optional<Error> error;        // set when !success
-    std::filesystem::path final_path;  // where the original ended up (done/ or failed/)
+    std::optional<Error> error;  // set when !success
+    // Where the original ended up (done/ or failed/); empty if it could not be moved.
+    std::filesystem::path final_path;
     std::uint64_t original_bytes = 0;
     std::uint64_t output_bytes = 0;  // sum over outputs (0 on a cache hit: nothing stored)
     int width = 0;
@@ -46,6 +47,22 @@ class JobObserver {
     virtual ~JobObserver() = default;
     virtual void job_started(const Job&) {}
     virtual void job_finished(const JobOutcome&) {}
+};
+
+// Passes each report on to several observers, in order.
+class ObserverFanOut final : public JobObserver {
+  public:
+    explicit ObserverFanOut(std::vector<JobObserver*> observers)
+        : observers_(std::move(observers)) {}
+    void job_started(const Job& job) override {
+        for (JobObserver* o : observers_) o->job_started(job);
+    }
+    void job_finished(const JobOutcome& out) override {
+        for (JobObserver* o : observers_) o->job_finished(out);
+    }
+
+  private:
+    std::vector<JobObserver*> observers_;
 };
 
 }  // namespace imgspool

@@ -194,8 +194,7 @@ void Pipeline::finish_done(const Job& job, JobOutcome& out) {
                                                      {"source", job.relative.string()},
                                                      {"error", moved.error().message()}});
         out.success = true;
-        out.final_path = job.work_path;
-        return;
+        return;  // final_path stays empty: the original is still in work/
     }
     remove_work_folder(job.spool, job.upload_id);
     out.success = true;
@@ -218,8 +217,7 @@ void Pipeline::finish_failure(const Job& job, const Error& err, JobOutcome& out)
                                                        {"spool", job.spool.name},
                                                        {"source", job.relative.string()},
                                                        {"error", moved.error().message()}});
-        out.final_path = job.work_path;
-        return;
+        return;  // final_path stays empty: the original is still in work/
     }
     remove_work_folder(job.spool, job.upload_id);
     out.final_path = moved.value();

@@ -1,0 +1,147 @@
+// `imgspool process`: the same pipeline on the given files, copied in (never moved), with one
+// JSON line per file on stdout.
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+
+#include <vips/vips.h>
+#include <nlohmann/json.hpp>
+
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "daemon/commands.hpp"
+#include "daemon/progress_display.hpp"
+#include "daemon/runtime.hpp"
+#include "pipeline/worker_pool.hpp"
+#include "watcher/claim.hpp"
+
+namespace imgspool {
+namespace {
+
+// Prints each finished job as one JSON line, in the order they finish.
+class LinePrinter final : public JobObserver {
+  public:
+    void job_finished(const JobOutcome& out) override {
+        nlohmann::json line = {{"upload_id", out.upload_id},
+                               {"file", file_of(out.upload_id)},
+                               {"status", out.success ? "complete" : "failed"}};
+        if (out.success) {
+            nlohmann::json outputs = nlohmann::json::object();
+            for (const StoredVariant& v : out.outputs) {
+                outputs[v.variant + "." + v.format] = v.url;
+            }
+            line["outputs"] = outputs;
+            line["cache_hit"] = out.cache_hit;
+            line["path"] = out.final_path.string();
+        } else {
+            line["stage"] = stage_name(out.error->stage);
+            line["error"] = out.error->reason;
+            line["path"] = out.final_path.string();
+        }
+        print(line);
+        if (!out.success) failed_ = true;
+    }
+
+    void print(const nlohmann::json& line) {
+        std::lock_guard lock(mutex_);
+        const std::string text =
+            line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+    }
+
+    void remember(const std::string& upload_id, const std::string& file) {
+        std::lock_guard lock(mutex_);
+        files_[upload_id] = file;
+    }
+
+    bool any_failed() const { return failed_; }
+    void mark_failed() { failed_ = true; }
+
+  private:
+    std::string file_of(const std::string& upload_id) {
+        std::lock_guard lock(mutex_);
+        return files_[upload_id];
+    }
+
+    std::mutex mutex_;
+    std::map<std::string, std::string> files_;
+    std::atomic<bool> failed_{false};
+};
+
+// Copies a user's file into work/<upload_id>/<name>, refusing anything but a regular file.
+Status copy_in(const std::string& file, const std::filesystem::path& to) {
+    struct stat st {};
+    if (::lstat(file.c_str(), &st) != 0) {
+        return make_error(Stage::claim, "cannot read: " + fs::errno_text(errno), file);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return make_error(Stage::claim, "not a regular file: only regular files are taken", file);
+    }
+    if (Status st2 = fs::make_dirs(to.parent_path()); !st2) return st2;
+    std::error_code ec;
+    std::filesystem::copy_file(file, to, std::filesystem::copy_options::none, ec);
+    if (ec) return make_error(Stage::claim, "cannot copy into work/: " + ec.message(), file);
+    return ok_status();
+}
+
+}  // namespace
+
+int process_files(Config config, const std::string& spool_name,
+                  const std::vector<std::string>& files) {
+    auto rt = open_runtime(std::move(config));
+    if (!rt) {
+        std::fprintf(stderr, "imgspool: %s\n", rt.error().message().c_str());
+        return 2;
+    }
+    Runtime& runtime = rt.value();
+    const SpoolLayout* spool = spool_name.empty() ? &runtime.config.spools.front()
+                                                  : find_spool(runtime.config, spool_name);
+    if (!spool) {
+        std::fprintf(stderr, "imgspool: no spool named \"%s\" in %s\n", spool_name.c_str(),
+                     runtime.config.file.c_str());
+        return 2;
+    }
+    const int workers = std::min<int>(runtime.config.effective_workers(),
+                                      std::max<int>(1, static_cast<int>(files.size())));
+    vips_concurrency_set(vips_threads_per_worker(workers));
+
+    LinePrinter printer;
+    ProgressDisplay progress(std::cerr, ProgressDisplay::stderr_is_tty(), files.size());
+    ObserverFanOut observers({&printer, &progress});
+    Pipeline pipeline(pipeline_settings(runtime.config), *runtime.db, *runtime.store, &observers);
+    WorkerPool pool(workers, static_cast<size_t>(runtime.config.daemon.queue_max),
+                    [&pipeline](const Job& job) { pipeline.run(job); });
+
+    for (const std::string& file : files) {
+        const std::string upload_id = new_upload_id();
+        const std::filesystem::path relative = std::filesystem::path(file).filename();
+        const std::filesystem::path work_path = spool->work() / upload_id / relative;
+        if (Status st = copy_in(file, work_path); !st) {
+            printer.print({{"upload_id", upload_id},
+                           {"file", file},
+                           {"status", "failed"},
+                           {"stage", stage_name(st.error().stage)},
+                           {"error", st.error().reason}});
+            printer.mark_failed();
+            progress.job_finished(JobOutcome{});
+            continue;
+        }
+        printer.remember(upload_id, file);
+        if (Status st =
+                runtime.db->insert_job(upload_id, spool->name, relative.string(), spool->profile);
+            !st) {
+            std::fprintf(stderr, "imgspool: %s\n", st.error().message().c_str());
+            pool.stop(true);
+            return 2;
+        }
+        pool.submit(Job{upload_id, *spool, work_path, relative});
+    }
+    pool.stop(true);
+    progress.finish();
+    return printer.any_failed() ? 1 : 0;
+}
+
+}  // namespace imgspool

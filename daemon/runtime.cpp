@@ -1,0 +1,53 @@
+#include "daemon/runtime.hpp"
+
+#include <thread>
+
+#include "common/fs.hpp"
+#include "store/local_store.hpp"
+#include "store/s3/s3_store.hpp"
+
+namespace imgspool {
+
+Result<std::unique_ptr<ObjectStore>> make_store(const StoreSettings& settings) {
+    if (settings.kind == "local") {
+        return std::unique_ptr<ObjectStore>(
+            std::make_unique<LocalStore>(settings.path, settings.public_base_url));
+    }
+    if (settings.kind == "s3") {
+        return std::unique_ptr<ObjectStore>(
+            std::make_unique<S3Store>(settings.s3, settings.public_base_url));
+    }
+    return make_error(Stage::config, "[store] kind \"" + settings.kind + "\" is not supported");
+}
+
+Result<Runtime> open_runtime(Config config) {
+    if (Status st = fs::make_dirs(config.daemon.state_dir); !st) return st.error();
+    for (const SpoolLayout& spool : config.spools) {
+        for (const auto& dir : {spool.inbox(), spool.work(), spool.done(), spool.failed()}) {
+            if (Status st = fs::make_dirs(dir); !st) return st.error();
+        }
+    }
+    auto db = JobDb::open(config.database_path());
+    if (!db) return db.error();
+    auto store = make_store(config.store);
+    if (!store) return store.error();
+    return Runtime{std::move(config), std::move(db).value(), std::move(store).value()};
+}
+
+PipelineSettings pipeline_settings(const Config& config) {
+    return PipelineSettings{config.limits, config.store.key_template, config.profiles};
+}
+
+int vips_threads_per_worker(int workers) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    return std::max(1, cores / std::max(1, workers));
+}
+
+const SpoolLayout* find_spool(const Config& config, const std::string& name) {
+    for (const SpoolLayout& s : config.spools) {
+        if (s.name == name) return &s;
+    }
+    return nullptr;
+}
+
+}  // namespace imgspool
