@@ -96,8 +96,8 @@ args=(--corpus "$corpus" --out "$out" --runs "$runs" --mode "$mode" --limit "$li
 [[ -n $keep ]] && args+=("$keep")
 t0=$(date +%s)
 rc=0
-nice python3 "$BENCH/lib/bench.py" "${args[@]}" || rc=$?
-python3 "$BENCH/lib/report.py" "$out/results.json" "$out" || rc=1
+nice python3 -B "$BENCH/lib/bench.py" "${args[@]}" || rc=$?
+python3 -B "$BENCH/lib/report.py" "$out/results.json" "$out" || rc=1
 echo "bench: report in $out/report.md (chart: $out/chart.svg), $(( $(date +%s) - t0 )) s" >&2
 if [[ $rc -ne 0 ]]; then
   echo "bench: FAILED (see 'Failures' in $out/report.md)" >&2
