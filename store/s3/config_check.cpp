@@ -64,11 +64,6 @@ Status validate_s3_config(const S3Config& c) {
         return fail("S3 multipart_part_size is " + std::to_string(c.multipart_part_size) +
                     " bytes; S3 needs at least 5 MiB (5242880)");
     }
-    if (c.multipart_threshold < c.multipart_part_size) {
-        return fail("S3 multipart_threshold (" + std::to_string(c.multipart_threshold) +
-                    ") must not be smaller than multipart_part_size (" +
-                    std::to_string(c.multipart_part_size) + ")");
-    }
     if (c.max_attempts < 1 || c.max_attempts > 20) {
         return fail("S3 max_attempts must be between 1 and 20, not " +
                     std::to_string(c.max_attempts));

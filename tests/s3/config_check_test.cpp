@@ -49,9 +49,6 @@ TEST(ConfigCheck, EachProblemNamesTheSettingToFix) {
     c.multipart_part_size = 1024;
     EXPECT_NE(reason(c).find("5 MiB"), std::string::npos);
     c = good();
-    c.multipart_threshold = c.multipart_part_size - 1;
-    EXPECT_NE(reason(c).find("multipart_threshold"), std::string::npos);
-    c = good();
     c.max_attempts = 0;
     EXPECT_NE(reason(c).find("max_attempts"), std::string::npos);
     c = good();
@@ -60,6 +57,12 @@ TEST(ConfigCheck, EachProblemNamesTheSettingToFix) {
     c = good();
     c.retry_max_delay_ms = 1;
     EXPECT_NE(reason(c).find("retry"), std::string::npos);
+}
+
+TEST(ConfigCheck, AThresholdBelowThePartSizeIsFine) {
+    S3Config c = good();
+    c.multipart_threshold = 5ull * 1024 * 1024;  // objects of 5..8 MiB go up as a single part
+    EXPECT_TRUE(validate_s3_config(c));
 }
 
 TEST(ConfigCheck, ErrorsAreConfigStageAndHoldNoSecret) {
