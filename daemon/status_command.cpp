@@ -1,5 +1,7 @@
-// `imgspool status`: job counts by status, or one job's detail; a table for people, --json for
-// scripts.
+// `imgspool status`: what the job database says — counts by status, jobs in flight, today's
+// failures, throughput per hour and the cache hit rate, from the views documented in
+// docs/sqlite-queries.md — or one job's detail; tables for people, --json for scripts.
+#include <algorithm>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -62,6 +64,187 @@ void print_job_table(const JobRecord& r) {
     }
 }
 
+// The recent hours shown by the throughput table.
+constexpr int kThroughputHours = 24;
+
+// Everything the summary shows, read once.
+struct Summary {
+    std::map<std::string, std::int64_t> counts;
+    std::vector<InFlightJob> in_flight;
+    std::vector<FailedJob> failures;
+    std::vector<HourThroughput> hours;
+    CacheHitRate cache;
+};
+
+Result<Summary> read_summary(JobDb& db) {
+    Summary s;
+    s.counts = db.counts_by_status();
+    auto in_flight = db.jobs_in_flight();
+    if (!in_flight) return in_flight.error();
+    s.in_flight = std::move(*in_flight);
+    auto failures = db.failures_today();
+    if (!failures) return failures.error();
+    s.failures = std::move(*failures);
+    auto hours = db.throughput_per_hour(kThroughputHours);
+    if (!hours) return hours.error();
+    s.hours = std::move(*hours);
+    auto cache = db.cache_hit_rate();
+    if (!cache) return cache.error();
+    s.cache = *cache;
+    return s;
+}
+
+// The status counts stay top-level keys ({"complete": 3, ...}) so `jq .complete` works.
+nlohmann::json summary_json(const Summary& s) {
+    nlohmann::json out = nlohmann::json::object();
+    std::int64_t total = 0;
+    for (const auto& [status, n] : s.counts) {
+        out[status] = n;
+        total += n;
+    }
+    out["total"] = total;
+    nlohmann::json in_flight = nlohmann::json::array();
+    for (const InFlightJob& j : s.in_flight) {
+        in_flight.push_back({{"upload_id", j.upload_id},
+                             {"spool", j.spool},
+                             {"source", j.source_name},
+                             {"status", j.status},
+                             {"progress", j.progress},
+                             {"created_at", j.created_at},
+                             {"updated_at", j.updated_at},
+                             {"age_s", j.age_s}});
+    }
+    out["in_flight"] = in_flight;
+    nlohmann::json failures = nlohmann::json::array();
+    for (const FailedJob& f : s.failures) {
+        failures.push_back({{"upload_id", f.upload_id},
+                            {"spool", f.spool},
+                            {"source", f.source_name},
+                            {"stage", f.stage},
+                            {"reason", f.reason},
+                            {"failed_at", f.failed_at}});
+    }
+    out["failures_today"] = failures;
+    nlohmann::json hours = nlohmann::json::array();
+    for (const HourThroughput& h : s.hours) {
+        hours.push_back({{"hour", h.hour},
+                         {"completed", h.completed},
+                         {"failed", h.failed},
+                         {"avg_duration_ms", h.avg_duration_ms ? nlohmann::json(*h.avg_duration_ms)
+                                                               : nlohmann::json(nullptr)}});
+    }
+    out["throughput_per_hour"] = hours;
+    out["cache"] = {
+        {"hits", s.cache.hits}, {"misses", s.cache.misses}, {"hit_rate_pct", s.cache.hit_rate_pct}};
+    return out;
+}
+
+// Columns sized to their widest cell; numbers right-aligned.
+class Table {
+  public:
+    Table(std::vector<std::string> headers, std::vector<bool> numeric)
+        : headers_(std::move(headers)), numeric_(std::move(numeric)) {}
+    void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+
+    void print() const {
+        std::vector<std::size_t> width(headers_.size());
+        for (std::size_t c = 0; c < headers_.size(); ++c) {
+            width[c] = headers_[c].size();
+            for (const auto& row : rows_) width[c] = std::max(width[c], row[c].size());
+        }
+        print_row(headers_, width);
+        for (const auto& row : rows_) print_row(row, width);
+    }
+
+  private:
+    void print_row(const std::vector<std::string>& row,
+                   const std::vector<std::size_t>& width) const {
+        std::string line = " ";
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            const std::string pad(width[c] - row[c].size(), ' ');
+            const bool last = c + 1 == row.size();
+            line += ' ';
+            line += numeric_[c] ? pad + row[c] : row[c] + (last ? "" : pad);
+            if (!last) line += ' ';
+        }
+        std::printf("%s\n", line.c_str());
+    }
+
+    std::vector<std::string> headers_;
+    std::vector<bool> numeric_;
+    std::vector<std::vector<std::string>> rows_;
+};
+
+// 42s, 3m05s, 2h07m
+std::string duration_text(std::int64_t s) {
+    char buf[32];
+    if (s < 60)
+        std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+    else if (s < 3600)
+        std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60),
+                      static_cast<long long>(s % 60));
+    else
+        std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600),
+                      static_cast<long long>(s % 3600 / 60));
+    return buf;
+}
+
+void print_summary(const Summary& s) {
+    std::printf("Jobs by status\n");
+    Table counts({"status", "jobs"}, {false, true});
+    std::int64_t total = 0;
+    for (const char* status : {"pending", "processing", "complete", "failed"}) {
+        const auto it = s.counts.find(status);
+        const std::int64_t n = it == s.counts.end() ? 0 : it->second;
+        counts.add({status, std::to_string(n)});
+        total += n;
+    }
+    counts.add({"total", std::to_string(total)});
+    counts.print();
+
+    if (s.in_flight.empty()) {
+        std::printf("\nIn flight: none\n");
+    } else {
+        std::printf("\nIn flight (%zu, oldest first)\n", s.in_flight.size());
+        Table t({"upload_id", "spool", "status", "progress", "age", "source"},
+                {false, false, false, true, true, false});
+        for (const InFlightJob& j : s.in_flight) {
+            t.add({j.upload_id, j.spool, j.status, std::to_string(j.progress) + "%",
+                   duration_text(j.age_s), j.source_name});
+        }
+        t.print();
+    }
+
+    if (s.failures.empty()) {
+        std::printf("\nFailed today (UTC): none\n");
+    } else {
+        std::printf("\nFailed today (UTC) (%zu, newest first)\n", s.failures.size());
+        Table t({"failed_at", "upload_id", "spool", "stage", "source", "reason"},
+                {false, false, false, false, false, false});
+        for (const FailedJob& f : s.failures) {
+            t.add({f.failed_at, f.upload_id, f.spool, f.stage, f.source_name, f.reason});
+        }
+        t.print();
+    }
+
+    if (s.hours.empty()) {
+        std::printf("\nThroughput per hour (UTC): no finished jobs yet\n");
+    } else {
+        std::printf("\nThroughput per hour (UTC, the %d most recent hours with jobs)\n",
+                    kThroughputHours);
+        Table t({"hour", "completed", "failed", "avg_ms"}, {false, true, true, true});
+        for (const HourThroughput& h : s.hours) {
+            t.add({h.hour, std::to_string(h.completed), std::to_string(h.failed),
+                   h.avg_duration_ms ? std::to_string(*h.avg_duration_ms) : "-"});
+        }
+        t.print();
+    }
+
+    std::printf("\nDerivative cache (complete jobs): %lld hits, %lld misses, hit rate %.1f%%\n",
+                static_cast<long long>(s.cache.hits), static_cast<long long>(s.cache.misses),
+                s.cache.hit_rate_pct);
+}
+
 }  // namespace
 
 int show_status(Config config, const std::string& upload_id, bool json) {
@@ -87,18 +270,15 @@ int show_status(Config config, const std::string& upload_id, bool json) {
             print_job_table(*rec);
         return 0;
     }
-    const auto counts = db.value()->counts_by_status();
-    if (json) {
-        std::printf("%s\n", nlohmann::json(counts).dump().c_str());
-        return 0;
+    auto summary = read_summary(*db.value());
+    if (!summary) {
+        std::fprintf(stderr, "imgspool: %s\n", summary.error().message().c_str());
+        return 1;
     }
-    std::printf("%-12s %8s\n", "status", "jobs");
-    std::int64_t total = 0;
-    for (const auto& [status, n] : counts) {
-        std::printf("%-12s %8lld\n", status.c_str(), static_cast<long long>(n));
-        total += n;
-    }
-    std::printf("%-12s %8lld\n", "total", static_cast<long long>(total));
+    if (json)
+        std::printf("%s\n", summary_json(*summary).dump(2).c_str());
+    else
+        print_summary(*summary);
     return 0;
 }
 

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <functional>
 #include <string_view>
 
@@ -134,6 +135,26 @@ Status configure(sqlite3* db) {
     }
     if (auto st = sqlite::exec(db, "PRAGMA synchronous = NORMAL"); !st) return st;
     return sqlite::exec(db, "PRAGMA foreign_keys = ON");
+}
+
+// Runs a SELECT and turns each row into a T; an error names the view it read.
+template <typename T>
+Result<std::vector<T>> select_rows(sqlite3* db, std::string_view view, std::string_view sql,
+                                   const std::function<T(const Statement&)>& read) {
+    auto stmt = Statement::prepare(db, sql);
+    if (!stmt)
+        return make_error(Stage::commit,
+                          "reading " + std::string(view) + ": " + stmt.error().reason);
+    std::vector<T> rows;
+    for (;;) {
+        auto row = stmt->step();
+        if (!row) {
+            return make_error(Stage::commit,
+                              "reading " + std::string(view) + ": " + row.error().reason);
+        }
+        if (!*row) return rows;
+        rows.push_back(read(*stmt));
+    }
 }
 
 void log_read_error(std::string_view what, const Error& error) {
@@ -354,6 +375,54 @@ std::vector<JobRecord> JobDb::unfinished() {
         return {};
     }
     return std::move(*jobs);
+}
+
+Result<std::vector<InFlightJob>> JobDb::jobs_in_flight() {
+    std::lock_guard lock(mutex_);
+    return select_rows<InFlightJob>(
+        db_.get(), "jobs_in_flight",
+        "SELECT id, spool, source_name, status, progress, created_at, updated_at, age_s "
+        "FROM jobs_in_flight",
+        [](const Statement& s) {
+            return InFlightJob{
+                s.text(0), s.text(1), s.text(2), s.text(3), static_cast<int>(s.int64(4)),
+                s.text(5), s.text(6), s.int64(7)};
+        });
+}
+
+Result<std::vector<FailedJob>> JobDb::failures_today() {
+    std::lock_guard lock(mutex_);
+    return select_rows<FailedJob>(
+        db_.get(), "failures_today",
+        "SELECT id, spool, source_name, stage, reason, failed_at FROM failures_today",
+        [](const Statement& s) {
+            return FailedJob{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5)};
+        });
+}
+
+Result<std::vector<HourThroughput>> JobDb::throughput_per_hour(int hours) {
+    std::lock_guard lock(mutex_);
+    return select_rows<HourThroughput>(
+        db_.get(), "throughput_per_hour",
+        "SELECT hour, completed, failed, avg_duration_ms FROM throughput_per_hour LIMIT " +
+            std::to_string(std::max(hours, 0)),
+        [](const Statement& s) {
+            HourThroughput h{s.text(0), s.int64(1), s.int64(2), std::nullopt};
+            if (!s.text(3).empty()) h.avg_duration_ms = s.int64(3);  // NULL reads as ""
+            return h;
+        });
+}
+
+Result<CacheHitRate> JobDb::cache_hit_rate() {
+    std::lock_guard lock(mutex_);
+    auto rows = select_rows<CacheHitRate>(
+        db_.get(), "cache_hit_rate", "SELECT hits, misses, hit_rate_pct FROM cache_hit_rate",
+        [](const Statement& s) {
+            return CacheHitRate{s.int64(0), s.int64(1), std::stod(s.text(2))};
+        });
+    if (!rows) return rows.error();
+    if (rows->size() != 1) return make_error(Stage::commit, "reading cache_hit_rate: no row");
+    return rows->front();
 }
 
 }  // namespace imgspool

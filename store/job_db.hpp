@@ -52,6 +52,40 @@ struct JobRecord {
     std::vector<StoredVariant> outputs;  // filled by find() for complete jobs
 };
 
+// Rows of the views the sqlite3 CLI reads too (docs/sqlite-queries.md).
+struct InFlightJob {  // jobs_in_flight
+    std::string upload_id;
+    std::string spool;
+    std::string source_name;
+    std::string status;  // pending | processing
+    int progress = 0;
+    std::string created_at;
+    std::string updated_at;
+    std::int64_t age_s = 0;  // seconds since created_at
+};
+
+struct FailedJob {  // failures_today
+    std::string upload_id;
+    std::string spool;
+    std::string source_name;
+    std::string stage;
+    std::string reason;
+    std::string failed_at;
+};
+
+struct HourThroughput {  // throughput_per_hour
+    std::string hour;    // "2026-11-22T03:00Z" (UTC)
+    std::int64_t completed = 0;
+    std::int64_t failed = 0;
+    std::optional<std::int64_t> avg_duration_ms;  // of the completed ones; none when 0 completed
+};
+
+struct CacheHitRate {  // cache_hit_rate, over all complete jobs
+    std::int64_t hits = 0;
+    std::int64_t misses = 0;
+    double hit_rate_pct = 0;  // rounded to 0.1
+};
+
 class JobDb {
   public:
     // Opens or creates the database and its schema; WAL mode, busy timeout.
@@ -87,6 +121,12 @@ class JobDb {
     std::optional<JobRecord> find(const std::string& upload_id);
     std::map<std::string, std::int64_t> counts_by_status();
     std::vector<JobRecord> unfinished();  // pending or processing, oldest first
+
+    // The views, as `imgspool status` shows them; errors name the view.
+    Result<std::vector<InFlightJob>> jobs_in_flight();  // oldest first
+    Result<std::vector<FailedJob>> failures_today();    // since midnight UTC, newest first
+    Result<std::vector<HourThroughput>> throughput_per_hour(int hours);  // newest first
+    Result<CacheHitRate> cache_hit_rate();
 
     // PRAGMA user_version written by this build; open() migrates older files up to it.
     static constexpr int schema_version = 1;

@@ -455,5 +455,97 @@ TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
     EXPECT_EQ(flight, (Rows{{"stuck", "pending", "1"}, {"working", "processing", "0"}}));
 }
 
+// The view readers give what the views give the sqlite3 CLI.
+TEST_F(JobDbTest, ViewReadersAnswerLikeTheViews) {
+    start("done1", "h1", "photo.jpg");
+    ASSERT_TRUE(db_->complete("done1", outputs_for("done1"), "fp", false, 1000).ok());
+    start("hit", "h1", "photo-again.jpg");
+    ASSERT_TRUE(db_->complete("hit", *db_->cache_lookup("h1", "fp"), "fp", true, 20).ok());
+    start("bad", "h3", "small.jpg");
+    ASSERT_TRUE(db_->fail("bad", make_error(Stage::validate, "image is 90x90")).ok());
+    start("working", "h4", "c.jpg");
+    ASSERT_TRUE(db_->insert_job("stuck", "photos", "d.jpg", "web").ok());
+    RawDb raw(file_);
+    raw.query(
+        "UPDATE upload_jobs SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', "
+        "'-1 hour') WHERE id = 'stuck'");
+
+    auto flight = db_->jobs_in_flight();
+    ASSERT_TRUE(flight.ok()) << flight.error().message();
+    ASSERT_EQ(flight->size(), 2u);
+    EXPECT_EQ((*flight)[0].upload_id, "stuck");
+    EXPECT_EQ((*flight)[0].status, "pending");
+    EXPECT_EQ((*flight)[0].source_name, "d.jpg");
+    EXPECT_GE((*flight)[0].age_s, 3599);
+    EXPECT_EQ((*flight)[1].upload_id, "working");
+    EXPECT_EQ((*flight)[1].status, "processing");
+    EXPECT_EQ((*flight)[1].progress, 50);
+    EXPECT_EQ((*flight)[1].spool, "photos");
+    EXPECT_TRUE(std::regex_match((*flight)[1].created_at, kTimestamp));
+
+    auto failures = db_->failures_today();
+    ASSERT_TRUE(failures.ok()) << failures.error().message();
+    ASSERT_EQ(failures->size(), 1u);
+    EXPECT_EQ((*failures)[0].upload_id, "bad");
+    EXPECT_EQ((*failures)[0].source_name, "small.jpg");
+    EXPECT_EQ((*failures)[0].stage, "validate");
+    EXPECT_EQ((*failures)[0].reason, "image is 90x90");
+    EXPECT_TRUE(std::regex_match((*failures)[0].failed_at, kTimestamp));
+
+    auto hours = db_->throughput_per_hour(24);
+    ASSERT_TRUE(hours.ok()) << hours.error().message();
+    std::int64_t completed = 0, failed = 0;
+    for (const HourThroughput& h : *hours) {
+        completed += h.completed;
+        failed += h.failed;
+        EXPECT_TRUE(std::regex_match(h.hour, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:00Z)"))) << h.hour;
+    }
+    EXPECT_EQ(completed, 2);
+    EXPECT_EQ(failed, 1);
+    if (hours->size() == 1) {  // unless the test spanned the turn of an hour
+        EXPECT_EQ((*hours)[0].avg_duration_ms, std::optional<std::int64_t>(510));
+    }
+    EXPECT_EQ(raw.one("select count(*) from throughput_per_hour"), std::to_string(hours->size()));
+
+    auto rate = db_->cache_hit_rate();
+    ASSERT_TRUE(rate.ok()) << rate.error().message();
+    EXPECT_EQ(rate->hits, 1);
+    EXPECT_EQ(rate->misses, 1);
+    EXPECT_DOUBLE_EQ(rate->hit_rate_pct, 50.0);
+}
+
+TEST_F(JobDbTest, ViewReadersOnAnEmptyDatabase) {
+    EXPECT_TRUE(db_->jobs_in_flight()->empty());
+    EXPECT_TRUE(db_->failures_today()->empty());
+    EXPECT_TRUE(db_->throughput_per_hour(24)->empty());
+    auto rate = db_->cache_hit_rate();
+    ASSERT_TRUE(rate.ok());
+    EXPECT_EQ(rate->hits, 0);
+    EXPECT_EQ(rate->misses, 0);
+    EXPECT_DOUBLE_EQ(rate->hit_rate_pct, 0.0);
+}
+
+TEST_F(JobDbTest, ThroughputKeepsTheNewestHoursAndNoAverageWithoutCompletedJobs) {
+    for (int i = 0; i < 3; ++i) {
+        const std::string id = "f" + std::to_string(i);
+        start(id, "h" + id);
+        ASSERT_TRUE(db_->fail(id, make_error(Stage::render, "broken")).ok());
+    }
+    RawDb raw(file_);
+    raw.query(
+        "UPDATE upload_jobs SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || "
+        "substr(id, 2) || ' hours')");
+    auto all = db_->throughput_per_hour(24);
+    ASSERT_TRUE(all.ok());
+    ASSERT_EQ(all->size(), 3u);
+    EXPECT_GT((*all)[0].hour, (*all)[1].hour);
+    EXPECT_EQ((*all)[0].failed, 1);
+    EXPECT_EQ((*all)[0].avg_duration_ms, std::nullopt);
+    auto two = db_->throughput_per_hour(2);
+    ASSERT_TRUE(two.ok());
+    ASSERT_EQ(two->size(), 2u);
+    EXPECT_EQ((*two)[0].hour, (*all)[0].hour);
+}
+
 }  // namespace
 }  // namespace imgspool
