@@ -33,8 +33,16 @@ PEERS = {  # name -> (label, needs)
 }
 
 
+T0 = time.monotonic()
+
+
 def log(msg):
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
+    print(f"bench [{time.monotonic() - T0:6.1f} s]: {msg}", file=sys.stderr, flush=True)
+
+
+def one_line(error, limit=600):
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
 
 
 def sniff(path):
@@ -250,27 +258,26 @@ class Bench:
         return result, extra
 
     def lone_latency(self):
-        """A 12 MP JPEG dropped alone into an idle daemon, one after the other; the first drop
-        warms the process up and is not counted."""
+        """A 12 MP JPEG dropped alone into an idle daemon, one after the other. A first drop (another
+        photo, when the corpus has one) warms the process up and is not counted."""
         jpegs = [f for f in self.files if sniff(f) == "jpeg"] or self.files
-        picks = jpegs[: max(2, min(len(jpegs), self.a.lone + 1))]
+        timed = jpegs[: max(1, self.a.lone)]
+        warm = [f for f in self.files if f not in timed][:1]
         work = os.path.join(self.work, "imgspool-lone")
         d = isp.Daemon(self.a.imgspool, work, settle_ms=self.a.settle_ms)
         lat = []
         try:
-            for i, f in enumerate(picks):
+            for f in warm + timed:
                 name = d.stage_copy(f, os.path.basename(f))
                 dropped = d.drop([name])
                 finished = d.wait_done([name], timeout=120)
-                if i > 0:
+                if f in timed:
                     lat.append(finished[name] - dropped[name])
                 time.sleep(0.2)
         finally:
             rc = d.stop()
         if rc != 0:
             raise RuntimeError(f"imgspool run exited {rc} on SIGTERM: {isp.tail(d.stderr)}")
-        if not lat:  # a corpus of one photo: its own warm-up drop is all there is
-            lat = [0.0]
         return {"samples": len(lat), **{f"p{p}": round(isp.percentile(lat, p), 3) for p in (50, 95, 99)}}
 
     def scaling(self):
@@ -311,7 +318,8 @@ class Bench:
             if not line:
                 raise RuntimeError("the S3 harness (tests/s3/harness/start.js) did not start")
             info = json.loads(line)
-            self.s3 = (proc, {"bucket": info["bucket"], "region": info["region"], "endpoint": info["s3rver"],
+            # s3rver behind the harness' SigV4-checking proxy (s3rver itself knows only its own keys)
+            self.s3 = (proc, {"bucket": info["bucket"], "region": info["region"], "endpoint": info["verify"],
                               "access_key_id": info["access_key_id"],
                               "secret_access_key": info["secret_access_key"]})
         return self.s3[1]
@@ -350,7 +358,7 @@ class Bench:
         # each system's lossless render of the same crops
         own = {}
         families = {"sharp-seed": "sharp", "sharp-imgspool": "sharp", "vips-cli": "vips-cli", "magick": "magick",
-                    "imgspool-batch": "imgspool", "imgspool-daemon": "imgspool"}
+                    "imgspool-batch": "imgspool"}  # the daemon and S3 runs use the same renderer
         for family in sorted({families[p] for p in peers if p in families}):
             d = os.path.join(qdir, "lossless-" + family)
             os.makedirs(d)
@@ -425,7 +433,7 @@ class Bench:
                         log(f"run {run_no}: {peer}: {r['wall_s']:.2f} s wall, {r['images_per_s']:.3f} img/s, "
                             f"{r['cpu_s_per_image']:.2f} CPU s/img, peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB")
                     except Exception as e:  # keep going: the report says what broke
-                        failures.append(f"run {run_no}: {peer}: {e}")
+                        failures.append(f"run {run_no}: {peer}: {one_line(e)}")
                         log(f"FAILED run {run_no}: {peer}: {e}")
                 if self.a.imgspool and "imgspool-batch" in peers:
                     for name, fn in (("scaling", self.scaling), ("lone_latency", self.lone_latency),
@@ -436,7 +444,7 @@ class Bench:
                             run[name] = fn()
                             log(f"run {run_no}: {name}: {json.dumps(run[name])}")
                         except Exception as e:
-                            failures.append(f"run {run_no}: {name}: {e}")
+                            failures.append(f"run {run_no}: {name}: {one_line(e)}")
                             log(f"FAILED run {run_no}: {name}: {e}")
                 self.results["runs"].append(run)
                 self.save()
@@ -446,13 +454,14 @@ class Bench:
                     self.results["quality"] = self.quality(ok)
                     log(f"quality: scored {len(self.results['quality']['sample'])} photo(s)")
                 except Exception as e:
-                    failures.append(f"quality: {e}")
+                    failures.append(f"quality: {one_line(e)}")
                     log(f"FAILED quality: {e}")
             if self.a.long and self.a.imgspool:
                 try:
                     self.results["long"] = self.long_run(self.a.long)
                 except Exception as e:
-                    failures.append(f"long: {e}")
+                    failures.append(f"long: {one_line(e)}")
+                    log(f"FAILED long: {e}")
         finally:
             self.stop_s3()
             self.results["failures"] = failures

@@ -108,7 +108,7 @@ def lay_out(work, out_dir, only=None):
             os.link(os.path.join(stored, name), os.path.join(target, name))
 
 
-def tail(path, n=1500):
+def tail(path, n=800):
     try:
         with open(path, errors="replace") as f:
             return f.read()[-n:]

@@ -137,7 +137,7 @@ class Report:
     def bytes_table(self):
         kinds = [k for k in KIND_ORDER if any(k in (run["peers"].get(p, {}).get("bytes_by_kind") or {})
                                               for run in self.runs for p in self.peers)]
-        peers = [p for p in self.peers if self.series(p, "bytes_by_kind")]
+        peers = [p for p in self.peers if any(self.series(p, "bytes_by_kind"))]
         if not kinds:
             return []
         lines = ["## Output bytes per variant kind (KiB, all photos)", "",
@@ -146,7 +146,7 @@ class Report:
         for k in kinds + ["total"]:
             cells = []
             for p in peers:
-                last = self.series(p, "bytes_by_kind")[-1]
+                last = [b for b in self.series(p, "bytes_by_kind") if b][-1]
                 v = sum(last.values()) if k == "total" else last.get(k)
                 cells.append(fmt(v / 1024 if v is not None else None, 0))
             lines.append(f"| {k} | " + " | ".join(cells) + " |")
