@@ -226,9 +226,12 @@ void Pipeline::finish_failure(const Job& job, const Error& err, JobOutcome& out)
 void Pipeline::report(const JobOutcome& out) {
     const double seconds = out.elapsed.count();
     if (out.success) {
-        const double ratio = out.output_bytes ? static_cast<double>(out.original_bytes) /
-                                                    static_cast<double>(out.output_bytes)
-                                              : 0.0;
+        // The derivative set's size, also for a cache hit (which stored nothing new).
+        std::uint64_t set_bytes = 0;
+        for (const StoredVariant& v : out.outputs) set_bytes += v.bytes;
+        const double ratio =
+            set_bytes ? static_cast<double>(out.original_bytes) / static_cast<double>(set_bytes)
+                      : 0.0;
         log::info("job complete",
                   {{"upload_id", out.upload_id},
                    {"spool", out.spool},
@@ -236,7 +239,7 @@ void Pipeline::report(const JobOutcome& out) {
                    {"profile", out.profile},
                    {"seconds", seconds},
                    {"original_bytes", static_cast<unsigned long long>(out.original_bytes)},
-                   {"output_bytes", static_cast<unsigned long long>(out.output_bytes)},
+                   {"output_bytes", static_cast<unsigned long long>(set_bytes)},
                    {"compression_ratio", ratio},
                    {"variants", static_cast<unsigned long long>(out.outputs.size())},
                    {"cache_hit", out.cache_hit},

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 
+#include "common/log.hpp"
 #include "pipeline/encode.hpp"
 #include "pipeline/frame.hpp"
 #include "pipeline/vips_handles.hpp"
@@ -59,6 +60,20 @@ Result<VipsImagePtr> decode(std::string_view source, const SourceInfo& info, Siz
     VipsImagePtr decoded = own(vips_image_copy_memory(lazy.get()));
     if (!decoded) return vips_failure(Stage::render, what + ", it is damaged or truncated");
     return decoded;
+}
+
+// libvips and GLib report through g_log (e.g. "error in tile 0 x 144" while decoding a truncated
+// JPEG); by default that is plain text on stderr, which would break the one-JSON-object-per-line
+// log. Route it through our logger instead.
+void log_glib_message(const gchar* domain, GLogLevelFlags level, const gchar* message, gpointer) {
+    const log::Field from{"domain", domain ? domain : "GLib"};
+    const char* text = message ? message : "";
+    if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+        log::error(text, {from});
+    else if (level & G_LOG_LEVEL_WARNING)
+        log::warn(text, {from});
+    else
+        log::debug(text, {from});
 }
 
 }  // namespace
@@ -112,6 +127,7 @@ Status init_vips(const char* argv0) {
     static std::once_flag once;
     static std::optional<Error> failure;
     std::call_once(once, [argv0] {
+        g_log_set_default_handler(&log_glib_message, nullptr);
         if (VIPS_INIT(argv0) != 0) {
             failure = vips_failure(Stage::internal, "cannot start libvips");
             return;
