@@ -1,7 +1,5 @@
 #include "tests/integration/spool_fixture.hpp"
 
-#include "tests/integration/images.hpp"
-
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -14,6 +12,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "tests/integration/images.hpp"
 
 namespace imgspool::it {
 namespace {
