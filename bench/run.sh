@@ -3,6 +3,7 @@
 #
 #   bench/run.sh                      the reference corpus (../shared/corpus/make-corpus.sh, 100 photos), 3 runs
 #   bench/run.sh --n 40               bench's own corpus of 40 photos (bench/corpus/make-corpus.py)
+#   bench/run.sh --reference 20       the reference corpus' first 20 photos (make-corpus.sh OUT 20)
 #   bench/run.sh --corpus DIR         any folder of .jpg/.png/.webp photos
 #   bench/run.sh --quick              1 run, fewer quality/latency samples (default corpus: own, 10 photos)
 #   bench/run.sh --smoke              CI: 3 photos, 1 run, every peer, outputs checked deeply; < ~2 min;
@@ -16,13 +17,13 @@ set -euo pipefail
 BENCH=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$BENCH")
 
-corpus="" n="" reference=100 runs="" mode=full limit=0 out="$BENCH/out" imgspool="" peers=""
+corpus="" n="" reference=100 want_reference="" runs="" mode=full limit=0 out="$BENCH/out" imgspool="" peers=""
 settle=100 quality="" long=0 keep=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --corpus) corpus=$2; shift 2 ;;
     --n) n=$2; shift 2 ;;
-    --reference) reference=$2; shift 2 ;;
+    --reference) reference=$2; want_reference=1; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --quick) mode=quick; shift ;;
     --smoke) mode=smoke; shift ;;
@@ -34,14 +35,14 @@ while [[ $# -gt 0 ]]; do
     --quality-sample) quality=$2; shift 2 ;;
     --long) long=$2; shift 2 ;;
     --keep-work) keep=--keep-work; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
 case $mode in
-  smoke) runs=${runs:-1}; quality=${quality:-1}; lone=1; [[ -n $corpus ]] || n=${n:-3}; [[ $limit -gt 0 ]] || limit=3 ;;
-  quick) runs=${runs:-1}; quality=${quality:-2}; lone=3; [[ -n $corpus ]] || n=${n:-10} ;;
+  smoke) runs=${runs:-1}; quality=${quality:-1}; lone=1; [[ -n $corpus$want_reference ]] || n=${n:-3}; [[ $limit -gt 0 ]] || limit=3 ;;
+  quick) runs=${runs:-1}; quality=${quality:-2}; lone=3; [[ -n $corpus$want_reference ]] || n=${n:-10} ;;
   full) runs=${runs:-3}; quality=${quality:-5}; lone=5 ;;
 esac
 
