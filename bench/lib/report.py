@@ -236,6 +236,8 @@ class Report:
         return ["## Failures", "", *[f"- {x}" for x in f], ""] if f else []
 
     def chart(self, out_dir):
+        if not self.peers:
+            return ["(no chart: no system finished a run)", ""]
         data = os.path.join(out_dir, "chart.dat")
         with open(data, "w") as f:
             f.write("# system images_per_s peak_rss_mib\n")
