@@ -11,7 +11,6 @@ root=$(pwd)
 jobs=$(nproc)
 
 bash scripts/install-deps.sh
-npm ci --prefix tests/s3/harness --no-audit --no-fund --loglevel=error
 
 step() { printf '\n==== %s (%s)\n' "$1" "$(date -u +%T)"; }
 
@@ -38,8 +37,9 @@ if [[ -z ${SKIP_SANITIZERS:-} ]]; then
       -R "$(sed -n 's/^tests: //p' tests/sanitizers/tsan-targets.txt)"
 fi
 
-if [[ -z ${SKIP_BENCH:-} && -x bench/run.sh ]]; then
+if [[ -z ${SKIP_BENCH:-} && -f bench/run.sh ]]; then
   step "benchmark smoke run (3 images)"
-  bash bench/run.sh --smoke
+  bash bench/install-deps.sh
+  bash bench/run.sh --smoke --imgspool build/imgspool
 fi
 step "all tests passed"
