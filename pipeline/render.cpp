@@ -5,6 +5,8 @@
 // sRGB and fails on truncated data. Its result is held in memory and every variant is framed
 // from it, so a profile with a source-size variant (web's `original`) decodes at full size
 // once and the thumbnails are resampled from that, while the AI presets decode shrunk.
+// Memory: the decoded image is held while the variants are cut, width x height x bands bytes
+// at the decode scale (full size for `web`), per concurrent render.
 #include "pipeline/render.hpp"
 
 #include <algorithm>
