@@ -1,6 +1,7 @@
 // imgspool: turns a folder into an image pipeline. The command line lives here; each
 // subcommand is in its own file.
 #include <cstdio>
+#include <cstdlib>
 
 #include <CLI/CLI.hpp>
 
@@ -55,8 +56,10 @@ int main(int argc, char** argv) {
                         "spool whose profile and folders to use (default: first)");
     process->add_option("FILE", files, "image files")->required();
 
-    CLI::App* status =
-        app.add_subcommand("status", "Job counts by status, or one job's detail with UPLOAD_ID.");
+    CLI::App* status = app.add_subcommand(
+        "status",
+        "Jobs by status, in flight, today's failures, throughput per hour and cache hit "
+        "rate; or one job's detail with UPLOAD_ID.");
     add_config(status);
     std::string upload_id;
     bool json = false;
@@ -75,6 +78,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "imgspool: LOG_LEVEL must be debug, info, warn or error\n");
         return 2;
     }
+    // `process` reports every file on stdout already; its stderr carries warnings (and the
+    // progress bar on a terminal) unless LOG_LEVEL asks for more.
+    if (*process && !std::getenv("LOG_LEVEL")) log::set_level(log::Level::warn);
     auto config = load(config_path);
     if (!config) return 2;
     if (*check) return check_config(std::move(config).value());
