@@ -28,12 +28,13 @@ bool overrides_config(std::string_view entry) {
     return false;
 }
 
-std::vector<std::string> child_environment() {
+std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) {
         if (!overrides_config(*e)) env.emplace_back(*e);
     }
     env.emplace_back("LOG_LEVEL=debug");
+    env.insert(env.end(), extra.begin(), extra.end());
     return env;
 }
 
@@ -77,10 +78,11 @@ std::filesystem::path imgspool_binary() {
 ChildProcess::ChildProcess(const std::filesystem::path& binary,
                            const std::vector<std::string>& args,
                            const std::filesystem::path& stdout_file,
-                           const std::filesystem::path& stderr_file) {
+                           const std::filesystem::path& stderr_file,
+                           const std::vector<std::string>& extra_env) {
     std::vector<std::string> argv_strings{binary.string()};
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<std::string> env_strings = child_environment();
+    std::vector<std::string> env_strings = child_environment(extra_env);
     std::vector<char*> argv = c_strings(argv_strings);
     std::vector<char*> envp = c_strings(env_strings);
 
@@ -141,14 +143,15 @@ void ChildProcess::kill_now() {
 
 CommandResult run_imgspool(const std::vector<std::string>& args,
                            const std::filesystem::path& scratch_dir,
-                           std::chrono::milliseconds timeout) {
+                           std::chrono::milliseconds timeout,
+                           const std::vector<std::string>& extra_env) {
     static std::atomic<int> counter{0};
     const std::string n = std::to_string(counter++);
     const auto out_file = scratch_dir / ("command-" + n + ".out");
     const auto err_file = scratch_dir / ("command-" + n + ".err");
     CommandResult result;
     {
-        ChildProcess child(imgspool_binary(), args, out_file, err_file);
+        ChildProcess child(imgspool_binary(), args, out_file, err_file, extra_env);
         std::optional<ExitStatus> st = child.wait_for_exit(timeout);
         if (!st) {
             child.kill_now();

@@ -26,11 +26,12 @@ class ChildProcess {
   public:
     // Starts `binary args...` with stdin from /dev/null and stdout/stderr appended to the given
     // files. The environment is the test's, minus variables that would change imgspool's config
-    // (S3_*, AWS_*, CDN_URL, ENABLE_METRICS, METRICS_PORT), with LOG_LEVEL=debug.
+    // (S3_*, AWS_*, CDN_URL, ENABLE_METRICS, METRICS_PORT), with LOG_LEVEL=debug, plus
+    // `extra_env` ("NAME=VALUE" entries) set explicitly by the test.
     // Throws std::runtime_error when the spawn fails.
     ChildProcess(const std::filesystem::path& binary, const std::vector<std::string>& args,
-                 const std::filesystem::path& stdout_file,
-                 const std::filesystem::path& stderr_file);
+                 const std::filesystem::path& stdout_file, const std::filesystem::path& stderr_file,
+                 const std::vector<std::string>& extra_env = {});
     ChildProcess(const ChildProcess&) = delete;
     ChildProcess& operator=(const ChildProcess&) = delete;
     ~ChildProcess();
@@ -59,10 +60,11 @@ struct CommandResult {
 };
 
 // Runs imgspool with args to completion (killing it after `timeout`), capturing stdout and
-// stderr through files in `scratch_dir`.
+// stderr through files in `scratch_dir`; `extra_env` as for ChildProcess.
 CommandResult run_imgspool(const std::vector<std::string>& args,
                            const std::filesystem::path& scratch_dir,
-                           std::chrono::milliseconds timeout = std::chrono::seconds(90));
+                           std::chrono::milliseconds timeout = std::chrono::seconds(90),
+                           const std::vector<std::string>& extra_env = {});
 
 // The binary under test (from the build).
 std::filesystem::path imgspool_binary();

@@ -78,10 +78,14 @@ std::string SpoolFixture::config_text(const DaemonConfig& c) const {
       << "name = \"main\"\n"
       << "root = " << toml_quote(spool_root().string()) << "\n"
       << "profile = " << toml_quote(c.profile) << "\n\n"
-      << "[store]\n"
-      << "kind = \"local\"\n"
-      << "path = " << toml_quote(objects().string()) << "\n"
-      << "public_base_url = " << toml_quote(kCdn) << "\n";
+      << "[store]\n";
+    if (c.store_toml.empty()) {
+        t << "kind = \"local\"\n"
+          << "path = " << toml_quote(objects().string()) << "\n"
+          << "public_base_url = " << toml_quote(kCdn) << "\n";
+    } else {
+        t << c.store_toml << "\n";
+    }
     if (!c.limits.empty()) {
         t << "\n[limits]\n";
         for (const auto& [key, value] : c.limits) t << key << " = " << value << "\n";
@@ -102,7 +106,7 @@ void SpoolFixture::start_daemon() {
     }
     daemon_ = std::make_unique<ChildProcess>(
         imgspool_binary(), std::vector<std::string>{"run", "-c", config_path().string()},
-        log_path(), log_path());
+        log_path(), log_path(), daemon_env_);
 }
 
 void SpoolFixture::kill_daemon() {

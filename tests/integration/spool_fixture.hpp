@@ -32,6 +32,8 @@ struct DaemonConfig {
     // [limits]; unset keys keep the daemon's defaults.
     std::map<std::string, long long> limits{};
     std::string extra_toml{};  // appended verbatim (e.g. a bad key)
+    // The [store] table's body; empty: the local store under objects() with kCdn as base URL.
+    std::string store_toml{};
 };
 
 using Row = std::map<std::string, std::string>;  // column -> text (NULL as "")
@@ -62,6 +64,9 @@ class SpoolFixture : public ::testing::Test {
     // The daemon (`imgspool run`); its stdout and stderr go to daemon.log (appended across
     // restarts, each start marked).
     void start_daemon();
+    // "NAME=VALUE" entries the next start_daemon() sets in the daemon's environment (config
+    // overrides such as S3_* are otherwise removed from it, see ChildProcess).
+    void set_daemon_env(std::vector<std::string> env) { daemon_env_ = std::move(env); }
     ChildProcess& daemon() { return *daemon_; }
     bool daemon_running() { return daemon_ && daemon_->running(); }
     void kill_daemon();  // SIGKILL and reap
@@ -98,6 +103,7 @@ class SpoolFixture : public ::testing::Test {
   private:
     stdfs::path root_;
     std::unique_ptr<ChildProcess> daemon_;
+    std::vector<std::string> daemon_env_;
     int starts_ = 0;
 };
 

@@ -22,10 +22,18 @@ std::set<std::string> web_output_names(const std::string& source_format);
                                           const std::string& upload_id,
                                           const std::string& source_format, int src_w, int src_h);
 
+// One web-profile object (name as in web_output_names) given as bytes: the right magic bytes
+// and dimensions (original: src_w x src_h), it decodes, and it carries no EXIF/XMP.
+::testing::AssertionResult web_output_ok(const std::string& name, const std::string& bytes,
+                                         int src_w, int src_h);
+
 // The set of URLs recorded in images.urls for upload_id (empty if there is no row).
 std::set<std::string> recorded_urls(SpoolFixture& f, const std::string& upload_id);
 
 // The URLs the web profile's objects of upload_id should have under kCdn.
 std::set<std::string> expected_urls(const std::string& upload_id, const std::string& source_format);
+// The same under another base URL: base/images/<upload_id>/<name>.
+std::set<std::string> expected_urls(const std::string& upload_id, const std::string& source_format,
+                                    const std::string& base);
 
 }  // namespace imgspool::it
