@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Installs everything imgspool needs to build, run and test on Debian 12, from Debian's packages
-# (and, for the test harness, the npm registry). Safe to run again; does nothing when all is there.
+# Safe to run again; does nothing when all is there.
+#   install-deps.sh         what building and running the daemon needs
+#   install-deps.sh --test  that, plus what the tests need (GoogleTest, sqlite3 CLI, promtool,
+#                           Node.js and npm for the S3 test harness)
 set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config git
   libvips-dev libvips-tools libinotifytools0-dev libsqlite3-dev sqlite3
   libcurl4-openssl-dev libssl-dev libtoml11-dev uuid-dev nlohmann-json3-dev libcli11-dev
-  libjemalloc-dev libmicrohttpd-dev libgtest-dev
-  nodejs npm prometheus
+  libjemalloc-dev libmicrohttpd-dev
 )
+if [[ ${1:-} == --test ]]; then
+  PACKAGES+=(libgtest-dev nodejs npm prometheus)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

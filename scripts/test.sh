@@ -10,18 +10,18 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc)
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --test
 
 step() { printf '\n==== %s (%s)\n' "$1" "$(date -u +%T)"; }
 
 step "build and test"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON >/dev/null
 cmake --build build -j"$jobs"
-ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300
+ctest --test-dir build --output-on-failure --no-tests=error -j"$jobs" --timeout 300
 
 if [[ -z ${SKIP_SANITIZERS:-} ]]; then
   step "AddressSanitizer + UBSan"
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DIMGSPOOL_SANITIZE=address >/dev/null
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DIMGSPOOL_SANITIZE=address -DBUILD_TESTING=ON >/dev/null
   cmake --build build-asan -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     LSAN_OPTIONS=suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0 \
@@ -29,7 +29,7 @@ if [[ -z ${SKIP_SANITIZERS:-} ]]; then
     ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 600
 
   step "ThreadSanitizer (concurrent parts)"
-  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DIMGSPOOL_SANITIZE=thread >/dev/null
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DIMGSPOOL_SANITIZE=thread -DBUILD_TESTING=ON >/dev/null
   tsan_targets=$(sed -n 's/^target: //p' tests/sanitizers/tsan-targets.txt)
   cmake --build build-tsan -j"$jobs" --target $tsan_targets
   TSAN_OPTIONS=halt_on_error=1:suppressions=$root/tests/sanitizers/tsan.supp \
