@@ -14,7 +14,7 @@ struct EncodeSettings {
     Format format = Format::jpeg;
     int quality = 85;         // JPEG and WebP
     bool progressive = true;  // JPEG
-    int png_compression = 9;
+    int png_compression = 3;
     bool strip = true;  // drop EXIF/XMP/IPTC/ICC
 };
 

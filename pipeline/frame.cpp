@@ -41,24 +41,31 @@ Result<VipsImagePtr> resize(VipsImage* in, double hscale, double vscale) {
 
 }  // namespace
 
+Region framing(int base_w, int base_h, Size target, Fit fit) {
+    int cw = base_w;
+    int ch = base_h;
+    if (fit == Fit::cover) {
+        const double aspect = static_cast<double>(target.width) / target.height;
+        if (static_cast<long long>(base_w) * target.height >
+            static_cast<long long>(base_h) * target.width) {
+            cw = std::clamp(static_cast<int>(std::lround(base_h * aspect)), 1, base_w);
+        } else {
+            ch = std::clamp(static_cast<int>(std::lround(base_w / aspect)), 1, base_h);
+        }
+    }
+    return {(base_w - cw) / 2, (base_h - ch) / 2, cw, ch};
+}
+
 Result<VipsImagePtr> frame(VipsImage* base, Size target, Fit fit) {
     const int bw = vips_image_get_width(base);
     const int bh = vips_image_get_height(base);
-    int cw = bw;
-    int ch = bh;
-    if (fit == Fit::cover) {
-        const double aspect = static_cast<double>(target.width) / target.height;
-        if (static_cast<long long>(bw) * target.height >
-            static_cast<long long>(bh) * target.width) {
-            cw = std::clamp(static_cast<int>(std::lround(bh * aspect)), 1, bw);
-        } else {
-            ch = std::clamp(static_cast<int>(std::lround(bw / aspect)), 1, bh);
-        }
-    }
+    const Region r = framing(bw, bh, target, fit);
+    const int cw = r.width;
+    const int ch = r.height;
     VipsImagePtr image = share(base);
     if (cw != bw || ch != bh) {
         VipsImage* out = nullptr;
-        if (vips_crop(base, &out, (bw - cw) / 2, (bh - ch) / 2, cw, ch, nullptr) != 0) {
+        if (vips_crop(base, &out, r.left, r.top, cw, ch, nullptr) != 0) {
             return vips_failure(Stage::render, "cannot crop");
         }
         image = own(out);

@@ -42,7 +42,9 @@ struct Profile {
     std::vector<Variant> variants;
     bool keep_metadata = false;  // false: strip EXIF/XMP/IPTC (ICC is converted to sRGB anyway)
     bool jpeg_progressive = true;
-    int png_compression = 9;  // 0-9
+    // zlib level 0-9. 3 with the adaptive row filters compresses photos to about half the
+    // bytes of level 9 without filters, in about the same time; 9 costs ~9x the CPU for ~10% less.
+    int png_compression = 3;
 
     // SHA-256 (hex) over every setting that changes the rendered bytes, plus the renderer's
     // version: equal fingerprints mean a cached derivative set can be reused as is.

@@ -2,18 +2,21 @@
 //
 // Decode plan: the largest scale any variant needs (capped at 1) decides one
 // vips_thumbnail_buffer call, which shrinks on load (JPEG, WebP), auto-orients, converts to
-// sRGB and fails on truncated data. Its result is held in memory and every variant is framed
-// from it, so a profile with a source-size variant (web's `original`) decodes at full size
-// once and the thumbnails are resampled from that, while the AI presets decode shrunk.
+// sRGB and fails on truncated data. Its result is held in memory. Variants are then framed
+// largest first, each from the smallest image already framed that shows the same region of
+// the source and is at least its size (web: `large` from the decode, `medium` from `large`,
+// `small` from `medium`), else from the decode itself. A framed image that is encoded more than
+// once or feeds a smaller variant is held in memory too, so no resample runs twice.
 // Memory: the decoded image is held while the variants are cut, width x height x bands bytes
-// at the decode scale (full size for `web`), per concurrent render.
+// at the decode scale (full size for `web`), per concurrent render, plus the held variants.
 #include "pipeline/render.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <optional>
-#include <set>
+#include <thread>
+#include <vector>
 
 #include "common/log.hpp"
 #include "pipeline/encode.hpp"
@@ -27,8 +30,35 @@ namespace {
 struct Planned {
     const Variant* variant;
     Size size;
+    Region region;  // what it shows of the decoded image
+    int from = -1;  // the planned variant it is resampled from; -1: the decoded image
+    int uses = 0;   // encodes plus variants resampled from it
+    VipsImagePtr image;
 };
 
+// Which image each variant is framed from, and how often each framed image is read.
+// Returns the order to frame them in: sources before the variants cut from them.
+std::vector<int> plan_sources(std::vector<Planned>& plan) {
+    std::vector<int> order(plan.size());
+    for (std::size_t i = 0; i < plan.size(); ++i) order[i] = static_cast<int>(i);
+    auto area = [&](int i) {
+        return static_cast<long long>(plan[i].size.width) * plan[i].size.height;
+    };
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return area(a) > area(b); });
+    for (std::size_t k = 0; k < order.size(); ++k) {
+        Planned& p = plan[order[k]];
+        for (std::size_t j = 0; j < k; ++j) {
+            const Planned& q = plan[order[j]];
+            if (q.region != p.region || q.size.width < p.size.width ||
+                q.size.height < p.size.height) {
+                continue;
+            }
+            if (p.from < 0 || area(order[j]) < area(p.from)) p.from = order[j];
+        }
+        if (p.from >= 0) plan[p.from].uses++;
+    }
+    return order;
+}
 Size oriented_size(const SourceInfo& info) {
     const bool swapped = info.orientation >= 5 && info.orientation <= 8;
     return swapped ? Size{info.height, info.width} : Size{info.width, info.height};
@@ -78,6 +108,50 @@ void log_glib_message(const gchar* domain, GLogLevelFlags level, const gchar* me
         log::debug(text, {from});
 }
 
+// The formats a variant is encoded to, each once ("the source's format" can name a format the
+// variant also lists).
+std::vector<Format> output_formats(const Variant& v, Format source) {
+    std::vector<Format> formats;
+    for (const OutputFormat& o : v.outputs) {
+        const Format f = o.format.value_or(source);
+        if (std::find(formats.begin(), formats.end(), f) == formats.end()) formats.push_back(f);
+    }
+    return formats;
+}
+
+struct Encoding {
+    const Planned* planned;
+    EncodeSettings settings;
+    std::optional<Result<std::string>> bytes;
+};
+
+// Encodes everything, the largest image on a thread of its own while this one does the rest: a
+// lone job then waits for the full-size encode (web's `original`, the slowest step) alone, not
+// for it plus every crop. Same CPU, two cores used when the machine is otherwise idle.
+void encode_all(std::vector<Encoding>& encodings) {
+    auto pixels = [](const Encoding& e) {
+        return static_cast<long long>(e.planned->size.width) * e.planned->size.height;
+    };
+    auto largest = std::max_element(
+        encodings.begin(), encodings.end(),
+        [&](const Encoding& a, const Encoding& b) { return pixels(a) < pixels(b); });
+    std::jthread apart;  // joins on every way out
+    if (encodings.size() > 1) {
+        apart =
+            std::jthread([&e = *largest] { e.bytes = encode(e.planned->image.get(), e.settings); });
+    }
+    for (auto it = encodings.begin(); it != encodings.end(); ++it) {
+        if (it == largest && apart.joinable()) continue;
+        it->bytes = encode(it->planned->image.get(), it->settings);
+    }
+    if (apart.joinable()) apart.join();
+}
+
+Error in_variant(const Planned& p, Error e) {
+    e.reason = "variant \"" + p.variant->name + "\": " + e.reason;
+    return e;
+}
+
 }  // namespace
 
 Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& info,
@@ -90,37 +164,58 @@ Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& 
     double scale = 0.0;
     for (const Variant& v : profile.variants) {
         const Size size = target_size(v, oriented.width, oriented.height);
-        plan.push_back({&v, size});
+        plan.push_back({&v, size, {}, -1, 0, nullptr});
         scale = std::max({scale, static_cast<double>(size.width) / oriented.width,
                           static_cast<double>(size.height) / oriented.height});
     }
     Result<VipsImagePtr> base = decode(source, info, oriented, std::min(scale, 1.0));
     if (!base) return base.error();
+    const int base_w = vips_image_get_width(base->get());
+    const int base_h = vips_image_get_height(base->get());
+    for (Planned& p : plan) {
+        p.region = framing(base_w, base_h, p.size, p.variant->fit);
+        p.uses = static_cast<int>(output_formats(*p.variant, info.format).size());
+    }
+
+    for (int i : plan_sources(plan)) {
+        Planned& p = plan[i];
+        // A variant cut from another shows the same region already: only resample it.
+        Result<VipsImagePtr> framed = p.from < 0
+                                          ? frame(base->get(), p.size, p.variant->fit)
+                                          : frame(plan[p.from].image.get(), p.size, Fit::inside);
+        if (!framed) return in_variant(p, framed.error());
+        p.image = std::move(*framed);
+        if (p.uses > 1 && p.image.get() != base->get()) {
+            p.image = own(vips_image_copy_memory(p.image.get()));
+            if (!p.image) return in_variant(p, vips_failure(Stage::render, "cannot resample"));
+        }
+    }
+
+    // Every output to encode, in the profile's order.
+    std::vector<Encoding> encodings;
+    for (const Planned& p : plan) {
+        for (const Format format : output_formats(*p.variant, info.format)) {
+            int quality = 0;
+            for (const OutputFormat& o : p.variant->outputs) {
+                if (o.format.value_or(info.format) == format) {
+                    quality = o.quality;
+                    break;
+                }
+            }
+            encodings.push_back({&p,
+                                 {format, quality, profile.jpeg_progressive,
+                                  profile.png_compression, !profile.keep_metadata},
+                                 std::nullopt});
+        }
+    }
+    encode_all(encodings);
 
     std::vector<Rendered> rendered;
-    for (const Planned& p : plan) {
-        Result<VipsImagePtr> framed = frame(base->get(), p.size, p.variant->fit);
-        if (!framed) {
-            Error e = framed.error();
-            e.reason = "variant \"" + p.variant->name + "\": " + e.reason;
-            return e;
-        }
-        // "The source's format" can name a format the variant also lists: encode it once.
-        std::set<Format> done;
-        for (const OutputFormat& o : p.variant->outputs) {
-            const Format format = o.format.value_or(info.format);
-            if (!done.insert(format).second) continue;
-            const EncodeSettings settings{format, o.quality, profile.jpeg_progressive,
-                                          profile.png_compression, !profile.keep_metadata};
-            Result<std::string> bytes = encode(framed->get(), settings);
-            if (!bytes) {
-                Error e = bytes.error();
-                e.reason = "variant \"" + p.variant->name + "\": " + e.reason;
-                return e;
-            }
-            rendered.push_back(
-                {p.variant->name, format, p.size.width, p.size.height, std::move(*bytes)});
-        }
+    for (Encoding& e : encodings) {
+        const Planned& p = *e.planned;
+        if (!*e.bytes) return in_variant(p, e.bytes->error());
+        rendered.push_back({p.variant->name, e.settings.format, p.size.width, p.size.height,
+                            std::move(**e.bytes)});
     }
     return rendered;
 }

@@ -5,6 +5,7 @@
 
 #include <sys/inotify.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <exception>
 #include <map>
@@ -29,8 +30,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace stdfs = std::filesystem;
 
-// How often the settler looks at waiting files: the settle precision.
-constexpr std::chrono::milliseconds kSettleTick{50};
+// How often the settler looks at waiting files, the settle precision: a tenth of settle_ms,
+// within 5..50 ms, so a short settle is not stretched by half a tick on average.
+std::chrono::milliseconds settle_tick(std::chrono::milliseconds settle) {
+    return std::clamp(settle / 10, std::chrono::milliseconds(5), std::chrono::milliseconds(50));
+}
 
 }  // namespace
 
@@ -233,7 +237,7 @@ void SpoolWatcher::Impl::report(const FileKey& key, const FileState& state) {
 void SpoolWatcher::Impl::settler_loop() {
     std::unique_lock lock(mutex);
     while (!stopping) {
-        settler_wakeup.wait_for(lock, kSettleTick, [&] { return stopping.load(); });
+        settler_wakeup.wait_for(lock, settle_tick(options.settle), [&] { return stopping.load(); });
         if (stopping) break;
         std::vector<FileKey> keys = tracker.waiting();
         lock.unlock();

@@ -44,6 +44,20 @@ TEST(Frame, ProducesExactlyTheTargetSize) {
     }
 }
 
+TEST(Framing, CoverIsTheLargestCentredRegionOfTheTargetAspect) {
+    EXPECT_EQ(framing(4032, 3024, {800, 800}, Fit::cover), (Region{504, 0, 3024, 3024}));
+    EXPECT_EQ(framing(3024, 4032, {150, 150}, Fit::cover), (Region{0, 504, 3024, 3024}));
+    EXPECT_EQ(framing(1000, 1000, {1280, 720}, Fit::cover), (Region{0, 218, 1000, 563}));
+    // Targets of the same aspect ratio show the same region: one can be cut from the other.
+    EXPECT_EQ(framing(4032, 3024, {150, 150}, Fit::cover),
+              framing(4032, 3024, {800, 800}, Fit::cover));
+}
+
+TEST(Framing, InsideIsTheWholeImage) {
+    EXPECT_EQ(framing(4032, 3024, {800, 600}, Fit::inside), (Region{0, 0, 4032, 3024}));
+    EXPECT_EQ(framing(600, 200, {10, 10}, Fit::inside), (Region{0, 0, 600, 200}));
+}
+
 TEST(Frame, CoverCutsTheCentre) {
     // 600x200: a centred 200x200 square spans x 200..399, where all four quadrants meet.
     VipsImagePtr base = test::quadrants(600, 200);

@@ -80,7 +80,7 @@ TEST(BuiltinProfiles, WebHasCoverThumbnailsInSourceFormatAndWebpPlusTheOriginal)
     EXPECT_EQ(original.outputs[0].format, std::nullopt);
     EXPECT_EQ(original.outputs[0].quality, 85);
     EXPECT_TRUE(web.jpeg_progressive);
-    EXPECT_EQ(web.png_compression, 9);
+    EXPECT_EQ(web.png_compression, 3);
 }
 
 TEST(BuiltinProfiles, AiPresetsFitInsideWithJpegNormalAndWebpHq) {

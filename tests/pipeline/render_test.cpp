@@ -316,6 +316,41 @@ TEST(Render, CorruptPngDataFails) {
     EXPECT_EQ(render_error(source, builtin("web")).stage, Stage::render);
 }
 
+double mean_abs_difference(VipsImage* a, VipsImage* b) {
+    VipsImage* diff = nullptr;
+    EXPECT_EQ(vips_subtract(a, b, &diff, nullptr), 0);
+    VipsImagePtr d = own(diff);
+    VipsImage* magnitude = nullptr;
+    EXPECT_EQ(vips_abs(d.get(), &magnitude, nullptr), 0);
+    VipsImagePtr m = own(magnitude);
+    double mean = 255;
+    EXPECT_EQ(vips_avg(m.get(), &mean, nullptr), 0);
+    return mean;
+}
+
+TEST(Render, VariantsCutFromALargerOneMatchVariantsCutFromTheDecode) {
+    // `small` comes after `big` in the plan (same square framing, cut from it), yet is output
+    // in the profile's order and shows what it shows when rendered on its own.
+    const std::string source = quadrants_as(1000, 700, Format::png);
+    Profile both;
+    both.name = "both";
+    both.variants = {variant("small", 90, 90, Fit::cover, {{Format::png, 85}}),
+                     variant("big", 400, 400, Fit::cover, {{Format::png, 85}, {Format::webp, 85}})};
+    Profile alone;
+    alone.name = "alone";
+    alone.variants = {both.variants[0]};
+    const std::vector<Rendered> cascaded = rendered(source, both);
+    const std::vector<Rendered> direct = rendered(source, alone);
+    expect_outputs(cascaded, {{"small", Format::png, 90, 90},
+                              {"big", Format::png, 400, 400},
+                              {"big", Format::webp, 400, 400}});
+    ASSERT_EQ(direct.size(), 1u);
+    VipsImagePtr a = check_output(cascaded[0]);
+    VipsImagePtr b = check_output(direct[0]);
+    ASSERT_TRUE(a && b);
+    EXPECT_LT(mean_abs_difference(a.get(), b.get()), 2.0);
+}
+
 TEST(Render, ConcurrentRendersAgreeWithASerialOne) {
     const std::string source = test::oriented_quadrants_jpeg(400, 300, 6);
     const std::vector<Rendered> expected = rendered(source, builtin("web"));
