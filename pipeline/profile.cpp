@@ -17,7 +17,7 @@ namespace imgspool {
 namespace {
 
 // Bump whenever the renderer changes how it produces bytes for the same settings.
-constexpr const char* kRendererVersion = "imgspool-render-2";
+constexpr const char* kRendererVersion = "imgspool-render-3";
 
 Variant box(std::string name, int w, int h, Fit fit, std::vector<OutputFormat> outputs) {
     Variant v;
