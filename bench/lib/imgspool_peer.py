@@ -36,6 +36,10 @@ def write_config(work, workers=0, settle_ms=100, store=None, profile="web", queu
         "rescan_s = 30",
         f"queue_max = {queue_max}",
         "",
+        # the reference corpus has 2048x2048 PNGs of up to ~12 MB, above the 10 MiB default
+        "[limits]",
+        "max_bytes = 67108864",
+        "",
         "[[spool]]",
         'name = "bench"',
         f'root = "{work}/spool"',
