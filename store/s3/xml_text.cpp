@@ -38,8 +38,11 @@ std::string decode_entities(std::string_view text) {
 }  // namespace
 
 std::optional<std::string> xml_tag_text(std::string_view xml, std::string_view tag) {
-    const std::string open = "<" + std::string(tag) + ">";
-    const std::string close = "</" + std::string(tag) + ">";
+    // Built by append: GCC 12 at -O3 misreads "<" + tag + ">" as overlapping (-Wrestrict).
+    std::string open = "<";
+    open.append(tag).append(">");
+    std::string close = "</";
+    close.append(tag).append(">");
     const auto start = xml.find(open);
     if (start == std::string_view::npos) return std::nullopt;
     const auto text_start = start + open.size();
