@@ -8,21 +8,14 @@
 
 #include "daemon/commands.hpp"
 #include "store/job_db.hpp"
+#include "store/variant_json.hpp"
 
 namespace imgspool {
 namespace {
 
 nlohmann::json job_json(const JobRecord& r) {
-    nlohmann::json outputs = nlohmann::json::array();
-    for (const StoredVariant& v : r.outputs) {
-        outputs.push_back({{"variant", v.variant},
-                           {"format", v.format},
-                           {"key", v.key},
-                           {"url", v.url},
-                           {"width", v.width},
-                           {"height", v.height},
-                           {"bytes", v.bytes}});
-    }
+    // The same shape as images.outputs in the database.
+    const nlohmann::json outputs = nlohmann::json::parse(variants_to_json(r.outputs));
     return {{"upload_id", r.upload_id},
             {"spool", r.spool},
             {"source", r.source_name},

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
 #include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
@@ -15,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vips/vips.h>
+#include "tests/common/markdown_sql.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -299,22 +301,7 @@ std::size_t count_files(const stdfs::path& dir, const std::string& suffix = "") 
 
 // The ```sql blocks of docs/sqlite-queries.md.
 std::vector<std::string> documented_queries() {
-    std::ifstream in(IMGSPOOL_QUERIES_DOC);
-    std::vector<std::string> queries;
-    std::string line, block;
-    bool inside = false;
-    while (std::getline(in, line)) {
-        if (!inside && line == "```sql") {
-            inside = true;
-            block.clear();
-        } else if (inside && line == "```") {
-            inside = false;
-            queries.push_back(block);
-        } else if (inside) {
-            block += line + "\n";
-        }
-    }
-    return queries;
+    return test_support::markdown_sql_blocks(IMGSPOOL_QUERIES_DOC);
 }
 
 // The plain sqlite3 CLI, read-only, default list mode ("a|b" per row).

@@ -1,7 +1,9 @@
 #include "store/job_db.hpp"
 
 #include <gtest/gtest.h>
+
 #include <sqlite3.h>
+#include "tests/common/markdown_sql.hpp"
 
 #include <cstdio>
 #include <fstream>
@@ -82,22 +84,7 @@ CliResult sqlite3_cli(const stdfs::path& db, const std::string& sql) {
 
 // The ```sql blocks of docs/sqlite-queries.md.
 std::vector<std::string> documented_queries() {
-    std::ifstream in(IMGSPOOL_QUERIES_DOC);
-    std::vector<std::string> queries;
-    std::string line, block;
-    bool inside = false;
-    while (std::getline(in, line)) {
-        if (!inside && line == "```sql") {
-            inside = true;
-            block.clear();
-        } else if (inside && line == "```") {
-            inside = false;
-            queries.push_back(block);
-        } else if (inside) {
-            block += line + "\n";
-        }
-    }
-    return queries;
+    return test_support::markdown_sql_blocks(IMGSPOOL_QUERIES_DOC);
 }
 
 StoredVariant variant(std::string name, std::string format, std::string key, int width,
