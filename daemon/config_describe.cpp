@@ -52,7 +52,8 @@ void describe_profile(std::ostream& out, const Profile& p) {
     out << "\n[profiles." << p.name << "]\n"
         << "keep_metadata = " << b(p.keep_metadata) << "\n"
         << "jpeg_progressive = " << b(p.jpeg_progressive) << "\n"
-        << "png_compression = " << p.png_compression << "\n";
+        << "png_compression = " << p.png_compression << "\n"
+        << "webp_effort = " << p.webp_effort << "\n";
     for (const Variant& v : p.variants) {
         std::string formats;
         for (const OutputFormat& o : v.outputs) {

@@ -65,6 +65,7 @@ Result<Profile> read_profile(const toml::value& table, const std::string& name,
     r.boolean("keep_metadata", p.keep_metadata);
     r.boolean("jpeg_progressive", p.jpeg_progressive);
     r.integer("png_compression", p.png_compression, 0, 9);
+    r.integer("webp_effort", p.webp_effort, 0, 6);
     r.require("variant");
     const toml::array* variants = r.table_array("variant");
     if (Status s = r.finish(); !s) return s.error();

@@ -1,7 +1,7 @@
 // One saver call per format, with the profile's settings; alpha flattened onto white for JPEG.
 // JPEG: libjpeg-turbo at the given Q (Annex K tables), 4:2:0 below Q 90, optimised Huffman
 // tables, progressive if asked. PNG: zlib at png_compression with adaptive row filters. WebP:
-// libwebp lossy at the given quality with sharp YUV conversion.
+// libwebp lossy at the given quality and effort (method) with sharp YUV conversion.
 #include "pipeline/encode.hpp"
 
 #include "pipeline/vips_handles.hpp"
@@ -49,10 +49,12 @@ Result<std::string> encode(VipsImage* image, const EncodeSettings& settings) {
                                      VIPS_FOREIGN_PNG_FILTER_ALL, "strip", strip, nullptr);
             break;
         case Format::webp:
-            // Sharp RGB->YUV conversion: chroma edges keep their colour (butteraugli of an 800
-            // px crop at q85: 1.48 instead of 1.63) for ~2% more bytes and ~20% more WebP CPU.
+            // Sharp RGB->YUV conversion: chroma edges keep their colour (bench/REPORT.md: the
+            // web crops' butteraugli ~2.1-2.4 with it, ~3.0 without) for ~20% more WebP CPU,
+            // which the lower effort (method 2, not libwebp's 4) more than pays back.
             rc = vips_webpsave_buffer(input.get(), &raw, &length, "Q", settings.quality,
-                                      "smart_subsample", TRUE, "strip", strip, nullptr);
+                                      "smart_subsample", TRUE, "effort", settings.webp_effort,
+                                      "strip", strip, nullptr);
             break;
     }
     GBuffer buffer(raw);

@@ -15,7 +15,8 @@ struct EncodeSettings {
     int quality = 85;         // JPEG and WebP
     bool progressive = true;  // JPEG
     int png_compression = 3;
-    bool strip = true;  // drop EXIF/XMP/IPTC/ICC
+    int webp_effort = 2;  // libwebp method 0-6
+    bool strip = true;    // drop EXIF/XMP/IPTC/ICC
 };
 
 // JPEG has no alpha: an image with alpha is flattened onto white first. Stage::render errors.

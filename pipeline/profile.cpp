@@ -149,6 +149,9 @@ Status validate_profile(const Profile& p) {
         return config_error(
             p, "png_compression " + std::to_string(p.png_compression) + " is outside 0-9");
     }
+    if (p.webp_effort < 0 || p.webp_effort > 6) {
+        return config_error(p, "webp_effort " + std::to_string(p.webp_effort) + " is outside 0-6");
+    }
     if (p.variants.empty()) return config_error(p, "has no variants");
     std::set<std::string> names;
     for (const Variant& v : p.variants) {
@@ -192,7 +195,8 @@ std::string Profile::fingerprint() const {
          << "libvips=" << vips_version_string() << "\n"
          << "keep_metadata=" << keep_metadata << "\n"
          << "jpeg_progressive=" << jpeg_progressive << "\n"
-         << "png_compression=" << png_compression << "\n";
+         << "png_compression=" << png_compression << "\n"
+         << "webp_effort=" << webp_effort << "\n";
     for (const Variant& v : variants) {
         text << "variant=" << v.name << " " << v.width << "x" << v.height
              << " fit=" << (v.fit == Fit::cover ? "cover" : "inside") << " enlarge=" << v.enlarge

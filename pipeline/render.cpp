@@ -202,10 +202,11 @@ Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& 
                     break;
                 }
             }
-            encodings.push_back({&p,
-                                 {format, quality, profile.jpeg_progressive,
-                                  profile.png_compression, !profile.keep_metadata},
-                                 std::nullopt});
+            encodings.push_back(
+                {&p,
+                 {format, quality, profile.jpeg_progressive, profile.png_compression,
+                  profile.webp_effort, !profile.keep_metadata},
+                 std::nullopt});
         }
     }
     encode_all(encodings);

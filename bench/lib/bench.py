@@ -471,11 +471,14 @@ class Bench:
         return 1 if failures else 0
 
     def long_run(self, total):
-        """RSS of the daemon after 200 and after `total` distinct photos (hand runs only)."""
+        """RSS of the daemon after 200 and after `total` distinct photos (hand runs only). The
+        RSS at one instant swings with what is in flight, so each mark also has the peak RSS
+        over the 100 photos before it (the same stretch of steady work at both marks)."""
         sources = [f for f in self.files if sniff(f) in ("jpeg", "png")]
         work = os.path.join(self.work, "imgspool-long")
         d = isp.Daemon(self.a.imgspool, work, settle_ms=self.a.settle_ms, queue_max=64)
-        marks = {}
+        marks, window_peaks = {}, {}
+        window = 100
         try:
             done_names, next_i, outstanding = [], 0, set()
             t0 = time.monotonic()
@@ -488,19 +491,25 @@ class Bench:
                     outstanding.add(name)
                     next_i += 1
                 present = set(os.listdir(d.done)) & outstanding
+                rss = d.rss_bytes()
+                for mark in (200, total):
+                    if mark - window <= len(done_names) < mark:
+                        window_peaks[mark] = max(window_peaks.get(mark, 0), rss)
                 for name in present:
                     outstanding.discard(name)
                     done_names.append(name)
                     if len(done_names) in (200, total):
                         marks[len(done_names)] = d.rss_bytes()
-                        log(f"long: {len(done_names)} done, daemon RSS {marks[len(done_names)] / 2**20:.0f} MiB")
+                        log(f"long: {len(done_names)} done, daemon RSS {marks[len(done_names)] / 2**20:.0f} MiB,"
+                            f" peak over the last {window} {window_peaks.get(len(done_names), 0) / 2**20:.0f} MiB")
                 if not present:
                     d._check_alive()
                     time.sleep(0.02)
             wall = time.monotonic() - t0
         finally:
             d.stop()
-        return {"images": total, "wall_s": round(wall, 1), "rss_after_bytes": {str(k): v for k, v in marks.items()}}
+        return {"images": total, "wall_s": round(wall, 1), "rss_after_bytes": {str(k): v for k, v in marks.items()},
+                "peak_rss_window": window, "peak_rss_before_bytes": {str(k): v for k, v in window_peaks.items()}}
 
     def save(self):
         with open(os.path.join(self.out, "results.json"), "w") as f:

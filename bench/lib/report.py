@@ -224,12 +224,20 @@ class Report:
         lr = self.r.get("long")
         if not lr:
             return []
-        rss = lr["rss_after_bytes"]
-        a, b = rss.get("200"), rss.get(str(lr["images"]))
-        growth = f"{(b / a - 1) * 100:+.1f}%" if a and b else "–"
-        return ["## Memory over a long run", "",
-                f"Daemon RSS after 200 photos: {fmt(a / MIB if a else None, 0)} MiB; after {lr['images']}:"
-                f" {fmt(b / MIB if b else None, 0)} MiB ({growth}; target within ±10%).", ""]
+        n = lr["images"]
+
+        def line(what, rss):
+            a, b = rss.get("200"), rss.get(str(n))
+            growth = f"{(b / a - 1) * 100:+.1f}%" if a and b else "–"
+            return (f"- {what}: {fmt(a / MIB if a else None, 0)} MiB at 200 photos, {fmt(b / MIB if b else None, 0)} MiB"
+                    f" at {n} ({growth}; target within ±10%)")
+        lines = ["## Memory over a long run", "",
+                 f"The daemon fed {n} distinct photos, 32 in its inbox at a time ({lr['wall_s']} s).", ""]
+        if lr.get("peak_rss_before_bytes"):
+            lines.append(line(f"peak RSS over the {lr['peak_rss_window']} photos before the mark",
+                              lr["peak_rss_before_bytes"]))
+        lines.append(line("RSS at the instant of the mark (swings with the jobs in flight)", lr["rss_after_bytes"]))
+        return lines + [""]
 
     def failures(self):
         f = self.r.get("failures") or []

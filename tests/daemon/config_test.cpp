@@ -273,6 +273,7 @@ TEST_F(ConfigTest, CustomProfileBecomesVariantsAndOutputs) {
     Result<Config> c = parse(
         "[[spool]]\nname = \"a\"\nroot = \"/srv/a\"\nprofile = \"thumbs\"\n"
         "[profiles.thumbs]\nkeep_metadata = true\njpeg_progressive = false\npng_compression = 4\n"
+        "webp_effort = 5\n"
         "[[profiles.thumbs.variant]]\nname = \"small\"\nwidth = 320\nheight = 200\n"
         "fit = \"cover\"\nenlarge = true\nformats = [\"source\", \"webp\"]\nquality = 70\n"
         "[[profiles.thumbs.variant]]\nname = \"original\"\n");
@@ -283,6 +284,7 @@ TEST_F(ConfigTest, CustomProfileBecomesVariantsAndOutputs) {
     EXPECT_TRUE(p.keep_metadata);
     EXPECT_FALSE(p.jpeg_progressive);
     EXPECT_EQ(p.png_compression, 4);
+    EXPECT_EQ(p.webp_effort, 5);
     ASSERT_EQ(p.variants.size(), 2u);
     const Variant& small = p.variants[0];
     EXPECT_EQ(small.name, "small");

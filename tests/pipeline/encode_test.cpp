@@ -80,6 +80,23 @@ TEST(Encode, QualityAndCompressionChangeTheBytes) {
     EXPECT_GT(encoded(image.get(), fast).size(), encoded(image.get(), small).size());
 }
 
+TEST(Encode, WebpEffortReachesTheEncoder) {
+    VipsImagePtr image = test::noise(200, 200);
+    EncodeSettings quick;
+    quick.format = Format::webp;
+    quick.webp_effort = 0;
+    EncodeSettings thorough = quick;
+    thorough.webp_effort = 6;
+    const std::string a = encoded(image.get(), quick);
+    const std::string b = encoded(image.get(), thorough);
+    EXPECT_NE(a, b);
+    for (const std::string* bytes : {&a, &b}) {
+        VipsImagePtr back = test::load(*bytes);
+        ASSERT_TRUE(back);
+        EXPECT_EQ(vips_image_get_width(back.get()), 200);
+    }
+}
+
 TEST(Encode, StripDropsExifAndKeepingItKeepsIt) {
     VipsImagePtr source = test::load(test::oriented_quadrants_jpeg(200, 200, 1));
     ASSERT_TRUE(source);

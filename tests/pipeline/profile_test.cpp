@@ -81,6 +81,7 @@ TEST(BuiltinProfiles, WebHasCoverThumbnailsInSourceFormatAndWebpPlusTheOriginal)
     EXPECT_EQ(original.outputs[0].quality, 85);
     EXPECT_TRUE(web.jpeg_progressive);
     EXPECT_EQ(web.png_compression, 3);
+    EXPECT_EQ(web.webp_effort, 2);
 }
 
 TEST(BuiltinProfiles, AiPresetsFitInsideWithJpegNormalAndWebpHq) {
@@ -205,6 +206,16 @@ TEST(ValidateProfile, RejectsPngCompressionOutsideZeroToNine) {
     EXPECT_NE(reason_of(p).find("png_compression -1"), std::string::npos);
 }
 
+TEST(ValidateProfile, RejectsWebpEffortOutsideZeroToSix) {
+    Profile p = simple_profile();
+    p.webp_effort = 7;
+    EXPECT_NE(reason_of(p).find("webp_effort 7 is outside 0-6"), std::string::npos);
+    p.webp_effort = -1;
+    EXPECT_NE(reason_of(p).find("webp_effort -1"), std::string::npos);
+    p.webp_effort = 6;
+    EXPECT_TRUE(validate_profile(p).ok());
+}
+
 TEST(ValidateProfile, RejectsProfilesWithoutVariantsOrOutputs) {
     Profile p = simple_profile();
     p.variants.clear();
@@ -247,6 +258,7 @@ TEST(Fingerprint, ChangesWhenAnySettingChanges) {
         {"keep_metadata", [](Profile& p) { p.keep_metadata = true; }},
         {"jpeg_progressive", [](Profile& p) { p.jpeg_progressive = false; }},
         {"png_compression", [](Profile& p) { p.png_compression = 6; }},
+        {"webp_effort", [](Profile& p) { p.webp_effort = 4; }},
         {"variant name", [](Profile& p) { p.variants[0].name = "tiny"; }},
         {"width", [](Profile& p) { p.variants[0].width = 151; }},
         {"height", [](Profile& p) { p.variants[0].height = 151; }},
