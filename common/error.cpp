@@ -1,5 +1,7 @@
 #include "common/error.hpp"
 
+#include <cerrno>
+
 namespace imgspool {
 
 const char* stage_name(Stage stage) {
@@ -28,6 +30,29 @@ const char* stage_name(Stage stage) {
             return "internal";
     }
     return "internal";
+}
+
+bool is_transient_errno(int err) {
+    switch (err) {
+        case ENOSPC:
+        case EDQUOT:
+        case EAGAIN:
+        case EINTR:
+        case EBUSY:
+        case ETIMEDOUT:
+        case ENETDOWN:
+        case ENETUNREACH:
+        case EHOSTUNREACH:
+        case ECONNREFUSED:
+        case ECONNRESET:
+        case ESTALE:
+        case ENOMEM:
+        case EMFILE:
+        case ENFILE:
+            return true;
+        default:
+            return false;
+    }
 }
 
 std::string Error::message() const {

@@ -28,6 +28,11 @@ struct Error {
     Stage stage = Stage::internal;
     std::string reason;  // human readable: "image is 90x90, smaller than the minimum 100x100"
     std::string file;    // the file concerned, when there is one
+    // A fault that passes by itself (store unreachable, 5xx or throttling, timeouts, database
+    // busy or locked, a full disk, a file still being written): the job is deferred and
+    // retried, never failed. false: the fault will not pass (bad signature, access denied, a
+    // file the decoder rejects): the job fails at once with the reason.
+    bool transient = false;
 
     // "validate: img.jpg: image is 90x90, smaller than the minimum 100x100"
     std::string message() const;
@@ -36,6 +41,15 @@ struct Error {
 inline Error make_error(Stage stage, std::string reason, std::string file = {}) {
     return Error{stage, std::move(reason), std::move(file)};
 }
+
+// An Error with transient set: defer and retry.
+inline Error make_transient(Stage stage, std::string reason, std::string file = {}) {
+    return Error{stage, std::move(reason), std::move(file), true};
+}
+
+// errno values that pass by themselves once an operator frees space or a server recovers:
+// ENOSPC, EDQUOT, EAGAIN, EINTR, EBUSY, ETIMEDOUT, network errors (ENETDOWN, ECONNREFUSED, ...), ESTALE, ENOMEM, EMFILE.
+bool is_transient_errno(int err);
 
 // A value or the Error that prevented it. Small on purpose: std::expected is C++23.
 template <class T>
