@@ -73,8 +73,9 @@ std::string SpoolFixture::config_text(const DaemonConfig& c) const {
       << "workers = " << c.workers << "\n"
       << "settle_ms = " << c.settle_ms << "\n"
       << "rescan_s = " << c.rescan_s << "\n"
-      << "queue_max = " << c.queue_max << "\n\n"
-      << "[[spool]]\n"
+      << "queue_max = " << c.queue_max << "\n";
+    for (const auto& [key, value] : c.daemon) t << key << " = " << value << "\n";
+    t << "\n[[spool]]\n"
       << "name = \"main\"\n"
       << "root = " << toml_quote(spool_root().string()) << "\n"
       << "profile = " << toml_quote(c.profile) << "\n\n"

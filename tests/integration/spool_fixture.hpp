@@ -32,6 +32,8 @@ struct DaemonConfig {
     // [limits]; unset keys keep the daemon's defaults.
     std::map<std::string, long long> limits{};
     std::string extra_toml{};  // appended verbatim (e.g. a bad key)
+    // More [daemon] keys, e.g. {"abandon_after_s", "3"}; values are TOML, written verbatim.
+    std::map<std::string, std::string> daemon{};
     // The [store] table's body; empty: the local store under objects() with kCdn as base URL.
     std::string store_toml{};
 };
