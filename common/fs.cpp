@@ -32,7 +32,9 @@ Status make_dirs(const stdfs::path& dir) {
     std::error_code ec;
     stdfs::create_directories(dir, ec);
     if (ec && !stdfs::is_directory(dir)) {
-        return make_error(Stage::internal, "cannot create folder: " + ec.message(), dir.string());
+        Error e = make_error(Stage::internal, "cannot create folder: " + ec.message(), dir.string());
+        e.transient = is_transient_errno(ec.value());  // both categories hold errno values here
+        return e;
     }
     return ok_status();
 }
@@ -55,8 +57,10 @@ Status rename_noreplace(const stdfs::path& from, const stdfs::path& to) {
             err = errno;
         }
     }
-    return make_error(Stage::move, "cannot rename to " + to.string() + ": " + errno_text(err),
-                      from.string());
+    Error e = make_error(Stage::move, "cannot rename to " + to.string() + ": " + errno_text(err),
+                         from.string());
+    e.transient = is_transient_errno(err);
+    return e;
 }
 
 Result<stdfs::path> move_unique(const stdfs::path& from, const stdfs::path& to) {

@@ -21,6 +21,11 @@ struct DaemonSettings {
     int settle_ms = 2000;
     int rescan_s = 30;
     int queue_max = 64;
+    int abandon_after_s = 3600;  // a file incomplete and unchanged this long goes to failed/
+    int max_job_attempts = 3;    // starts cut short by the daemon's death before failed/
+    int retry_min_s = 5;         // first wait of a deferred job
+    int retry_max_s = 300;       // longest wait between two runs of a deferred job
+    int max_deferred = 1000;     // deferred jobs at which intake pauses
 };
 
 struct StoreSettings {

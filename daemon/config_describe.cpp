@@ -82,7 +82,12 @@ std::string describe_config(const Config& c) {
         << "workers = " << c.daemon.workers << "  # effective: " << c.effective_workers() << "\n"
         << "settle_ms = " << c.daemon.settle_ms << "\n"
         << "rescan_s = " << c.daemon.rescan_s << "\n"
-        << "queue_max = " << c.daemon.queue_max << "\n";
+        << "queue_max = " << c.daemon.queue_max << "\n"
+        << "abandon_after_s = " << c.daemon.abandon_after_s << "\n"
+        << "max_job_attempts = " << c.daemon.max_job_attempts << "\n"
+        << "retry_min_s = " << c.daemon.retry_min_s << "\n"
+        << "retry_max_s = " << c.daemon.retry_max_s << "\n"
+        << "max_deferred = " << c.daemon.max_deferred << "\n";
     for (const SpoolLayout& s : c.spools) {
         out << "\n[[spool]]\n"
             << "name = " << q(s.name) << "\n"

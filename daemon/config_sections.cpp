@@ -20,6 +20,15 @@ Status read_daemon(TableReader& top, const std::string& origin, Config& config) 
     r.integer("settle_ms", d.settle_ms, 0, 600000);
     r.integer("rescan_s", d.rescan_s, 1, 86400);
     r.integer("queue_max", d.queue_max, 1, 100000);
+    r.integer("abandon_after_s", d.abandon_after_s, 1, 30 * 86400);
+    r.integer("max_job_attempts", d.max_job_attempts, 1, 100);
+    r.integer("retry_min_s", d.retry_min_s, 1, 86400);
+    r.integer("retry_max_s", d.retry_max_s, 1, 86400);
+    r.integer("max_deferred", d.max_deferred, 1, 1000000);
+    if (!r.failed() && d.retry_max_s < d.retry_min_s) {
+        r.fail("retry_max_s", "must not be less than retry_min_s (" +
+                                  std::to_string(d.retry_min_s) + ")");
+    }
     return r.finish();
 }
 

@@ -4,12 +4,16 @@
 
 #include <set>
 
+#include "common/fs.hpp"
 #include "common/log.hpp"
 #include "pipeline/finish.hpp"
 
 namespace imgspool {
 
 namespace {
+
+// A claim refused this many times for a reason that will not pass goes to failed/ as a copy.
+constexpr int kMaxClaimRefusals = 3;
 
 std::string kind_of(const std::filesystem::path& p) {
     struct stat st {};
@@ -24,40 +28,151 @@ std::string kind_of(const std::filesystem::path& p) {
 
 }  // namespace
 
-Intake::Intake(Runtime& runtime, Pipeline& pipeline, WorkerPool& pool, JobObserver* observer)
-    : rt_(runtime), pipeline_(pipeline), pool_(pool), observer_(observer) {}
+Intake::Intake(Runtime& runtime, Pipeline& pipeline, WorkerPool& pool, DeferredJobs& deferred,
+               JobObserver* observer)
+    : rt_(runtime), pipeline_(pipeline), pool_(pool), deferred_(deferred), observer_(observer) {}
 
-void Intake::accept(const StableFile& file) {
+bool Intake::intake_paused() {
+    const auto limit = static_cast<std::size_t>(rt_.config.daemon.max_deferred);
+    const std::size_t waiting = deferred_.size();
+    std::lock_guard lock(mutex_);
+    if (waiting < limit) {
+        if (paused_logged_) log::info("intake resumed", {{"deferred_jobs", waiting}});
+        paused_logged_ = false;
+        return false;
+    }
+    if (!paused_logged_) {
+        log::warn("intake paused: too many deferred jobs; new files wait in inbox/",
+                  {{"deferred_jobs", waiting}, {"max_deferred", rt_.config.daemon.max_deferred}});
+    }
+    paused_logged_ = true;
+    return true;
+}
+
+Offer Intake::accept(const StableFile& file) {
     const SpoolLayout* spool = find_spool(rt_.config, file.spool);
-    if (!spool) return;
+    if (!spool) return Offer::taken;
+    if (intake_paused()) return Offer::try_later;
     if (!file.regular) {
         reject_non_regular(*spool, file);
-        return;
+        return Offer::taken;
     }
-    auto claimed = claim(*spool, file.path, new_upload_id());
+    if (!file.abandoned.empty()) return fail_abandoned(*spool, file);
+
+    const std::string upload_id = new_upload_id();
+    const std::string source = file.relative.string();
+    // Recorded first: a file is never in work/ without a row that says why.
+    if (Status st = rt_.db->insert_job(upload_id, spool->name, source, spool->profile); !st) {
+        log::warn("cannot record a new job; the file stays in inbox/ and is offered again",
+                  {{"spool", spool->name}, {"source", source}, {"error", st.error().message()}});
+        return Offer::try_later;
+    }
+    auto claimed = claim(*spool, file.path, upload_id);
     if (!claimed) {
-        // Usually the file vanished or was replaced between settling and claiming; the
-        // watcher reports it again if it is still there.
-        log::warn("cannot claim file", {{"spool", spool->name},
-                                        {"source", file.relative.string()},
-                                        {"error", claimed.error().message()}});
-        return;
+        if (Status st = rt_.db->forget_unclaimed(upload_id); !st) {
+            log::warn("cannot remove the row of an unclaimed file",
+                      {{"upload_id", upload_id}, {"error", st.error().message()}});
+        }
+        return claim_refused(*spool, file, claimed.error());
+    }
+    {
+        std::lock_guard lock(mutex_);
+        claim_refusals_.erase({spool->name, source});
     }
     const ClaimedFile& c = claimed.value();
-    if (Status st =
-            rt_.db->insert_job(c.upload_id, spool->name, c.relative.string(), spool->profile);
-        !st) {
-        // Left in work/: the next start records and runs it.
-        log::error("cannot record job", {{"upload_id", c.upload_id},
-                                         {"spool", spool->name},
-                                         {"source", c.relative.string()},
-                                         {"error", st.error().message()}});
+    log::debug("claimed", {{"upload_id", c.upload_id}, {"spool", spool->name}, {"source", source}});
+    // false only while stopping: the file stays claimed and recorded for the next start.
+    (void)pool_.submit(Job{c.upload_id, *spool, c.work_path, c.relative, c.state, 0});
+    return Offer::taken;
+}
+
+Offer Intake::claim_refused(const SpoolLayout& spool, const StableFile& file, const Error& error) {
+    const std::string source = file.relative.string();
+    if (error.transient) {
+        log::info("cannot claim now; offered again",
+                  {{"spool", spool.name}, {"source", source}, {"error", error.reason}});
+        return Offer::try_later;
+    }
+    if (!std::filesystem::exists(std::filesystem::symlink_status(file.path))) {
+        return Offer::taken;  // gone between settling and claiming: nothing to do
+    }
+    int refusals = 0;
+    {
+        std::lock_guard lock(mutex_);
+        refusals = ++claim_refusals_[{spool.name, source}];
+    }
+    if (refusals < kMaxClaimRefusals) {
+        log::warn("cannot claim file", {{"spool", spool.name},
+                                        {"source", source},
+                                        {"error", error.reason},
+                                        {"tries", refusals}});
+        return Offer::try_later;
+    }
+    if (refusals > kMaxClaimRefusals) return Offer::taken;  // noted once in failed/ already
+    // The original cannot leave inbox/ (the daemon may not write there): a copy goes to
+    // failed/ with the reason, and the original stays where the user put it.
+    const std::string upload_id = new_upload_id();
+    const std::filesystem::path copy = spool.work() / upload_id / file.relative;
+    std::error_code ec;
+    if (Status made = fs::make_dirs(copy.parent_path()); made) {
+        std::filesystem::copy_file(file.path, copy, std::filesystem::copy_options::none, ec);
+    }
+    if (ec || !std::filesystem::exists(copy)) {
+        remove_empty_folders(spool.work() / upload_id);
+        log::error("cannot claim file, nor copy it to failed/; it stays in inbox/",
+                   {{"spool", spool.name}, {"source", source}, {"error", error.reason}});
+        return Offer::taken;
+    }
+    const Error err = make_error(
+        Stage::claim,
+        "cannot claim the file: " + error.reason + " (tried " + std::to_string(refusals) +
+            " times); this is a copy, the original is still in inbox/ where the daemon cannot "
+            "move it",
+        source);
+    fail_recorded(spool, upload_id, copy, file.relative, err);
+    return Offer::taken;
+}
+
+Offer Intake::fail_abandoned(const SpoolLayout& spool, const StableFile& file) {
+    const std::string upload_id = new_upload_id();
+    const std::string source = file.relative.string();
+    if (Status st = rt_.db->insert_job(upload_id, spool.name, source, spool.profile); !st) {
+        return Offer::try_later;
+    }
+    // A writer that is still there loses nothing: the file keeps its bytes in failed/.
+    const std::filesystem::path dest = spool.work() / upload_id / file.relative;
+    if (Status moved = fs::rename_noreplace(file.path, dest); !moved) {
+        (void)rt_.db->forget_unclaimed(upload_id);
+        remove_empty_folders(spool.work() / upload_id);
+        return claim_refused(spool, file, moved.error());
+    }
+    fail_recorded(spool, upload_id, dest, file.relative,
+                  make_error(Stage::validate, file.abandoned, source));
+    return Offer::taken;
+}
+
+// Records a job that failed before it ran and moves its file (in work/) to failed/ with the
+// note; if the move cannot be done now, the pipeline's retry of a recorded failure does it.
+void Intake::fail_recorded(const SpoolLayout& spool, const std::string& upload_id,
+                           const std::filesystem::path& path, const std::filesystem::path& relative,
+                           const Error& error) {
+    if (Status st = rt_.db->fail(upload_id, error); !st) {
+        // Its row stays pending and the file in work/: the next start decides again.
+        log::error("cannot record a failure; decided again at the next start",
+                   {{"upload_id", upload_id},
+                    {"spool", spool.name},
+                    {"source", relative.string()},
+                    {"error", st.error().message()}});
         return;
     }
-    log::debug(
-        "claimed",
-        {{"upload_id", c.upload_id}, {"spool", spool->name}, {"source", c.relative.string()}});
-    pool_.submit(Job{c.upload_id, *spool, c.work_path, c.relative});
+    // The pipeline moves a job recorded failed to failed/ with its note, and retries the move.
+    (void)pool_.submit(Job{upload_id, spool, path, relative, std::nullopt, 0});
+    ++rejected_;
+    log::warn("job failed", {{"upload_id", upload_id},
+                             {"spool", spool.name},
+                             {"source", relative.string()},
+                             {"stage", stage_name(error.stage)},
+                             {"error", error.reason}});
 }
 
 void Intake::reject_non_regular(const SpoolLayout& spool, const StableFile& file) {
@@ -90,42 +205,74 @@ void Intake::reject_non_regular(const SpoolLayout& spool, const StableFile& file
                              {"path", moved ? moved.value().string() : std::string()}});
 }
 
-void Intake::recover() {
-    for (const SpoolLayout& spool : rt_.config.spools) recover_spool(spool);
+RecoveryPlan Intake::plan_recovery() {
+    RecoveryPlan plan;
+    for (const SpoolLayout& spool : rt_.config.spools) {
+        for (ClaimedFile& c : list_claimed(spool)) plan.claimed.push_back({&spool, std::move(c)});
+    }
+    plan.unfinished = rt_.db->unfinished();
+    return plan;
 }
 
-void Intake::recover_spool(const SpoolLayout& spool) {
+void Intake::recover(const RecoveryPlan& plan) {
     std::set<std::string> present;
-    for (const ClaimedFile& c : list_claimed(spool)) {
-        present.insert(c.upload_id);
-        const Job job{c.upload_id, spool, c.work_path, c.relative};
-        auto record = rt_.db->find(c.upload_id);
-        if (record && record->status == "complete") {
-            pipeline_.finish_completed(job);
-        } else if (record && record->status == "failed") {
-            pipeline_.finish_failed(job, *record);
-        } else {
-            if (!record) {
-                (void)rt_.db->insert_job(c.upload_id, spool.name, c.relative.string(),
-                                         spool.profile);
-            }
-            log::info("resuming job", {{"upload_id", c.upload_id},
-                                       {"spool", spool.name},
-                                       {"source", c.relative.string()}});
-            pool_.submit(job);
+    for (const RecoveryPlan::Claimed& c : plan.claimed) {
+        present.insert(c.file.upload_id);
+        recover_file(c);
+    }
+    for (const JobRecord& r : plan.unfinished) {
+        if (!present.count(r.upload_id)) recover_orphan_row(r);
+    }
+}
+
+void Intake::recover_file(const RecoveryPlan::Claimed& c) {
+    const SpoolLayout& spool = *c.spool;
+    const Job job{c.file.upload_id, spool, c.file.work_path, c.file.relative, std::nullopt, 0};
+    const std::string source = c.file.relative.string();
+    auto record = rt_.db->find(c.file.upload_id);
+    if (!record) {
+        (void)rt_.db->insert_job(c.file.upload_id, spool.name, source, spool.profile);
+    } else if (record->status == "processing") {
+        // The daemon died while this job ran. Counted, so a file that kills the decoder does
+        // not take the daemon down at every start.
+        auto crashes = rt_.db->record_crash(c.file.upload_id);
+        if (crashes && *crashes >= rt_.config.daemon.max_job_attempts) {
+            fail_recorded(spool, c.file.upload_id, c.file.work_path, c.file.relative,
+                          make_error(Stage::internal,
+                                     "processing this file stopped the daemon " +
+                                         std::to_string(*crashes) + " times",
+                                     source));
+            return;
         }
+    } else if (record->status == "pending" && !record->next_attempt_at.empty()) {
+        deferred_.add(job, parse_iso_utc(record->next_attempt_at)
+                               .value_or(std::chrono::system_clock::now()));
+        log::info("deferred job waits for its time", {{"upload_id", c.file.upload_id},
+                                                      {"spool", spool.name},
+                                                      {"source", source},
+                                                      {"next_attempt_at", record->next_attempt_at}});
+        return;
     }
-    for (const JobRecord& r : rt_.db->unfinished()) {
-        if (r.spool != spool.name || present.count(r.upload_id)) continue;
-        const Error err = make_error(
-            Stage::claim, "source file vanished from work/ before a restart", r.source_name);
-        (void)rt_.db->fail(r.upload_id, err);
-        log::warn("job failed", {{"upload_id", r.upload_id},
-                                 {"spool", spool.name},
-                                 {"source", r.source_name},
-                                 {"stage", "claim"},
-                                 {"error", err.reason}});
+    log::info("resuming job",
+              {{"upload_id", c.file.upload_id}, {"spool", spool.name}, {"source", source}});
+    (void)pool_.submit(job);  // the pipeline finishes complete and failed ones, runs the rest
+}
+
+void Intake::recover_orphan_row(const JobRecord& r) {
+    if (r.attempts == 0 && r.status == "pending") {
+        // Recorded, then the claim never happened (a crash in between): the file is still in
+        // inbox/ or was taken away by its owner. Not a job.
+        (void)rt_.db->forget_unclaimed(r.upload_id);
+        return;
     }
+    const Error err =
+        make_error(Stage::claim, "source file vanished from work/ before a restart", r.source_name);
+    (void)rt_.db->fail(r.upload_id, err);
+    log::warn("job failed", {{"upload_id", r.upload_id},
+                             {"spool", r.spool},
+                             {"source", r.source_name},
+                             {"stage", "claim"},
+                             {"error", err.reason}});
 }
 
 }  // namespace imgspool

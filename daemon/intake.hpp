@@ -1,7 +1,17 @@
 // Intake: turns a stable inbox file (or a file left in work/ by a crash) into a queued job.
+// A file is recorded in the database before it is claimed, so nothing sits in work/ without a
+// row that says why; while the database cannot record it, the file stays in inbox/.
 #pragma once
 
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "daemon/runtime.hpp"
+#include "pipeline/deferred_jobs.hpp"
 #include "pipeline/pipeline.hpp"
 #include "pipeline/worker_pool.hpp"
 #include "watcher/claim.hpp"
@@ -9,31 +19,64 @@
 
 namespace imgspool {
 
+// What a crash or a stop left behind, listed before the watchers start (so files claimed
+// afterwards are not mistaken for it) and finished on a thread of its own.
+struct RecoveryPlan {
+    struct Claimed {
+        const SpoolLayout* spool;
+        ClaimedFile file;
+    };
+    std::vector<Claimed> claimed;          // files in work/
+    std::vector<JobRecord> unfinished;     // pending or processing rows
+};
+
 class Intake {
   public:
     // observer (may be null) hears of files rejected without running the pipeline.
-    Intake(Runtime& runtime, Pipeline& pipeline, WorkerPool& pool, JobObserver* observer);
+    Intake(Runtime& runtime, Pipeline& pipeline, WorkerPool& pool, DeferredJobs& deferred,
+           JobObserver* observer);
 
-    // The watcher's callback: claim, record as pending, queue (blocks while the queue is full).
-    // Non-regular files go straight to failed/ with the reason; they are never opened.
-    void accept(const StableFile& file);
+    // The watcher's callback: record as pending, claim, queue (blocks while the queue is full).
+    // Non-regular files and abandoned incomplete ones go to failed/ with the reason. try_later
+    // while too many jobs are deferred, the database cannot record the job, or a writer holds
+    // the file.
+    Offer accept(const StableFile& file);
 
-    // At start-up, before the watcher: finishes what a crash left in work/. Committed jobs are
-    // only moved to done/, failed ones to failed/, the rest are queued again; database rows
-    // whose file is gone are marked failed with that reason.
-    void recover();
+    RecoveryPlan plan_recovery();
+    // Committed jobs are only moved to done/, failed ones to failed/; a job whose run was cut
+    // short is counted as a crash and run again, or failed once it stopped the daemon
+    // max_job_attempts times; deferred ones wait for their time; rows whose file is gone are
+    // failed with that reason.
+    void recover(const RecoveryPlan& plan);
 
     std::uint64_t rejected_files() const { return rejected_.load(); }
 
   private:
+    using FileId = std::pair<std::string, std::string>;  // spool, relative path
+
     void reject_non_regular(const SpoolLayout& spool, const StableFile& file);
-    void recover_spool(const SpoolLayout& spool);
+    Offer fail_abandoned(const SpoolLayout& spool, const StableFile& file);
+    Offer claim_refused(const SpoolLayout& spool, const StableFile& file, const Error& error);
+    void recover_file(const RecoveryPlan::Claimed& c);
+    void recover_orphan_row(const JobRecord& record);
+    void fail_recorded(const SpoolLayout& spool, const std::string& upload_id,
+                       const std::filesystem::path& path, const std::filesystem::path& relative,
+                       const Error& error);
+    bool intake_paused();
 
     Runtime& rt_;
     Pipeline& pipeline_;
     WorkerPool& pool_;
+    DeferredJobs& deferred_;
     JobObserver* observer_;
     std::atomic<std::uint64_t> rejected_{0};
+
+    std::mutex mutex_;  // guards the members below (accept runs on the watcher's thread only,
+                        // but recovery may reach them too)
+    // Claims refused for a reason that will not pass (EACCES, EROFS, ...), per file; at
+    // kMaxClaimRefusals a copy goes to failed/ with the reason, and later refusals are quiet.
+    std::map<FileId, int> claim_refusals_;
+    bool paused_logged_ = false;
 };
 
 }  // namespace imgspool

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <mutex>
+#include <thread>
 
 #include <vips/vips.h>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,9 @@
 
 namespace imgspool {
 namespace {
+
+// Deferrals `process` waits out for one file before it reports it deferred.
+constexpr int kMaxWaits = 3;
 
 // Prints each finished job as one JSON line, in the order they finish.
 class LinePrinter final : public JobObserver {
@@ -55,6 +59,16 @@ class LinePrinter final : public JobObserver {
     void remember(const std::string& upload_id, const std::string& file) {
         std::lock_guard lock(mutex_);
         files_[upload_id] = file;
+    }
+
+    // A job still deferred when `process` stops waiting for it.
+    void deferred(const JobOutcome& out) {
+        print({{"upload_id", out.upload_id},
+               {"file", file_of(out.upload_id)},
+               {"status", "deferred"},
+               {"stage", out.error ? stage_name(out.error->stage) : "internal"},
+               {"error", out.error ? out.error->reason : std::string()}});
+        failed_ = true;
     }
 
     bool any_failed() const { return failed_; }
@@ -112,8 +126,23 @@ int process_files(Config config, const std::string& spool_name,
     ProgressDisplay progress(std::cerr, ProgressDisplay::stderr_is_tty(), files.size());
     ObserverFanOut observers({&printer, &progress});
     Pipeline pipeline(pipeline_settings(runtime.config), *runtime.db, *runtime.store, &observers);
+    // A fault that passes (store down, database busy) is waited out a few times here; after that
+    // the file is reported deferred: it stays in work/, pending, for a daemon on this spool.
     WorkerPool pool(workers, static_cast<size_t>(runtime.config.daemon.queue_max),
-                    [&pipeline](const Job& job) { pipeline.run(job); });
+                    [&pipeline, &printer](const Job& first) {
+                        Job job = first;
+                        for (;;) {
+                            const JobOutcome out = pipeline.run(job);
+                            if (!out.retry_at) return;
+                            if (job.deferrals >= kMaxWaits) {
+                                printer.deferred(out);
+                                return;
+                            }
+                            std::this_thread::sleep_until(*out.retry_at);
+                            ++job.deferrals;
+                            if (out.seen) job.claimed = out.seen;
+                        }
+                    });
 
     for (const std::string& file : files) {
         const std::string upload_id = new_upload_id();

@@ -5,10 +5,13 @@
 #include <chrono>
 #include <ctime>
 #include <optional>
+#include <thread>
 
 #include "common/log.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/intake.hpp"
+#include "daemon/waiting_files_sync.hpp"
+#include "pipeline/deferred_jobs.hpp"
 #include "metrics/http_server.hpp"
 #include "metrics/imgspool_metrics.hpp"
 #include "store/s3/s3_store.hpp"
@@ -77,25 +80,44 @@ int run_daemon(Config config) {
 
     ImgspoolMetrics metrics;
     Pipeline pipeline(pipeline_settings(cfg), *runtime.db, *runtime.store, &metrics);
-    WorkerPool pool(workers, static_cast<size_t>(cfg.daemon.queue_max),
-                    [&pipeline](const Job& job) { pipeline.run(job); });
-    Intake intake(runtime, pipeline, pool, &metrics);
-    intake.recover();
+    std::optional<WorkerPool> pool;  // built before deferred, which hands it due jobs
+    DeferredJobs deferred([&pool](Job job) { return pool->submit(std::move(job)); });
+    pool.emplace(workers, static_cast<size_t>(cfg.daemon.queue_max),
+                 [&pipeline, &deferred](const Job& job) {
+                     const JobOutcome out = pipeline.run(job);
+                     if (!out.retry_at) return;
+                     Job next = job;
+                     ++next.deferrals;
+                     if (out.seen) next.claimed = out.seen;  // the next run needs it unchanged
+                     deferred.add(std::move(next), *out.retry_at);
+                 });
+    Intake intake(runtime, pipeline, *pool, deferred, &metrics);
+    // What a crash left in work/ is listed now and finished once the watchers run, so new drops
+    // do not wait behind it.
+    const RecoveryPlan recovery = intake.plan_recovery();
 
     WatcherOptions options{cfg.spools, std::chrono::milliseconds(cfg.daemon.settle_ms),
                            std::chrono::seconds(cfg.daemon.rescan_s)};
-    SpoolWatcher watcher(options, [&intake](const StableFile& f) { intake.accept(f); });
+    options.abandon_after = std::chrono::seconds(cfg.daemon.abandon_after_s);
+    options.max_judged_bytes = cfg.limits.max_bytes;
+    SpoolWatcher watcher(options, [&intake](const StableFile& f) { return intake.accept(f); });
     if (Status st = watcher.start(); !st) {
         log::error("cannot watch spools", {{"error", st.error().message()}});
-        pool.stop(false);
+        pool->stop(false);
         return 1;
     }
+    deferred.start();
+    std::thread recovering([&intake, &recovery] { intake.recover(recovery); });
+    WaitingFilesSync waiting(watcher, *runtime.db);
+    (void)runtime.db->replace_waiting_files({});  // what an earlier run saw is judged again
+    waiting.start();
 
     const auto* s3 = dynamic_cast<const S3Store*>(runtime.store.get());
     auto sample = [&] {
         metrics.sample(
             {.jobs_by_state = runtime.db->counts_by_status(),
-             .queue_depth = static_cast<std::int64_t>(pool.queue_depth()),
+             .queue_depth = static_cast<std::int64_t>(pool->queue_depth()),
+             .deferred_jobs = static_cast<std::int64_t>(deferred.size()),
              .s3_retries_total = s3 ? std::optional<std::uint64_t>(s3->retries()) : std::nullopt,
              .inotify_overflows_total = watcher.stats().overflows.load(),
              .rescans_total = watcher.stats().rescans.load()});
@@ -118,8 +140,11 @@ int run_daemon(Config config) {
     if (cfg.metrics.enabled) {
         if (Status st = http.start(); !st) {
             log::error("cannot serve metrics", {{"error", st.error().message()}});
-            pool.stop(false);
             watcher.stop();
+            waiting.stop();
+            pool->stop(false);
+            deferred.stop();
+            recovering.join();
             return 1;
         }
     }
@@ -134,13 +159,17 @@ int run_daemon(Config config) {
     while (!wait_for_stop(stop_signals)) {
     }
 
-    // Stop taking files, let running jobs finish; queued ones stay claimed in work/ and are
-    // resumed by the next start.
+    // Stop taking files, let running jobs finish; queued and deferred ones stay claimed in work/
+    // and pending in the database, and the next start resumes them.
     http.stop();
-    pool.stop(false);
     watcher.stop();
+    waiting.stop();
+    pool->stop(false);  // also frees a hand-over of `deferred` or `recovering` waiting for room
+    deferred.stop();
+    recovering.join();
     log::info("imgspool stopped",
-              {{"queued_for_next_start", static_cast<unsigned long long>(pool.queue_depth())}});
+              {{"queued_for_next_start", static_cast<unsigned long long>(pool->queue_depth())},
+               {"deferred", static_cast<unsigned long long>(deferred.size())}});
     return 0;
 }
 

@@ -1,5 +1,7 @@
 #include "daemon/runtime.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <thread>
 
 #include "common/fs.hpp"
@@ -35,7 +37,12 @@ Result<Runtime> open_runtime(Config config) {
 }
 
 PipelineSettings pipeline_settings(const Config& config) {
-    return PipelineSettings{config.limits, config.store.key_template, config.profiles};
+    const DaemonSettings& d = config.daemon;
+    PipelineSettings s{config.limits, config.store.key_template, config.profiles};
+    s.retry = {std::chrono::seconds(d.retry_min_s), std::chrono::seconds(d.retry_max_s)};
+    s.recheck_after = std::chrono::milliseconds(std::max(d.settle_ms, 100));
+    s.abandon_after = std::chrono::seconds(d.abandon_after_s);
+    return s;
 }
 
 int vips_threads_per_worker(int workers) {

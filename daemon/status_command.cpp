@@ -31,6 +31,10 @@ nlohmann::json job_json(const JobRecord& r) {
             {"format", r.format},
             {"created_at", r.created_at},
             {"updated_at", r.updated_at},
+            {"attempts", r.attempts},
+            {"crashes", r.crashes},
+            {"next_attempt_at", r.next_attempt_at},
+            {"last_error", r.last_error},
             {"outputs", outputs}};
 }
 
@@ -49,6 +53,10 @@ void print_job_table(const JobRecord& r) {
     }
     row("source_hash", r.source_hash);
     if (!r.error.empty()) row("error", r.error_stage + ": " + r.error);
+    if (r.attempts) row("attempts", std::to_string(r.attempts));
+    if (r.crashes) row("crashes", std::to_string(r.crashes));
+    row("next_attempt", r.next_attempt_at);
+    row("last_error", r.last_error);
     row("created_at", r.created_at);
     row("updated_at", r.updated_at);
     for (const StoredVariant& v : r.outputs) {
@@ -63,7 +71,9 @@ constexpr int kThroughputHours = 24;
 // Everything the summary shows, read once.
 struct Summary {
     std::map<std::string, std::int64_t> counts;
+    std::vector<WaitingFile> waiting;
     std::vector<InFlightJob> in_flight;
+    std::vector<DeferredJob> deferred;
     std::vector<FailedJob> failures;
     std::vector<HourThroughput> hours;
     CacheHitRate cache;
@@ -72,6 +82,12 @@ struct Summary {
 Result<Summary> read_summary(JobDb& db) {
     Summary s;
     s.counts = db.counts_by_status();
+    auto waiting = db.waiting_files();
+    if (!waiting) return waiting.error();
+    s.waiting = std::move(*waiting);
+    auto deferred = db.jobs_deferred();
+    if (!deferred) return deferred.error();
+    s.deferred = std::move(*deferred);
     auto in_flight = db.jobs_in_flight();
     if (!in_flight) return in_flight.error();
     s.in_flight = std::move(*in_flight);
@@ -93,9 +109,28 @@ nlohmann::json summary_json(const Summary& s) {
     std::int64_t total = 0;
     for (const auto& [status, n] : s.counts) {
         out[status] = n;
-        total += n;
+        if (status != "waiting") total += n;  // waiting files are not jobs yet
     }
     out["total"] = total;
+    nlohmann::json waiting = nlohmann::json::array();
+    for (const WaitingFile& f : s.waiting) {
+        waiting.push_back({{"spool", f.spool},
+                           {"source", f.source_name},
+                           {"size", f.size},
+                           {"reason", f.reason},
+                           {"since", f.since}});
+    }
+    out["waiting_files"] = waiting;
+    nlohmann::json deferred = nlohmann::json::array();
+    for (const DeferredJob& d : s.deferred) {
+        deferred.push_back({{"upload_id", d.upload_id},
+                            {"spool", d.spool},
+                            {"source", d.source_name},
+                            {"attempts", d.attempts},
+                            {"next_attempt_at", d.next_attempt_at},
+                            {"last_error", d.last_error}});
+    }
+    out["deferred"] = deferred;
     nlohmann::json in_flight = nlohmann::json::array();
     for (const InFlightJob& j : s.in_flight) {
         in_flight.push_back({{"upload_id", j.upload_id},
@@ -194,6 +229,28 @@ void print_summary(const Summary& s) {
     }
     counts.add({"total", std::to_string(total)});
     counts.print();
+
+    if (s.waiting.empty()) {
+        std::printf("\nWaiting in inboxes (not whole yet): none\n");
+    } else {
+        std::printf("\nWaiting in inboxes (not whole yet) (%zu, oldest first)\n", s.waiting.size());
+        Table t({"since", "spool", "bytes", "source", "reason"}, {false, false, true, false, false});
+        for (const WaitingFile& f : s.waiting) {
+            t.add({f.since, f.spool, std::to_string(f.size), f.source_name, f.reason});
+        }
+        t.print();
+    }
+
+    if (!s.deferred.empty()) {
+        std::printf("\nDeferred (%zu, next run first)\n", s.deferred.size());
+        Table t({"next_attempt_at", "upload_id", "spool", "attempts", "source", "last_error"},
+                {false, false, false, true, false, false});
+        for (const DeferredJob& d : s.deferred) {
+            t.add({d.next_attempt_at, d.upload_id, d.spool, std::to_string(d.attempts),
+                   d.source_name, d.last_error});
+        }
+        t.print();
+    }
 
     if (s.in_flight.empty()) {
         std::printf("\nIn flight: none\n");

@@ -51,7 +51,19 @@ ImgspoolMetrics::ImgspoolMetrics()
           "generation_failure_total",
           "Jobs that failed, by the stage that failed (validate, render, store, commit, move...).",
           {"reason"})),
-      jobs_(registry_.gauge("imgspool_jobs", "Jobs in the database by status.", {"state"})),
+      jobs_(registry_.gauge("imgspool_jobs",
+                            "Jobs in the database by status; waiting: files in an inbox that "
+                            "are not whole yet.",
+                            {"state"})),
+      deferrals_(registry_.counter(
+          "imgspool_deferrals_total",
+          "Runs that ended deferred by a fault that passes (store, database, disk, a file not "
+          "whole yet), by the stage that met it.",
+          {"stage"})),
+      deferred_jobs_(registry_
+                         .gauge("imgspool_deferred_jobs",
+                                "Jobs waiting for their next run after a deferral.")
+                         .get()),
       queue_depth_(
           registry_.gauge("imgspool_queue_depth", "Stable files waiting for a worker.").get()),
       workers_busy_(
@@ -83,9 +95,7 @@ ImgspoolMetrics::ImgspoolMetrics()
                              .get()),
       rescans_(
           registry_.counter("imgspool_rescans_total", "Full scans of the inbox/ folders.").get()) {
-    for (const char* state : {"pending", "processing", "complete", "failed"}) {
-        jobs_.labels({state}).set(0);
-    }
+    for (const char* state : kStates) jobs_.labels({state}).set(0);
     // Every failure class is exposed from the start, so rate() works before the first failure.
     for (const Stage stage :
          {Stage::claim, Stage::validate, Stage::hash, Stage::cache, Stage::render, Stage::store,
@@ -98,6 +108,15 @@ void ImgspoolMetrics::job_started(const Job& job) {
     std::lock_guard lock(busy_mutex_);
     busy_.insert(job.upload_id);
     workers_busy_.set(static_cast<double>(busy_.size()));
+}
+
+void ImgspoolMetrics::job_deferred(const JobOutcome& o) {
+    {
+        std::lock_guard lock(busy_mutex_);
+        busy_.erase(o.upload_id);
+        workers_busy_.set(static_cast<double>(busy_.size()));
+    }
+    deferrals_.labels({stage_name(o.error ? o.error->stage : Stage::internal)}).inc();
 }
 
 void ImgspoolMetrics::job_finished(const JobOutcome& o) {
@@ -141,13 +160,14 @@ void ImgspoolMetrics::job_finished(const JobOutcome& o) {
 
 void ImgspoolMetrics::sample(const MetricsSample& s) {
     if (s.jobs_by_state) {
-        for (const char* state : {"pending", "processing", "complete", "failed"}) {
+        for (const char* state : kStates) {
             const auto it = s.jobs_by_state->find(state);
             jobs_.labels({state}).set(
                 it == s.jobs_by_state->end() ? 0.0 : static_cast<double>(it->second));
         }
     }
     if (s.queue_depth) queue_depth_.set(static_cast<double>(*s.queue_depth));
+    if (s.deferred_jobs) deferred_jobs_.set(static_cast<double>(*s.deferred_jobs));
     if (s.s3_retries_total) s3_retries_.set(static_cast<double>(*s.s3_retries_total));
     if (s.inotify_overflows_total) {
         inotify_overflows_.set(static_cast<double>(*s.inotify_overflows_total));

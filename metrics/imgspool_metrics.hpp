@@ -21,10 +21,15 @@ struct MetricsSample {
     std::optional<std::map<std::string, std::int64_t>>
         jobs_by_state{};                                     // JobDb::counts_by_status()
     std::optional<std::int64_t> queue_depth{};               // files waiting for a worker
+    std::optional<std::int64_t> deferred_jobs{};             // DeferredJobs::size()
     std::optional<std::uint64_t> s3_retries_total{};         // S3 request attempts beyond the first
     std::optional<std::uint64_t> inotify_overflows_total{};  // WatcherStats::overflows
     std::optional<std::uint64_t> rescans_total{};            // WatcherStats::rescans
 };
+
+// The states of the imgspool_jobs gauge, in the order of a job's life.
+inline constexpr const char* kStates[] = {"waiting", "pending", "processing", "complete",
+                                          "failed"};
 
 class ImgspoolMetrics final : public JobObserver {
   public:
@@ -33,6 +38,7 @@ class ImgspoolMetrics final : public JobObserver {
     // Thread-safe; called by the pipeline's workers.
     void job_started(const Job& job) override;
     void job_finished(const JobOutcome& outcome) override;
+    void job_deferred(const JobOutcome& outcome) override;
 
     void sample(const MetricsSample& sample);
 
@@ -48,6 +54,8 @@ class ImgspoolMetrics final : public JobObserver {
     metrics::Counter& success_;
     metrics::Family<metrics::Counter>& failure_;
     metrics::Family<metrics::Gauge>& jobs_;
+    metrics::Family<metrics::Counter>& deferrals_;
+    metrics::Gauge& deferred_jobs_;
     metrics::Gauge& queue_depth_;
     metrics::Gauge& workers_busy_;
     metrics::Counter& cache_hits_;

@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/spool_layout.hpp"
 #include "store/job_db.hpp"
+#include "watcher/file_state.hpp"
 
 namespace imgspool {
 
@@ -19,6 +20,10 @@ struct Job {
     SpoolLayout spool;
     std::filesystem::path work_path;  // work/<upload_id>/<relative>
     std::filesystem::path relative;   // as it was under inbox/
+    // The file as it was claimed (or last seen before a deferral): a run whose file differs
+    // does not use it. nullopt after a restart: nothing to compare with.
+    std::optional<FileState> claimed;
+    int deferrals = 0;  // runs of this process that ended deferred (for the backoff)
 };
 
 struct JobOutcome {
@@ -28,7 +33,14 @@ struct JobOutcome {
     std::filesystem::path relative;
     bool success = false;
     bool cache_hit = false;
-    std::optional<Error> error;  // set when !success
+    std::optional<Error> error;  // set when !success, and when deferred
+    // The outcome is not decided: a fault that passes (error says which); the job stays
+    // claimed in work/ and runs again at retry_at.
+    bool deferred = false;
+    // Set when the job must run again (deferred, or decided but its original could not be moved
+    // yet): when, and the file's state then (the next run requires it unchanged).
+    std::optional<std::chrono::system_clock::time_point> retry_at;
+    std::optional<FileState> seen;
     // Where the original ended up (done/ or failed/); empty if it could not be moved.
     std::filesystem::path final_path;
     std::uint64_t original_bytes = 0;
@@ -47,6 +59,7 @@ class JobObserver {
     virtual ~JobObserver() = default;
     virtual void job_started(const Job&) {}
     virtual void job_finished(const JobOutcome&) {}
+    virtual void job_deferred(const JobOutcome&) {}
 };
 
 // Passes each report on to several observers, in order.
@@ -59,6 +72,9 @@ class ObserverFanOut final : public JobObserver {
     }
     void job_finished(const JobOutcome& out) override {
         for (JobObserver* o : observers_) o->job_finished(out);
+    }
+    void job_deferred(const JobOutcome& out) override {
+        for (JobObserver* o : observers_) o->job_deferred(out);
     }
 
   private:

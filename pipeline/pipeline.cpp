@@ -10,25 +10,13 @@
 #include "pipeline/finish.hpp"
 #include "pipeline/hash.hpp"
 #include "pipeline/render.hpp"
+#include "pipeline/source_read.hpp"
+#include "watcher/read_lease.hpp"
 
 namespace imgspool {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-Status check_regular_size(const std::filesystem::path& path, const Limits& limits) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) {
-        return make_error(Stage::validate, "cannot stat: " + fs::errno_text(errno));
-    }
-    if (!S_ISREG(st.st_mode)) return make_error(Stage::validate, "not a regular file");
-    if (static_cast<std::uint64_t>(st.st_size) > limits.max_bytes) {
-        return make_error(Stage::validate, "file is " + std::to_string(st.st_size) +
-                                               " bytes, more than the limit of " +
-                                               std::to_string(limits.max_bytes) + " bytes");
-    }
-    return ok_status();
-}
 
 std::string extension_of(const Rendered& r) {
     return format_extension(r.format);
@@ -43,15 +31,25 @@ struct Pipeline::Work {
     const Profile* profile = nullptr;
     std::string cache_key;
     std::string bytes;
+    FileState read_state;  // the file the bytes came from
+    std::optional<FileState> seen;  // the file's state last seen (for a deferral)
     SourceInfo info;
     std::string hash;
     std::vector<Rendered> rendered;
     std::vector<StoredVariant> outputs;
+    std::vector<std::string> stored_keys;  // written to the store by this run
     bool cache_hit = false;
+    // Held from the commit until the original has moved to done/: no other process opens the
+    // file for writing meanwhile (it would wait for the lease).
+    std::optional<ReadLease> lease;
 };
 
 Pipeline::Pipeline(PipelineSettings settings, JobDb& db, ObjectStore& store, JobObserver* observer)
-    : settings_(std::move(settings)), db_(db), store_(store), observer_(observer) {
+    : settings_(std::move(settings)),
+      db_(db),
+      store_(store),
+      observer_(observer),
+      rng_(std::random_device{}()) {
     // A cached set is valid only for the same profile settings, key layout and store.
     for (const auto& [name, profile] : settings_.profiles) {
         cache_keys_[name] = sha256_hex(profile.fingerprint() + "\n" + settings_.key_template +
@@ -60,6 +58,10 @@ Pipeline::Pipeline(PipelineSettings settings, JobDb& db, ObjectStore& store, Job
 }
 
 JobOutcome Pipeline::run(const Job& job) {
+    if (auto record = db_.find(job.upload_id)) {
+        if (record->status == "complete") return finish_completed(job);
+        if (record->status == "failed") return finish_failed(job, *record);
+    }
     const auto started = Clock::now();
     if (observer_) observer_->job_started(job);
     Work w(job);
@@ -80,14 +82,22 @@ JobOutcome Pipeline::run(const Job& job) {
     out.format = w.bytes.empty() ? "" : format_name(w.info.format);
     out.cache_hit = w.cache_hit;
     out.outputs = w.outputs;
+    out.seen = w.seen;
     if (!w.cache_hit) {
         for (const StoredVariant& v : w.outputs) out.output_bytes += v.bytes;
     }
+    Error err;
+    if (!st) {
+        err = st.error();
+        if (err.file.empty()) err.file = job.relative.string();
+    }
     if (st) {
         finish_done(job, out);
+    } else if (err.transient) {
+        // What this run stored stays: the next run writes the same keys.
+        defer(job, err, out);
     } else {
-        Error err = st.error();
-        if (err.file.empty()) err.file = job.relative.string();
+        remove_stored(w);
         finish_failure(job, err, out);
     }
     out.elapsed = Clock::now() - started;
@@ -112,7 +122,8 @@ Status Pipeline::step_start(Work& w) {
     }
     w.profile = &it->second;
     w.cache_key = cache_keys_.at(it->first);
-    if (Status st = db_.mark_processing(w.job.upload_id); !st) return st;
+    // Counted before the run: a run that kills the daemon is known at the next start.
+    if (Status st = db_.start_attempt(w.job.upload_id); !st) return st;
     log::info("job started", {{"upload_id", w.job.upload_id},
                               {"spool", w.job.spool.name},
                               {"source", w.job.relative.string()},
@@ -122,10 +133,11 @@ Status Pipeline::step_start(Work& w) {
 
 Status Pipeline::step_read(Work& w) {
     // The size limit is checked before reading, so a huge drop never lands in memory.
-    if (Status st = check_regular_size(w.job.work_path, settings_.limits); !st) return st;
-    auto data = fs::read_file(w.job.work_path);
-    if (!data) return make_error(Stage::validate, data.error().reason);
-    w.bytes = std::move(data).value();
+    auto source = read_claimed_source(w.job.work_path, w.job.claimed,
+                                      {settings_.limits.max_bytes, settings_.abandon_after}, w.seen);
+    if (!source) return source.error();
+    w.bytes = std::move(source->bytes);
+    w.read_state = source->state;
     return ok_status();
 }
 
@@ -133,7 +145,8 @@ Status Pipeline::step_validate(Work& w) {
     auto info = validate_source(w.bytes, settings_.limits);
     if (!info) return info.error();
     w.info = info.value();
-    return db_.set_progress(w.job.upload_id, 10);
+    set_progress(w.job.upload_id, 10);
+    return ok_status();
 }
 
 Status Pipeline::step_hash_and_lookup(Work& w) {
@@ -154,7 +167,8 @@ Status Pipeline::step_render(Work& w) {
     auto rendered = render(w.bytes, w.info, *w.profile);
     if (!rendered) return rendered.error();
     w.rendered = std::move(rendered).value();
-    return db_.set_progress(w.job.upload_id, 60);
+    set_progress(w.job.upload_id, 60);
+    return ok_status();
 }
 
 Status Pipeline::step_store(Work& w) {
@@ -174,11 +188,32 @@ Status Pipeline::step_store(Work& w) {
                                           r.bytes.size()});
     }
     if (Status st = store_.put_all(objects); !st) return st;
-    for (StoredVariant& v : w.outputs) v.url = store_.url_for(v.key);
-    return db_.set_progress(w.job.upload_id, 90);
+    for (StoredVariant& v : w.outputs) {
+        v.url = store_.url_for(v.key);
+        w.stored_keys.push_back(v.key);
+    }
+    set_progress(w.job.upload_id, 90);
+    return ok_status();
 }
 
 Status Pipeline::step_commit(Work& w, TimePoint started) {
+    // The bytes recorded must be the bytes in work/ now, and stay so until they are in done/.
+    ReadLease lease = ReadLease::take(w.job.work_path);
+    if (lease.writers() == Writers::present) {
+        return make_transient(Stage::claim,
+                              "another process opened the file for writing while it was "
+                              "processed; waiting for it to settle again");
+    }
+    std::optional<FileState> now =
+        lease.fd() >= 0 ? fstat_state(lease.fd()) : lstat_state(w.job.work_path);
+    if (now) w.seen = now;
+    if (!now || *now != w.read_state) {
+        const std::string change =
+            now ? describe_change(w.read_state, *now) : std::string("it vanished");
+        return make_transient(Stage::claim, "the file changed while it was processed (" + change +
+                                                "); waiting for it to settle again");
+    }
+    if (lease.held()) w.lease = std::move(lease);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
     // A cache hit stored nothing new, so it must not overwrite the cache row.
     return db_.complete(w.job.upload_id, w.outputs, w.cache_hit ? "" : w.cache_key, w.cache_hit,
@@ -186,18 +221,14 @@ Status Pipeline::step_commit(Work& w, TimePoint started) {
 }
 
 void Pipeline::finish_done(const Job& job, JobOutcome& out) {
+    out.success = true;
     auto moved = move_to_done(job.spool, job.work_path, job.relative);
     if (!moved) {
-        // The job is committed; the original stays in work/ and the next start moves it.
-        log::error("cannot move original to done/", {{"upload_id", job.upload_id},
-                                                     {"spool", job.spool.name},
-                                                     {"source", job.relative.string()},
-                                                     {"error", moved.error().message()}});
-        out.success = true;
+        // The job is committed; the original stays in work/ and the move is tried again.
+        retry_move(job, moved.error(), out);
         return;  // final_path stays empty: the original is still in work/
     }
     remove_work_folder(job.spool, job.upload_id);
-    out.success = true;
     out.final_path = moved.value();
 }
 
@@ -205,26 +236,90 @@ void Pipeline::finish_failure(const Job& job, const Error& err, JobOutcome& out)
     out.success = false;
     out.error = err;
     if (Status st = db_.fail(job.upload_id, err); !st) {
+        // Not recorded: the job stays in work/ and the next run decides again.
         log::error("cannot record failure", {{"upload_id", job.upload_id},
                                              {"spool", job.spool.name},
                                              {"source", job.relative.string()},
                                              {"error", st.error().message()}});
+        retry_move(job, st.error(), out);
+        return;
     }
     FailureNote note{job.upload_id, job.spool.name, job.relative.string(), err};
     auto moved = move_to_failed(job.spool, job.work_path, job.relative, note);
     if (!moved) {
-        log::error("cannot move original to failed/", {{"upload_id", job.upload_id},
-                                                       {"spool", job.spool.name},
-                                                       {"source", job.relative.string()},
-                                                       {"error", moved.error().message()}});
+        retry_move(job, moved.error(), out);
         return;  // final_path stays empty: the original is still in work/
     }
     remove_work_folder(job.spool, job.upload_id);
     out.final_path = moved.value();
 }
 
+void Pipeline::retry_move(const Job& job, const Error& err, JobOutcome& out) {
+    std::chrono::milliseconds delay;
+    {
+        std::lock_guard lock(rng_mutex_);
+        delay = retry_delay(job.deferrals, settings_.retry, rng_);
+    }
+    out.retry_at = std::chrono::system_clock::now() + delay;
+    log::error("cannot move the original out of work/; trying again later",
+               {{"upload_id", job.upload_id},
+                {"spool", job.spool.name},
+                {"source", job.relative.string()},
+                {"error", err.message()},
+                {"retry_in_s", std::chrono::duration<double>(delay).count()}});
+}
+
+void Pipeline::defer(const Job& job, const Error& err, JobOutcome& out) {
+    std::chrono::milliseconds delay = settings_.recheck_after;
+    if (err.stage != Stage::claim) {  // claim: the file is not whole or changed; others back off
+        std::lock_guard lock(rng_mutex_);
+        delay = retry_delay(job.deferrals, settings_.retry, rng_);
+    }
+    out.deferred = true;
+    out.error = err;
+    out.retry_at = std::chrono::system_clock::now() + delay;
+    if (Status st = db_.defer(job.upload_id, err, *out.retry_at); !st) {
+        // Kept in memory; a restart finds the job in work/ and runs it again.
+        log::warn("cannot record the deferral", {{"upload_id", job.upload_id},
+                                                 {"error", st.error().message()}});
+    }
+}
+
+void Pipeline::remove_stored(const Work& w) {
+    if (w.stored_keys.empty()) return;
+    if (Status st = store_.remove_all(w.stored_keys); !st) {
+        log::warn("cannot delete the objects of a failed job",
+                  {{"upload_id", w.job.upload_id},
+                   {"spool", w.job.spool.name},
+                   {"source", w.job.relative.string()},
+                   {"error", st.error().message()}});
+    }
+}
+
+void Pipeline::set_progress(const std::string& upload_id, int progress) {
+    // Progress is for people watching; a busy database must not stop the job for it.
+    if (Status st = db_.set_progress(upload_id, progress); !st) {
+        log::debug("cannot record progress",
+                   {{"upload_id", upload_id}, {"error", st.error().message()}});
+    }
+}
+
 void Pipeline::report(const JobOutcome& out) {
     const double seconds = out.elapsed.count();
+    if (out.deferred) {
+        const double retry_in =
+            std::chrono::duration<double>(*out.retry_at - std::chrono::system_clock::now()).count();
+        log::warn("job deferred", {{"upload_id", out.upload_id},
+                                   {"spool", out.spool},
+                                   {"source", out.relative.string()},
+                                   {"profile", out.profile},
+                                   {"seconds", seconds},
+                                   {"stage", stage_name(out.error->stage)},
+                                   {"error", out.error->reason},
+                                   {"retry_in_s", retry_in}});
+        if (observer_) observer_->job_deferred(out);
+        return;
+    }
     if (out.success) {
         // The derivative set's size, also for a cache hit (which stored nothing new).
         std::uint64_t set_bytes = 0;

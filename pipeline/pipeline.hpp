@@ -1,14 +1,20 @@
 // The pipeline as one ordered list of steps:
-//   read -> validate -> hash -> cache lookup -> render -> store -> commit -> move to done/
-// and on any failure: record the reason -> move to failed/ with NAME.error.json beside it.
+//   start -> read -> validate -> hash -> cache lookup -> render -> store -> commit -> move to done/
+// On a fault that passes by itself (Error::transient) the job is deferred: it stays claimed in
+// work/, its row says pending with last_error and next_attempt_at, and it runs again later.
+// On any other failure: record the reason, delete what this run stored, move the original to
+// failed/ with NAME.error.json beside it.
 #pragma once
 
 #include <chrono>
 #include <map>
+#include <mutex>
+#include <random>
 #include <string>
 
 #include "pipeline/job.hpp"
 #include "pipeline/profile.hpp"
+#include "pipeline/retry_delay.hpp"
 #include "pipeline/validate.hpp"
 #include "store/job_db.hpp"
 #include "store/object_store.hpp"
@@ -19,6 +25,11 @@ struct PipelineSettings {
     Limits limits;
     std::string key_template = "images/{upload_id}/{variant}.{ext}";
     std::map<std::string, Profile> profiles;  // built-in plus custom, by name
+    RetrySettings retry;
+    // A job deferred because its file is not whole or changed runs again after this (settle_ms).
+    std::chrono::milliseconds recheck_after{2000};
+    // A claimed file still incomplete and unmodified this long fails ([daemon] abandon_after_s).
+    std::chrono::seconds abandon_after{3600};
 };
 
 class Pipeline {
@@ -26,8 +37,10 @@ class Pipeline {
     Pipeline(PipelineSettings settings, JobDb& db, ObjectStore& store,
              JobObserver* observer = nullptr);
 
-    // Runs one claimed job to its end. Never throws; the outcome says what happened, and the
-    // original is in done/ or failed/ afterwards (unless moving it failed, which is logged).
+    // Runs one claimed job to its end, or defers it. Never throws; the outcome says what
+    // happened: decided (the original in done/ or failed/) or deferred (out.retry_at says when
+    // to run it again). A job already recorded complete or failed (a restart, a retried move)
+    // is only moved on.
     JobOutcome run(const Job& job);
 
     // Recovery of a job whose database row already says complete (crash between commit and
@@ -50,6 +63,11 @@ class Pipeline {
     Status step_commit(Work& w, TimePoint started);
     void finish_done(const Job& job, JobOutcome& out);
     void finish_failure(const Job& job, const Error& err, JobOutcome& out);
+    void defer(const Job& job, const Error& err, JobOutcome& out);
+    // Asks for another run when the original could not leave work/ yet.
+    void retry_move(const Job& job, const Error& err, JobOutcome& out);
+    void remove_stored(const Work& w);
+    void set_progress(const std::string& upload_id, int progress);
     void report(const JobOutcome& out);
 
     PipelineSettings settings_;
@@ -57,6 +75,8 @@ class Pipeline {
     JobDb& db_;
     ObjectStore& store_;
     JobObserver* observer_;
+    std::mutex rng_mutex_;
+    std::mt19937_64 rng_;  // jitter of the retry delays
 };
 
 }  // namespace imgspool

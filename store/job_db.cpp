@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <functional>
 #include <string_view>
 
@@ -22,7 +24,8 @@ using sqlite::Statement;
 constexpr std::string_view kSelectJobs = R"sql(
 SELECT j.id, j.spool, j.source_name, j.source_hash, j.status, j.progress, j.error,
        j.error_stage, j.original_size, j.width, j.height, j.format, j.profile, j.created_at,
-       j.updated_at, j.completed_at, j.cache_hit, j.duration_ms, i.outputs
+       j.updated_at, j.completed_at, j.cache_hit, j.duration_ms, i.outputs, j.attempts,
+       j.crashes, j.next_attempt_at, j.last_error
 FROM upload_jobs j LEFT JOIN images i ON i.upload_id = j.id
 )sql";
 
@@ -46,6 +49,10 @@ Result<JobRecord> read_job(const Statement& row) {
     job.completed_at = row.text(15);
     job.cache_hit = row.int64(16) != 0;
     job.duration_ms = row.int64(17);
+    job.attempts = static_cast<int>(row.int64(19));
+    job.crashes = static_cast<int>(row.int64(20));
+    job.next_attempt_at = row.text(21);
+    job.last_error = row.text(22);
     if (std::string outputs = row.text(18); !outputs.empty()) {
         auto variants = variants_from_json(outputs);
         if (!variants) return variants.error();
@@ -163,6 +170,33 @@ void log_read_error(std::string_view what, const Error& error) {
 
 }  // namespace
 
+std::string iso_utc(std::chrono::system_clock::time_point t) {
+    using namespace std::chrono;
+    const std::time_t secs = system_clock::to_time_t(t);
+    const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms));
+    return buf;
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_iso_utc(const std::string& text) {
+    std::tm tm{};
+    int ms = 0;
+    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon,
+                    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7) {
+        return std::nullopt;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    const std::time_t secs = timegm(&tm);
+    if (secs == -1) return std::nullopt;
+    return std::chrono::system_clock::from_time_t(secs) + std::chrono::milliseconds(ms);
+}
+
 void JobDb::Closer::operator()(sqlite3* db) const {
     sqlite3_close(db);
 }
@@ -204,13 +238,53 @@ Status JobDb::insert_job(const std::string& upload_id, const std::string& spool,
     return stmt->run();
 }
 
-Status JobDb::mark_processing(const std::string& upload_id) {
+Status JobDb::forget_unclaimed(const std::string& upload_id) {
+    std::lock_guard lock(mutex_);
+    auto stmt = Statement::prepare(db_.get(), R"sql(
+        DELETE FROM upload_jobs WHERE id = ?1 AND status = 'pending' AND attempts = 0)sql");
+    if (!stmt) return stmt.error();
+    stmt->bind(1, upload_id);
+    return stmt->run();
+}
+
+Status JobDb::start_attempt(const std::string& upload_id) {
     std::lock_guard lock(mutex_);
     return update_unfinished(db_.get(), R"sql(
         UPDATE upload_jobs SET status = 'processing', error = NULL, error_stage = NULL,
+               attempts = attempts + 1, next_attempt_at = NULL,
                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
         WHERE id = ?1 AND status <> 'complete')sql",
                              upload_id, "mark the job processing", [](Statement&) {});
+}
+
+Status JobDb::defer(const std::string& upload_id, const Error& error,
+                    std::chrono::system_clock::time_point next_attempt) {
+    std::lock_guard lock(mutex_);
+    return update_unfinished(db_.get(), R"sql(
+        UPDATE upload_jobs SET status = 'pending', last_error = ?2, next_attempt_at = ?3,
+               updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE id = ?1 AND status <> 'complete')sql",
+                             upload_id, "defer the job", [&](Statement& s) {
+                                 s.bind(2, std::string(stage_name(error.stage)) + ": " +
+                                               error.reason);
+                                 s.bind(3, iso_utc(next_attempt));
+                             });
+}
+
+Result<int> JobDb::record_crash(const std::string& upload_id) {
+    std::lock_guard lock(mutex_);
+    auto st = update_unfinished(db_.get(), R"sql(
+        UPDATE upload_jobs SET status = 'pending', crashes = crashes + 1,
+               updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE id = ?1 AND status = 'processing')sql",
+                                upload_id, "count the crash", [](Statement&) {});
+    if (!st) return st.error();
+    auto stmt = Statement::prepare(db_.get(), "SELECT crashes FROM upload_jobs WHERE id = ?1");
+    if (!stmt) return stmt.error();
+    stmt->bind(1, upload_id);
+    auto row = stmt->step();
+    if (!row) return row.error();
+    return static_cast<int>(stmt->int64(0));
 }
 
 Status JobDb::set_progress(const std::string& upload_id, int progress) {
@@ -346,7 +420,7 @@ std::optional<JobRecord> JobDb::find(const std::string& upload_id) {
 
 std::map<std::string, std::int64_t> JobDb::counts_by_status() {
     std::map<std::string, std::int64_t> counts{
-        {"pending", 0}, {"processing", 0}, {"complete", 0}, {"failed", 0}};
+        {"waiting", 0}, {"pending", 0}, {"processing", 0}, {"complete", 0}, {"failed", 0}};
     std::lock_guard lock(mutex_);
     auto stmt = Statement::prepare(db_.get(), "SELECT status, jobs FROM status_counts");
     if (!stmt) {
@@ -411,6 +485,49 @@ Result<std::vector<HourThroughput>> JobDb::throughput_per_hour(int hours) {
             if (!s.text(3).empty()) h.avg_duration_ms = s.int64(3);  // NULL reads as ""
             return h;
         });
+}
+
+Result<std::vector<DeferredJob>> JobDb::jobs_deferred() {
+    std::lock_guard lock(mutex_);
+    return select_rows<DeferredJob>(
+        db_.get(), "jobs_deferred",
+        "SELECT id, spool, source_name, attempts, next_attempt_at, last_error FROM jobs_deferred",
+        [](const Statement& s) {
+            return DeferredJob{s.text(0), s.text(1),  s.text(2), static_cast<int>(s.int64(3)),
+                               s.text(4), s.text(5)};
+        });
+}
+
+Result<std::vector<WaitingFile>> JobDb::waiting_files() {
+    std::lock_guard lock(mutex_);
+    return select_rows<WaitingFile>(
+        db_.get(), "waiting_files",
+        "SELECT spool, source_name, size, reason, since FROM waiting_files ORDER BY since",
+        [](const Statement& s) {
+            return WaitingFile{s.text(0), s.text(1), static_cast<std::uint64_t>(s.int64(2)),
+                               s.text(3), s.text(4)};
+        });
+}
+
+Status JobDb::replace_waiting_files(const std::vector<WaitingFile>& files) {
+    std::lock_guard lock(mutex_);
+    sqlite3* db = db_.get();
+    auto tx = sqlite::Transaction::begin(db);
+    if (!tx) return tx.error();
+    if (auto st = sqlite::exec(db, "DELETE FROM waiting_files"); !st) return st;
+    for (const WaitingFile& f : files) {
+        auto stmt = Statement::prepare(db, R"sql(
+            INSERT OR REPLACE INTO waiting_files (spool, source_name, size, reason, since)
+            VALUES (?1, ?2, ?3, ?4, ?5))sql");
+        if (!stmt) return stmt.error();
+        stmt->bind(1, f.spool);
+        stmt->bind(2, f.source_name);
+        stmt->bind(3, static_cast<std::int64_t>(f.size));
+        stmt->bind(4, f.reason);
+        stmt->bind(5, f.since);
+        if (auto st = stmt->run(); !st) return st;
+    }
+    return tx->commit();
 }
 
 Result<CacheHitRate> JobDb::cache_hit_rate() {

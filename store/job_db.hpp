@@ -2,6 +2,7 @@
 // while the daemon runs. All methods are thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -49,6 +50,10 @@ struct JobRecord {
     std::string completed_at;            // empty until complete
     bool cache_hit = false;              // complete: outputs came from derivative_cache
     std::int64_t duration_ms = 0;        // complete: time the pipeline spent on the job
+    int attempts = 0;                    // runs started (start_attempt)
+    int crashes = 0;                     // runs cut short by the daemon's death
+    std::string next_attempt_at;         // deferred: when it is tried again
+    std::string last_error;              // deferred: why the last run could not finish
     std::vector<StoredVariant> outputs;  // filled by find() for complete jobs
 };
 
@@ -62,6 +67,24 @@ struct InFlightJob {  // jobs_in_flight
     std::string created_at;
     std::string updated_at;
     std::int64_t age_s = 0;  // seconds since created_at
+};
+
+struct DeferredJob {  // jobs_deferred
+    std::string upload_id;
+    std::string spool;
+    std::string source_name;
+    int attempts = 0;
+    std::string next_attempt_at;
+    std::string last_error;
+};
+
+// A file in an inbox that is not whole yet (waiting_files).
+struct WaitingFile {
+    std::string spool;
+    std::string source_name;
+    std::uint64_t size = 0;
+    std::string reason;  // "incomplete JPEG: no end-of-image marker", "open for writing by ..."
+    std::string since;   // ISO 8601 UTC: unchanged since then
 };
 
 struct FailedJob {  // failures_today
@@ -86,6 +109,10 @@ struct CacheHitRate {  // cache_hit_rate, over all complete jobs
     double hit_rate_pct = 0;  // rounded to 0.1
 };
 
+// Timestamps as every timestamp column holds them: "2026-11-22T03:04:05.123Z" (UTC).
+std::string iso_utc(std::chrono::system_clock::time_point t);
+std::optional<std::chrono::system_clock::time_point> parse_iso_utc(const std::string& text);
+
 class JobDb {
   public:
     // Opens or creates the database and its schema; WAL mode, busy timeout.
@@ -97,8 +124,18 @@ class JobDb {
     // pending row; a second insert of the same upload_id is a no-op (recovery re-inserts).
     Status insert_job(const std::string& upload_id, const std::string& spool,
                       const std::string& source_name, const std::string& profile);
+    // Removes the row of a job whose file could not be claimed after all (never started).
+    Status forget_unclaimed(const std::string& upload_id);
     // The updates below are refused (Stage::commit error) for an unknown or a complete job.
-    Status mark_processing(const std::string& upload_id);
+    // status processing and attempts + 1: counted before the run, so a run that kills the
+    // daemon is known at the next start.
+    Status start_attempt(const std::string& upload_id);
+    // Back to pending after a fault that passes: last_error, next_attempt_at (UTC).
+    Status defer(const std::string& upload_id, const Error& error,
+                 std::chrono::system_clock::time_point next_attempt);
+    // A run found cut short at start-up (status processing): crashes + 1, status pending.
+    // Returns the new number of crashes.
+    Result<int> record_crash(const std::string& upload_id);
     Status set_progress(const std::string& upload_id, int progress);  // 0-100
     Status set_source(const std::string& upload_id, const std::string& source_hash,
                       std::uint64_t original_size, int width, int height,
@@ -127,9 +164,14 @@ class JobDb {
     Result<std::vector<FailedJob>> failures_today();    // since midnight UTC, newest first
     Result<std::vector<HourThroughput>> throughput_per_hour(int hours);  // newest first
     Result<CacheHitRate> cache_hit_rate();
+    Result<std::vector<DeferredJob>> jobs_deferred();  // soonest first
+    Result<std::vector<WaitingFile>> waiting_files();  // oldest first
+
+    // Replaces the whole waiting_files table with `files` (one transaction).
+    Status replace_waiting_files(const std::vector<WaitingFile>& files);
 
     // PRAGMA user_version written by this build; open() migrates older files up to it.
-    static constexpr int schema_version = 1;
+    static constexpr int schema_version = 2;
 
   private:
     struct Closer {

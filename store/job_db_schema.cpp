@@ -99,7 +99,52 @@ FROM upload_jobs
 WHERE status = 'complete';
 )sql";
 
-constexpr const char* kMigrations[] = {kVersion1};
+// Version 2: deferred jobs (attempts, next_attempt_at, last_error), starts cut short by a crash
+// (crashes), and the files waiting in an inbox for the rest of their bytes (waiting_files).
+constexpr const char* kVersion2 = R"sql(
+ALTER TABLE upload_jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE upload_jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE upload_jobs ADD COLUMN next_attempt_at TEXT;
+ALTER TABLE upload_jobs ADD COLUMN last_error TEXT;
+
+-- Written by the daemon from its watcher's view: a file is here while its own format says it
+-- is not whole yet, or another process has it open for writing.
+CREATE TABLE IF NOT EXISTS waiting_files (
+    spool       TEXT NOT NULL,
+    source_name TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    reason      TEXT NOT NULL,
+    since       TEXT NOT NULL,
+    PRIMARY KEY (spool, source_name)
+);
+
+DROP VIEW IF EXISTS status_counts;
+CREATE VIEW status_counts AS
+WITH statuses (status, ord) AS (VALUES ('waiting', 0), ('pending', 1), ('processing', 2),
+                                       ('complete', 3), ('failed', 4)),
+     counts (status, n) AS (SELECT status, count(*) FROM upload_jobs GROUP BY status
+                            UNION ALL SELECT 'waiting', count(*) FROM waiting_files)
+SELECT s.status, coalesce(c.n, 0) AS jobs
+FROM statuses s LEFT JOIN counts c ON c.status = s.status
+ORDER BY s.ord;
+
+DROP VIEW IF EXISTS jobs_in_flight;
+CREATE VIEW jobs_in_flight AS
+SELECT id, spool, source_name, status, progress, created_at, updated_at,
+       CAST(round((julianday('now') - julianday(created_at)) * 86400) AS INTEGER) AS age_s,
+       attempts, next_attempt_at, last_error
+FROM upload_jobs
+WHERE status IN ('pending', 'processing')
+ORDER BY created_at;
+
+CREATE VIEW IF NOT EXISTS jobs_deferred AS
+SELECT id, spool, source_name, attempts, next_attempt_at, last_error
+FROM upload_jobs
+WHERE status = 'pending' AND next_attempt_at IS NOT NULL
+ORDER BY next_attempt_at;
+)sql";
+
+constexpr const char* kMigrations[] = {kVersion1, kVersion2};
 static_assert(std::size(kMigrations) == JobDb::schema_version,
               "JobDb::schema_version must name the last migration");
 

@@ -4,11 +4,28 @@
 
 namespace imgspool::sqlite {
 
+bool is_transient_code(int rc) {
+    switch (rc & 0xff) {  // the primary code of an extended one
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+        case SQLITE_FULL:
+        case SQLITE_IOERR:
+        case SQLITE_CANTOPEN:
+        case SQLITE_NOMEM:
+        case SQLITE_PROTOCOL:
+            return true;
+        default:
+            return false;
+    }
+}
+
 Error error(sqlite3* db, std::string_view what) {
     std::string reason(what);
     reason += ": ";
     reason += sqlite3_errmsg(db);
-    return make_error(Stage::commit, std::move(reason));
+    Error e = make_error(Stage::commit, std::move(reason));
+    e.transient = is_transient_code(sqlite3_extended_errcode(db));
+    return e;
 }
 
 Status exec(sqlite3* db, const char* sql) {
@@ -17,7 +34,9 @@ Status exec(sqlite3* db, const char* sql) {
     if (rc == SQLITE_OK) return ok_status();
     std::string reason = message ? message : sqlite3_errstr(rc);
     sqlite3_free(message);
-    return make_error(Stage::commit, "database: " + reason);
+    Error e = make_error(Stage::commit, "database: " + reason);
+    e.transient = is_transient_code(rc);
+    return e;
 }
 
 Result<Statement> Statement::prepare(sqlite3* db, std::string_view sql) {

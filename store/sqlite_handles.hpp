@@ -13,7 +13,11 @@
 
 namespace imgspool::sqlite {
 
-// A Stage::commit error: "<what>: <sqlite3_errmsg(db)>".
+// Result codes that pass by themselves: busy or locked (another connection, the sqlite3 CLI),
+// a full disk, I/O errors, out of memory.
+bool is_transient_code(int rc);
+
+// A Stage::commit error: "<what>: <sqlite3_errmsg(db)>", transient when the last result code is.
 Error error(sqlite3* db, std::string_view what);
 
 // Runs SQL without results (schema, pragmas, transaction control).

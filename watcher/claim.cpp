@@ -8,6 +8,7 @@
 
 #include "common/fs.hpp"
 #include "watcher/file_state.hpp"
+#include "watcher/read_lease.hpp"
 
 namespace imgspool {
 
@@ -64,11 +65,34 @@ Result<ClaimedFile> claim(const SpoolLayout& spool, const stdfs::path& inbox_fil
                           std::string("only regular files are processed; this is ") + kind_of(*st),
                           file);
     }
+    // Held until the file has left inbox/: a writer that opens it meanwhile waits for us.
+    ReadLease lease = ReadLease::take(inbox_file);
+    if (lease.writers() == Writers::present) {
+        return make_transient(Stage::claim, "opened for writing by another process again", file);
+    }
     const stdfs::path dest = spool.work() / upload_id / rel;
     if (Status moved = fs::rename_noreplace(inbox_file, dest); !moved) {
-        return make_error(Stage::claim, moved.error().reason, file);
+        remove_empty_folders(spool.work() / upload_id);
+        Error e = moved.error();
+        e.stage = Stage::claim;
+        e.file = file;
+        return e;
     }
-    return ClaimedFile{upload_id, dest, rel};
+    std::optional<FileState> after = lstat_state(dest);
+    if (!after) return make_transient(Stage::claim, "the file vanished from work/ as it was claimed", file);
+    return ClaimedFile{upload_id, dest, rel, *after};
+}
+
+void remove_empty_folders(const stdfs::path& dir) {
+    std::error_code ec;
+    std::vector<stdfs::path> dirs;
+    for (auto it = stdfs::recursive_directory_iterator(dir, ec);
+         !ec && it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_directory(ec) && !it->is_symlink(ec)) dirs.push_back(it->path());
+    }
+    // Deepest first; remove() leaves a folder that still holds anything.
+    for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) stdfs::remove(*d, ec);
+    stdfs::remove(dir, ec);
 }
 
 std::vector<ClaimedFile> list_claimed(const SpoolLayout& spool) {
@@ -86,7 +110,9 @@ std::vector<ClaimedFile> list_claimed(const SpoolLayout& spool) {
         stdfs::path rel;
         for (; part != below.end(); ++part) rel /= *part;
         if (rel.empty()) continue;  // a file directly in work/ belongs to no upload
-        claimed.push_back({upload_id.string(), it->path(), rel});
+        auto state = lstat_state(it->path());
+        if (!state) continue;
+        claimed.push_back({upload_id.string(), it->path(), rel, *state});
     }
     std::sort(claimed.begin(), claimed.end(),
               [](const ClaimedFile& a, const ClaimedFile& b) { return a.work_path < b.work_path; });

@@ -19,6 +19,7 @@ FileState from_stat(const struct stat& st) {
     s.type = st.st_mode & S_IFMT;
     s.size = st.st_size;
     s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    s.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
     return s;
 }
 
@@ -40,6 +41,25 @@ std::optional<FileState> lstat_state(const std::filesystem::path& path) {
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
     return from_stat(st);
+}
+
+std::optional<FileState> fstat_state(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return std::nullopt;
+    return from_stat(st);
+}
+
+std::string describe_change(const FileState& before, const FileState& after) {
+    if (before == after) return {};
+    if (before.dev != after.dev || before.ino != after.ino || before.type != after.type) {
+        return "replaced by another file";
+    }
+    if (before.size != after.size) {
+        return "size " + std::to_string(before.size) + " -> " + std::to_string(after.size) +
+               " bytes";
+    }
+    if (before.mtime_ns != after.mtime_ns) return "modified";
+    return "its attributes changed";
 }
 
 std::vector<FolderEntry> list_folder(const std::filesystem::path& dir) {

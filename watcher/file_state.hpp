@@ -19,6 +19,7 @@ struct FileState {
     mode_t type = 0;  // S_IFREG, S_IFLNK, S_IFIFO, ... (st_mode & S_IFMT)
     off_t size = 0;
     std::int64_t mtime_ns = 0;
+    std::int64_t ctime_ns = 0;  // also moves on chmod, utimes and rename: any change at all
 
     bool regular() const;
     bool directory() const;
@@ -27,6 +28,12 @@ struct FileState {
 
 // nullopt if the entry does not exist (or cannot be inspected).
 std::optional<FileState> lstat_state(const std::filesystem::path& path);
+// The same for an open descriptor.
+std::optional<FileState> fstat_state(int fd);
+
+// What differs between two states of a file, for a reason a person reads:
+// "size 1000 -> 2000 bytes", "modified", "replaced by another file"; empty when equal.
+std::string describe_change(const FileState& before, const FileState& after);
 
 struct FolderEntry {
     std::string name;

@@ -15,12 +15,13 @@ SettleTracker::SettleTracker(std::chrono::milliseconds settle,
 
 void SettleTracker::wait_again(Entry& e, const FileState& state, TimePoint now) {
     e.phase = Phase::waiting;
+    if (e.state != state) e.changed_at = now;
     e.state = state;
     e.since = now;
 }
 
 void SettleTracker::noticed(const FileKey& key, const FileState& state, TimePoint now) {
-    auto [it, inserted] = entries_.try_emplace(key, Entry{Phase::waiting, state, now});
+    auto [it, inserted] = entries_.try_emplace(key, Entry{Phase::waiting, state, now, now, {}});
     if (inserted) return;
     Entry& e = it->second;
     if (e.phase == Phase::waiting || (e.phase == Phase::reported && e.state != state)) {
@@ -38,7 +39,7 @@ void SettleTracker::touched(const FileKey& key, const FileState& state, TimePoin
 }
 
 void SettleTracker::scanned(const FileKey& key, const FileState& state, TimePoint now) {
-    auto [it, inserted] = entries_.try_emplace(key, Entry{Phase::waiting, state, now});
+    auto [it, inserted] = entries_.try_emplace(key, Entry{Phase::waiting, state, now, now, {}});
     if (inserted) return;
     Entry& e = it->second;
     switch (e.phase) {
@@ -105,7 +106,38 @@ void SettleTracker::reported(const FileKey& key, const std::optional<FileState>&
         wait_again(it->second, *after, now);  // written to while on_stable ran
         return;
     }
-    entries_.insert_or_assign(key, Entry{Phase::reported, *after, now});
+    entries_.insert_or_assign(key, Entry{Phase::reported, *after, now, now, {}});
+}
+
+void SettleTracker::not_whole(const FileKey& key, std::string reason, TimePoint now) {
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.phase != Phase::in_flight) return;
+    it->second.phase = Phase::waiting;
+    it->second.since = now;
+    it->second.not_whole_reason = std::move(reason);
+}
+
+void SettleTracker::retry_later(const FileKey& key, TimePoint now) {
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.phase != Phase::in_flight) return;
+    it->second.phase = Phase::waiting;
+    it->second.since = now;
+}
+
+std::chrono::nanoseconds SettleTracker::unchanged_for(const FileKey& key, TimePoint now) const {
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return {};
+    return now - it->second.changed_at;
+}
+
+std::vector<SettleTracker::NotWhole> SettleTracker::not_whole_files() const {
+    std::vector<NotWhole> files;
+    for (const auto& [key, e] : entries_) {
+        if (!e.not_whole_reason.empty() && e.phase != Phase::reported) {
+            files.push_back({key, e.state, e.not_whole_reason, e.changed_at});
+        }
+    }
+    return files;
 }
 
 }  // namespace imgspool

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -52,6 +53,24 @@ class SettleTracker {
     // file that changed while the callback ran waits to settle again.
     void reported(const FileKey& key, const std::optional<FileState>& after, TimePoint now);
 
+    // A settled file that is not whole yet (its format says so, or a writer has it open): it
+    // waits another settle period and is listed by not_whole_files() with the reason until it
+    // is claimed or gone.
+    void not_whole(const FileKey& key, std::string reason, TimePoint now);
+    // A settled file that could not be taken now (e.g. the database is busy): offered again
+    // after another settle period.
+    void retry_later(const FileKey& key, TimePoint now);
+    // How long the file's size, times and inode have stayed the same (0 for an unknown file).
+    std::chrono::nanoseconds unchanged_for(const FileKey& key, TimePoint now) const;
+
+    struct NotWhole {
+        FileKey key;
+        FileState state;
+        std::string reason;
+        TimePoint changed_at;  // last change seen
+    };
+    std::vector<NotWhole> not_whole_files() const;
+
     std::size_t size() const { return entries_.size(); }
 
   private:
@@ -59,7 +78,9 @@ class SettleTracker {
     struct Entry {
         Phase phase = Phase::waiting;
         FileState state;
-        TimePoint since;  // waiting: last change seen; reported: when reported
+        TimePoint since;       // waiting: last change seen or last judged; reported: when
+        TimePoint changed_at;  // when state last changed
+        std::string not_whole_reason;  // set while the file is known to be incomplete
     };
     void wait_again(Entry& e, const FileState& state, TimePoint now);
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -21,7 +22,9 @@
 #include "watcher/file_state.hpp"
 #include "watcher/ignored_names.hpp"
 #include "watcher/inotify_source.hpp"
+#include "watcher/read_lease.hpp"
 #include "watcher/settle_tracker.hpp"
+#include "watcher/whole_file.hpp"
 
 namespace imgspool {
 
@@ -35,6 +38,28 @@ namespace stdfs = std::filesystem;
 std::chrono::milliseconds settle_tick(std::chrono::milliseconds settle) {
     return std::clamp(settle / 10, std::chrono::milliseconds(5), std::chrono::milliseconds(50));
 }
+
+// "3 s", "12 min", "1 h", "2 h 30 min": how long a file waited, in a reason a person reads.
+std::string describe_duration(std::chrono::nanoseconds d) {
+    const auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+    if (s < 120) return std::to_string(s) + " s";
+    if (s < 7200) return std::to_string(s / 60) + " min";
+    const auto h = s / 3600, m = (s % 3600) / 60;
+    return std::to_string(h) + " h" + (m ? " " + std::to_string(m) + " min" : "");
+}
+
+// 3420141 -> "3,420,141"
+std::string with_thousands(std::uint64_t n) {
+    std::string digits = std::to_string(n), out;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return out;
+}
+
+// How many skipped names are remembered so each is logged once; past that, no more lines.
+constexpr std::size_t kMaxSkipsLogged = 10000;
 
 }  // namespace
 
@@ -55,7 +80,7 @@ struct SpoolWatcher::Impl {
     std::thread reader;
     std::thread settler;
 
-    std::mutex mutex;  // guards tracker
+    mutable std::mutex mutex;  // guards tracker
     std::condition_variable settler_wakeup;
     SettleTracker tracker;
 
@@ -75,6 +100,13 @@ struct SpoolWatcher::Impl {
                                 : options.spools[spool].inbox() / relative;
     }
 
+    // Reader-thread only: names already logged as skipped, so each is logged once.
+    std::set<std::pair<std::size_t, std::string>> skips_logged;
+    // Settler-thread only: spools whose writers cannot be seen (no leases), logged once.
+    std::set<std::size_t> blind_logged;
+
+    void note_skipped(std::size_t spool, const stdfs::path& relative, std::string_view why);
+    std::string why_not_whole(std::size_t spool, const stdfs::path& path);
     Status sync_folder(std::size_t spool, const stdfs::path& relative);
     void unwatch_folder(std::size_t spool, const stdfs::path& relative, bool live);
     void scan_all();
@@ -82,8 +114,35 @@ struct SpoolWatcher::Impl {
     void handle_file(std::size_t spool, const stdfs::path& relative, std::uint32_t mask);
     void reader_loop();
     void settler_loop();
-    void report(const FileKey& key, const FileState& state);
+    Offer report(const FileKey& key, const FileState& state, std::string abandoned);
 };
+
+void SpoolWatcher::Impl::note_skipped(std::size_t spool, const stdfs::path& relative,
+                                      std::string_view why) {
+    if (skips_logged.size() >= kMaxSkipsLogged) return;
+    if (!skips_logged.emplace(spool, relative.native()).second) return;
+    log::info("skipped", {{"spool", options.spools[spool].name},
+                          {"source", relative.native()},
+                          {"why", why}});
+}
+
+// Empty when the file is whole; otherwise why not. A writer is seen through a read lease, which
+// the kernel refuses while any descriptor has the file open for writing; where leases are not
+// available (NFS, no CAP_LEASE and not the owner) only the format and settle_ms can tell.
+std::string SpoolWatcher::Impl::why_not_whole(std::size_t spool, const stdfs::path& path) {
+    {
+        ReadLease lease = ReadLease::take(path);
+        if (lease.writers() == Writers::present) return "open for writing by another process";
+        if (lease.writers() == Writers::unknown && blind_logged.insert(spool).second) {
+            log::warn("cannot see writers in this inbox; relying on the file's format and settle_ms",
+                      {{"spool", options.spools[spool].name}, {"reason", lease.reason()}});
+        }
+    }
+    auto judged = judge_file(path, options.max_judged_bytes);
+    if (!judged) return {};  // unreadable: claimed, and the pipeline says why it cannot read it
+    if (judged->verdict == Wholeness::Verdict::incomplete) return judged->reason;
+    return {};
+}
 
 // Watches the folder (if not yet), then lists it: files go to the tracker as "scanned",
 // subfolders are synced in turn. Watch first, list second: nothing written in between is lost.
@@ -102,12 +161,19 @@ Status SpoolWatcher::Impl::sync_folder(std::size_t spool, const stdfs::path& rel
     std::vector<SettleTracker::Sighting> files;
     for (const FolderEntry& e : list_folder(dir)) {
         if (e.state.directory()) {
-            if (is_ignored_folder_name(e.name)) continue;
+            if (is_ignored_folder_name(e.name)) {
+                note_skipped(spool, relative / e.name,
+                             "a hidden folder: neither it nor anything inside it is taken");
+                continue;
+            }
             Status st = sync_folder(spool, relative / e.name);
             if (!st) log::warn("subfolder not watched", {{"reason", st.error().message()}});
             if (reset_needed) return ok_status();
         } else if (!is_ignored_name(e.name)) {
             files.emplace_back(FileKey{spool, relative / e.name}, e.state);
+        } else {
+            note_skipped(spool, relative / e.name,
+                         "a dotfile or temporary name: taken once renamed to its final name");
         }
     }
     const auto now = Clock::now();
@@ -175,13 +241,23 @@ void SpoolWatcher::Impl::handle(const InotifyEvent& ev) {
     if (ev.mask & IN_ISDIR) {
         if (ev.mask & (IN_MOVED_FROM | IN_DELETE)) {
             unwatch_folder(folder.spool, relative, ev.mask & IN_MOVED_FROM);
-        } else if ((ev.mask & (IN_CREATE | IN_MOVED_TO)) && !is_ignored_folder_name(ev.name)) {
+        } else if (ev.mask & (IN_CREATE | IN_MOVED_TO)) {
+            if (is_ignored_folder_name(ev.name)) {
+                note_skipped(folder.spool, relative,
+                             "a hidden folder: neither it nor anything inside it is taken");
+                return;
+            }
             Status st = sync_folder(folder.spool, relative);
             if (!st) log::warn("subfolder not watched", {{"reason", st.error().message()}});
         }
         return;
     }
-    if (!is_ignored_name(ev.name)) handle_file(folder.spool, relative, ev.mask);
+    if (!is_ignored_name(ev.name)) {
+        handle_file(folder.spool, relative, ev.mask);
+    } else if (ev.mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+        note_skipped(folder.spool, relative,
+                     "a dotfile or temporary name: taken once renamed to its final name");
+    }
 }
 
 void SpoolWatcher::Impl::handle_file(std::size_t spool, const stdfs::path& relative,
@@ -224,13 +300,16 @@ void SpoolWatcher::Impl::reader_loop() {
     }
 }
 
-void SpoolWatcher::Impl::report(const FileKey& key, const FileState& state) {
+Offer SpoolWatcher::Impl::report(const FileKey& key, const FileState& state,
+                                 std::string abandoned) {
     const SpoolLayout& spool = options.spools[key.spool];
-    StableFile file{spool.name, spool.inbox() / key.relative, key.relative, state.regular()};
+    StableFile file{spool.name, spool.inbox() / key.relative, key.relative, state.regular(),
+                    std::move(abandoned)};
     try {
-        on_stable(file);
+        return on_stable(file);
     } catch (const std::exception& e) {
-        log::error("on_stable failed", {{"file", file.path.string()}, {"reason", e.what()}});
+        log::error("on_stable failed", {{"file", file.path.native()}, {"reason", e.what()}});
+        return Offer::try_later;
     }
 }
 
@@ -250,11 +329,28 @@ void SpoolWatcher::Impl::settler_loop() {
         lock.lock();
         for (const auto& [key, state] : tracker.settled(seen, Clock::now())) {
             if (stopping) break;
+            const stdfs::path path = inbox_path(key.spool, key.relative);
             lock.unlock();
-            report(key, state);
-            auto after = lstat_state(inbox_path(key.spool, key.relative));
+            std::string not_whole = state.regular() ? why_not_whole(key.spool, path) : "";
             lock.lock();
-            tracker.reported(key, after, Clock::now());
+            if (!not_whole.empty()) {
+                const auto unchanged = tracker.unchanged_for(key, Clock::now());
+                if (unchanged < options.abandon_after) {
+                    tracker.not_whole(key, std::move(not_whole), Clock::now());
+                    continue;
+                }
+                not_whole += "; unchanged for " + describe_duration(unchanged) + "; " +
+                             with_thousands(static_cast<std::uint64_t>(state.size)) + " bytes";
+            }
+            lock.unlock();
+            const Offer offer = report(key, state, std::move(not_whole));
+            auto after = lstat_state(path);
+            lock.lock();
+            if (offer == Offer::try_later && after && *after == state) {
+                tracker.retry_later(key, Clock::now());
+            } else {
+                tracker.reported(key, after, Clock::now());
+            }
         }
     }
 }
@@ -321,6 +417,24 @@ bool SpoolWatcher::armed() const {
 
 const WatcherStats& SpoolWatcher::stats() const {
     return impl_->stats;
+}
+
+std::vector<WaitingFileInfo> SpoolWatcher::waiting_files() const {
+    // Whole seconds, so the same file reads the same at every call.
+    const auto steady_now = Clock::now();
+    const auto wall_now = std::chrono::system_clock::now();
+    std::vector<WaitingFileInfo> files;
+    std::lock_guard lock(impl_->mutex);
+    for (const auto& f : impl_->tracker.not_whole_files()) {
+        files.push_back({impl_->options.spools[f.key.spool].name, f.key.relative,
+                         static_cast<std::uint64_t>(f.state.size), f.reason,
+                         std::chrono::floor<std::chrono::seconds>(
+                             wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                            steady_now - f.changed_at))});
+    }
+    std::sort(files.begin(), files.end(),
+              [](const WaitingFileInfo& a, const WaitingFileInfo& b) { return a.since < b.since; });
+    return files;
 }
 
 void SpoolWatcher::inject_event_for_test(std::uint32_t mask) {

@@ -22,12 +22,34 @@ struct StableFile {
     std::filesystem::path path;      // absolute path in inbox/
     std::filesystem::path relative;  // path relative to inbox/ ("sub/a.jpg")
     bool regular = true;  // false: a symlink, FIFO, socket or device (never opened or followed)
+    // Set when the file stayed incomplete and unchanged for abandon_after: why it is not whole,
+    // how long it waited and its size; the callback fails it with this reason.
+    std::string abandoned;
+};
+
+// What the callback did with a stable file.
+enum class Offer {
+    taken,      // claimed, or dealt with for good
+    try_later,  // not now (e.g. the database is busy): offered again after another settle period
+};
+
+// A file in an inbox that has settled but is not whole yet.
+struct WaitingFileInfo {
+    std::string spool;
+    std::filesystem::path relative;
+    std::uint64_t size = 0;
+    std::string reason;
+    std::chrono::system_clock::time_point since;  // unchanged since
 };
 
 struct WatcherOptions {
     std::vector<SpoolLayout> spools;
     std::chrono::milliseconds settle{2000};
     std::chrono::seconds rescan{30};
+    // A file incomplete and unchanged this long is reported with StableFile::abandoned set.
+    std::chrono::seconds abandon_after{3600};
+    // Files larger than this are not read to judge their format (the size limit fails them).
+    std::uint64_t max_judged_bytes = 64ull * 1024 * 1024;
 };
 
 struct WatcherStats {
@@ -36,7 +58,9 @@ struct WatcherStats {
     std::atomic<std::uint64_t> events{0};
 };
 
-// Dotfiles and temporary names (*.part, *.filepart, *.tmp, *.crdownload, rsync's .name.XXXXXX)
+// A file is reported only when it is whole: unchanged for settle, no other process on this host
+// has it open for writing (asked with a read lease), and its format says all of it is there
+// (JPEG end-of-image marker, PNG IEND, WebP RIFF size). Dotfiles and temporary names (*.part, *.filepart, *.tmp, *.crdownload, rsync's .name.XXXXXX)
 // are ignored until renamed to their final name.
 bool is_ignored_name(std::string_view filename);
 
@@ -46,7 +70,7 @@ class SpoolWatcher {
     // (back-pressure). A file is reported again only if it is still in inbox/ and changes or
     // is found by a later rescan after on_stable returned (an unchanged file at most once per
     // rescan period). on_stable must not call stop().
-    using Callback = std::function<void(const StableFile&)>;
+    using Callback = std::function<Offer(const StableFile&)>;
 
     SpoolWatcher(WatcherOptions options, Callback on_stable);
     ~SpoolWatcher();  // stops
@@ -61,6 +85,8 @@ class SpoolWatcher {
 
     bool armed() const;
     const WatcherStats& stats() const;
+    // Files that settled but are not whole yet, oldest first. Any thread.
+    std::vector<WaitingFileInfo> waiting_files() const;
 
     // Test hooks, for a started watcher.
     // The reader handles an event with this mask (e.g. IN_Q_OVERFLOW) as if the kernel sent it.

@@ -5,12 +5,14 @@
 #include <sqlite3.h>
 #include "tests/common/markdown_sql.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <thread>
 
+#include "store/job_db_schema.hpp"
 #include "tests/store/temp_dir.hpp"
 
 namespace imgspool {
@@ -110,7 +112,7 @@ class JobDbTest : public ::testing::Test {
     // A job taken through the pipeline's calls up to (not including) complete or fail.
     void start(const std::string& id, const std::string& hash, const std::string& name = "a.jpg") {
         ASSERT_TRUE(db_->insert_job(id, "photos", name, "web").ok());
-        ASSERT_TRUE(db_->mark_processing(id).ok());
+        ASSERT_TRUE(db_->start_attempt(id).ok());
         ASSERT_TRUE(db_->set_source(id, hash, 123456, 4000, 3000, "jpeg").ok());
         ASSERT_TRUE(db_->set_progress(id, 50).ok());
     }
@@ -248,7 +250,7 @@ TEST_F(JobDbTest, ACacheHitKeepsTheRenderingJobInTheCache) {
 TEST_F(JobDbTest, CompleteIsAllOrNothing) {
     // A cache row needs the source hash: without it the whole completion is rolled back.
     ASSERT_TRUE(db_->insert_job("u1", "photos", "a.jpg", "web").ok());
-    ASSERT_TRUE(db_->mark_processing("u1").ok());
+    ASSERT_TRUE(db_->start_attempt("u1").ok());
     auto st = db_->complete("u1", outputs_for("u1"), "fp1");
     ASSERT_FALSE(st.ok());
     EXPECT_EQ(st.error().stage, Stage::commit);
@@ -277,7 +279,7 @@ TEST_F(JobDbTest, ACompleteJobStaysComplete) {
     EXPECT_EQ(failed.error().stage, Stage::commit);
     EXPECT_NE(failed.error().reason.find("already complete"), std::string::npos)
         << failed.error().reason;
-    EXPECT_FALSE(db_->mark_processing("u1").ok());
+    EXPECT_FALSE(db_->start_attempt("u1").ok());
     EXPECT_FALSE(db_->set_progress("u1", 10).ok());
     EXPECT_FALSE(db_->set_source("u1", "other", 1, 1, 1, "png").ok());
     EXPECT_FALSE(db_->complete("u1", {}, "").ok());
@@ -304,7 +306,7 @@ TEST_F(JobDbTest, FailRecordsReasonAndStage) {
 }
 
 TEST_F(JobDbTest, UpdatesOfAnUnknownJobAreErrors) {
-    auto st = db_->mark_processing("ghost");
+    auto st = db_->start_attempt("ghost");
     ASSERT_FALSE(st.ok());
     EXPECT_EQ(st.error().stage, Stage::commit);
     EXPECT_NE(st.error().reason.find("ghost: no such job"), std::string::npos) << st.error().reason;
@@ -322,24 +324,33 @@ TEST_F(JobDbTest, ProgressOutsideZeroToHundredIsRefused) {
     EXPECT_EQ(db_->find("u1")->progress, 100);
 }
 
-TEST_F(JobDbTest, CountsByStatusListsAllFour) {
+TEST_F(JobDbTest, CountsByStatusListsAllFourAndTheWaitingFiles) {
     using Counts = std::map<std::string, std::int64_t>;
-    EXPECT_EQ(db_->counts_by_status(),
-              (Counts{{"pending", 0}, {"processing", 0}, {"complete", 0}, {"failed", 0}}));
+    EXPECT_EQ(db_->counts_by_status(), (Counts{{"waiting", 0},
+                                               {"pending", 0},
+                                               {"processing", 0},
+                                               {"complete", 0},
+                                               {"failed", 0}}));
+    ASSERT_TRUE(db_->replace_waiting_files(
+                       {{"photos", "slow.jpg", 1000, "incomplete JPEG", "2026-11-30T00:00:00.000Z"}})
+                    .ok());
     ASSERT_TRUE(db_->insert_job("p1", "photos", "p1.jpg", "web").ok());
     ASSERT_TRUE(db_->insert_job("p2", "photos", "p2.jpg", "web").ok());
     start("w1", "h1");
     start("c1", "h2");
     ASSERT_TRUE(db_->complete("c1", outputs_for("c1"), "fp").ok());
-    EXPECT_EQ(db_->counts_by_status(),
-              (Counts{{"pending", 2}, {"processing", 1}, {"complete", 1}, {"failed", 0}}));
+    EXPECT_EQ(db_->counts_by_status(), (Counts{{"waiting", 1},
+                                               {"pending", 2},
+                                               {"processing", 1},
+                                               {"complete", 1},
+                                               {"failed", 0}}));
 }
 
 TEST_F(JobDbTest, UnfinishedListsPendingAndProcessingOldestFirst) {
     for (std::string id : {"j1", "j2", "j3", "j4"}) {
         ASSERT_TRUE(db_->insert_job(id, "photos", id + ".jpg", "web").ok());
     }
-    ASSERT_TRUE(db_->mark_processing("j3").ok());
+    ASSERT_TRUE(db_->start_attempt("j3").ok());
     start("j2", "h2");
     ASSERT_TRUE(db_->complete("j2", outputs_for("j2"), "").ok());
     ASSERT_TRUE(db_->fail("j4", make_error(Stage::render, "broken")).ok());
@@ -361,7 +372,7 @@ TEST_F(JobDbTest, FourWorkerThreadsWriteConcurrently) {
             for (int j = 0; j < kJobs; ++j) {
                 std::string id = "t" + std::to_string(t) + "-" + std::to_string(j);
                 bool ok = db_->insert_job(id, "photos", id + ".jpg", "web").ok() &&
-                          db_->mark_processing(id).ok() &&
+                          db_->start_attempt(id).ok() &&
                           db_->set_source(id, "hash-" + id, 1000, 10, 10, "png").ok() &&
                           db_->set_progress(id, 60).ok() &&
                           (j % 4 == 0 ? db_->fail(id, make_error(Stage::render, "bad")).ok()
@@ -427,7 +438,11 @@ TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
 
     // The views' answers for this data.
     EXPECT_EQ(raw.query("select * from status_counts"),
-              (Rows{{"pending", "1"}, {"processing", "1"}, {"complete", "3"}, {"failed", "1"}}));
+              (Rows{{"waiting", "0"},
+                    {"pending", "1"},
+                    {"processing", "1"},
+                    {"complete", "3"},
+                    {"failed", "1"}}));
     EXPECT_EQ(raw.query("select hits, misses, hit_rate_pct from cache_hit_rate"),
               (Rows{{"1", "2", "33.3"}}));
     EXPECT_EQ(raw.query("select id, stage, reason from failures_today"),
@@ -532,6 +547,102 @@ TEST_F(JobDbTest, ThroughputKeepsTheNewestHoursAndNoAverageWithoutCompletedJobs)
     ASSERT_TRUE(two.ok());
     ASSERT_EQ(two->size(), 2u);
     EXPECT_EQ((*two)[0].hour, (*all)[0].hour);
+}
+
+TEST_F(JobDbTest, ADeferredJobIsPendingWithItsReasonAttemptsAndNextTime) {
+    ASSERT_TRUE(db_->insert_job("d1", "photos", "d1.jpg", "web").ok());
+    ASSERT_TRUE(db_->start_attempt("d1").ok());
+    const auto next = std::chrono::system_clock::now() + std::chrono::seconds(30);
+    ASSERT_TRUE(
+        db_->defer("d1", make_transient(Stage::store, "HTTP 503 SlowDown"), next).ok());
+    ASSERT_TRUE(db_->start_attempt("d1").ok());
+    ASSERT_TRUE(db_->defer("d1", make_transient(Stage::store, "connection refused"), next).ok());
+    auto job = db_->find("d1");
+    ASSERT_TRUE(job.has_value());
+    EXPECT_EQ(job->status, "pending");
+    EXPECT_EQ(job->attempts, 2);
+    EXPECT_EQ(job->last_error, "store: connection refused");
+    EXPECT_FALSE(job->next_attempt_at.empty());
+    auto deferred = db_->jobs_deferred();
+    ASSERT_TRUE(deferred.ok());
+    ASSERT_EQ(deferred->size(), 1u);
+    EXPECT_EQ((*deferred)[0].upload_id, "d1");
+    EXPECT_EQ((*deferred)[0].attempts, 2);
+    RawDb raw(file_);
+    EXPECT_EQ(raw.one("select count(*) from jobs_in_flight where next_attempt_at is not null"),
+              "1");
+    // The next start clears next_attempt_at: the job is no longer waiting for a retry.
+    ASSERT_TRUE(db_->start_attempt("d1").ok());
+    EXPECT_TRUE(db_->jobs_deferred()->empty());
+}
+
+TEST_F(JobDbTest, CrashesAreCountedOnlyForRunsCutShort) {
+    ASSERT_TRUE(db_->insert_job("c1", "photos", "c1.jpg", "web").ok());
+    EXPECT_FALSE(db_->record_crash("c1").ok());  // pending, never started: no crash
+    ASSERT_TRUE(db_->start_attempt("c1").ok());
+    auto first = db_->record_crash("c1");
+    ASSERT_TRUE(first.ok());
+    EXPECT_EQ(*first, 1);
+    EXPECT_EQ(db_->find("c1")->status, "pending");
+    ASSERT_TRUE(db_->start_attempt("c1").ok());
+    EXPECT_EQ(*db_->record_crash("c1"), 2);
+    EXPECT_EQ(db_->find("c1")->attempts, 2);
+}
+
+TEST_F(JobDbTest, ForgettingAnUnclaimedJobRemovesOnlyAJobNeverStarted) {
+    ASSERT_TRUE(db_->insert_job("u1", "photos", "u1.jpg", "web").ok());
+    ASSERT_TRUE(db_->insert_job("u2", "photos", "u2.jpg", "web").ok());
+    ASSERT_TRUE(db_->start_attempt("u2").ok());
+    ASSERT_TRUE(db_->forget_unclaimed("u1").ok());
+    ASSERT_TRUE(db_->forget_unclaimed("u2").ok());
+    EXPECT_FALSE(db_->find("u1").has_value());
+    EXPECT_TRUE(db_->find("u2").has_value());
+}
+
+TEST_F(JobDbTest, WaitingFilesAreReplacedAsAWhole) {
+    ASSERT_TRUE(db_->replace_waiting_files(
+                       {{"photos", "a.jpg", 10, "incomplete JPEG", "2026-11-30T00:00:01.000Z"},
+                        {"photos", "b.png", 20, "incomplete PNG", "2026-11-30T00:00:00.000Z"}})
+                    .ok());
+    auto files = db_->waiting_files();
+    ASSERT_TRUE(files.ok());
+    ASSERT_EQ(files->size(), 2u);
+    EXPECT_EQ((*files)[0].source_name, "b.png");
+    ASSERT_TRUE(db_->replace_waiting_files({}).ok());
+    EXPECT_TRUE(db_->waiting_files()->empty());
+}
+
+TEST_F(JobDbTest, ALockedDatabaseIsATransientError) {
+    ASSERT_TRUE(db_->insert_job("l1", "photos", "l1.jpg", "web").ok());
+    RawDb raw(file_);
+    raw.query("BEGIN EXCLUSIVE");
+    auto st = db_->insert_job("l2", "photos", "l2.jpg", "web");
+    raw.query("ROLLBACK");
+    ASSERT_FALSE(st.ok());
+    EXPECT_TRUE(st.error().transient) << st.error().message();
+    EXPECT_TRUE(db_->insert_job("l2", "photos", "l2.jpg", "web").ok());
+}
+
+TEST_F(JobDbTest, AVersionOneDatabaseIsMigratedKeepingItsJobs) {
+    db_.reset();
+    stdfs::remove(file_);
+    {
+        sqlite3* raw = nullptr;
+        ASSERT_EQ(sqlite3_open(file_.c_str(), &raw), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(raw, job_db_migrations()[0], nullptr, nullptr, nullptr), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(raw,
+                               "PRAGMA user_version = 1; INSERT INTO upload_jobs (id, spool, "
+                               "source_name, profile) VALUES ('old', 'photos', 'o.jpg', 'web')",
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(raw);
+    }
+    auto db = JobDb::open(file_);
+    ASSERT_TRUE(db.ok()) << db.error().message();
+    auto job = (*db)->find("old");
+    ASSERT_TRUE(job.has_value());
+    EXPECT_EQ(job->attempts, 0);
+    EXPECT_EQ(job->status, "pending");
 }
 
 }  // namespace
