@@ -43,6 +43,7 @@ void describe_store(std::ostream& out, const StoreSettings& st) {
         << "connect_timeout_ms = " << s3.connect_timeout_ms << "\n"
         << "request_timeout_ms = " << s3.request_timeout_ms << "\n"
         << "parallel_uploads = " << s3.parallel_uploads << "\n"
+        << "max_connections = " << s3.max_connections << "\n"
         << "retry_base_delay_ms = " << s3.retry_base_delay_ms << "\n"
         << "retry_max_delay_ms = " << s3.retry_max_delay_ms << "\n";
 }

@@ -78,6 +78,7 @@ void read_s3(TableReader& r, S3Config& s3) {
     r.integer("connect_timeout_ms", s3.connect_timeout_ms, 1, 600000);
     r.integer("request_timeout_ms", s3.request_timeout_ms, 1, 3600000);
     r.integer("parallel_uploads", s3.parallel_uploads, 1, 64);
+    r.integer("max_connections", s3.max_connections, 1, 256);
     r.integer("retry_base_delay_ms", s3.retry_base_delay_ms, 1, 60000);
     r.integer("retry_max_delay_ms", s3.retry_max_delay_ms, 1, 600000);
     if (s3.retry_base_delay_ms > s3.retry_max_delay_ms) {

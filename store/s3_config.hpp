@@ -19,8 +19,11 @@ struct S3Config {
     int connect_timeout_ms = 5000;
     int request_timeout_ms = 60000;  // whole request, per attempt
     int parallel_uploads = 8;        // objects of one job in flight at once
-    int retry_base_delay_ms = 100;   // backoff before retry n: random in [0, base * 2^(n-1)]
-    int retry_max_delay_ms = 5000;   // cap of that backoff
+    // Connections the store keeps open and reuses, across requests and jobs: also the most
+    // requests in flight at once, all jobs together.
+    int max_connections = 16;
+    int retry_base_delay_ms = 100;  // backoff before retry n: random in [0, base * 2^(n-1)]
+    int retry_max_delay_ms = 5000;  // cap of that backoff
 };
 
 }  // namespace imgspool

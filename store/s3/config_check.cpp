@@ -11,6 +11,8 @@ namespace {
 constexpr std::uint64_t kMinPartSize =
     5ull * 1024 * 1024;  // S3's minimum for all but the last part
 
+constexpr int kMaxConnections = 256;
+
 bool valid_bucket_name(const std::string& name) {
     if (name.size() < 3 || name.size() > 63) return false;
     const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
@@ -71,6 +73,10 @@ Status validate_s3_config(const S3Config& c) {
     if (c.parallel_uploads < 1 || c.parallel_uploads > 64) {
         return fail("S3 parallel_uploads must be between 1 and 64, not " +
                     std::to_string(c.parallel_uploads));
+    }
+    if (c.max_connections < 1 || c.max_connections > kMaxConnections) {
+        return fail("S3 max_connections must be between 1 and " + std::to_string(kMaxConnections) +
+                    ", not " + std::to_string(c.max_connections));
     }
     if (c.connect_timeout_ms <= 0 || c.request_timeout_ms <= 0) {
         return fail("S3 connect_timeout_ms and request_timeout_ms must be positive");

@@ -31,10 +31,20 @@ bool is_retryable_transport(CURLcode code) {
         case CURLE_SSL_CONNECT_ERROR:
         case CURLE_HTTP2:
         case CURLE_HTTP2_STREAM:
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
             return true;
         default:
             return false;
     }
+}
+
+bool is_transient_status(long http_status, std::string_view s3_code) {
+    return is_retryable_status(http_status, s3_code) || s3_code == "RequestTimeTooSkewed";
+}
+
+bool is_transient_transport(CURLcode code) {
+    return is_retryable_transport(code) || code == CURLE_OUT_OF_MEMORY;
 }
 
 }  // namespace imgspool::s3

@@ -27,8 +27,20 @@ struct RetryPolicy {
 // (AccessDenied, NoSuchBucket, SignatureDoesNotMatch, BadDigest, RequestTimeTooSkewed) do not.
 bool is_retryable_status(long http_status, std::string_view s3_code);
 
-// Connection refused/reset, timeouts, an empty or cut reply retry; bad URLs, TLS certificate
-// problems and unknown hosts do not.
+// Connection refused/reset, timeouts, an empty or cut reply and a failed DNS lookup retry; bad
+// URLs and TLS certificate problems do not.
 bool is_retryable_transport(CURLcode code);
+
+// Whether a request that failed for good may succeed later without anyone changing the config
+// (Error::transient: the job is deferred, not failed). Everything that retries, once the
+// retries are used up. Besides: RequestTimeTooSkewed, which is not worth retrying at once but
+// passes when NTP corrects the clock (a machine without a battery-backed clock boots with a
+// wrong time and syncs minutes later: its jobs must wait, not fail).
+bool is_transient_status(long http_status, std::string_view s3_code);
+
+// Besides what retries: libcurl running out of memory. A host that does not resolve counts
+// as a DNS outage, not as a typo: a typo shows at start-up (check-config, /readyz) and the
+// deferred jobs complete once it is fixed, while failing them would lose every job of an outage.
+bool is_transient_transport(CURLcode code);
 
 }  // namespace imgspool::s3

@@ -118,7 +118,8 @@ TEST_F(ConfigTest, ReadsEveryPlainKey) {
         "[store]\npath = \"/srv/objects\"\npublic_base_url = \"https://cdn.example.com/img//\"\n"
         "key_template = \"{spool}/{upload_id}-{variant}.{ext}\"\nmultipart_threshold_mb = 32\n"
         "multipart_part_size_mb = 6\nmax_attempts = 2\nconnect_timeout_ms = 10\n"
-        "request_timeout_ms = 20\nparallel_uploads = 3\nendpoint = \"http://127.0.0.1:9000/\"\n"
+        "request_timeout_ms = 20\nparallel_uploads = 3\nmax_connections = 5\n"
+        "endpoint = \"http://127.0.0.1:9000/\"\n"
         "[limits]\nmax_bytes = 2048\nmin_width = 10\nmin_height = 20\nmax_width = 30\n"
         "max_height = 40\nmax_pixels = 900\n"
         "[metrics]\nenabled = true\nbind = \"0.0.0.0\"\nport = 9200\n");
@@ -138,6 +139,7 @@ TEST_F(ConfigTest, ReadsEveryPlainKey) {
     EXPECT_EQ(c->store.s3.connect_timeout_ms, 10);
     EXPECT_EQ(c->store.s3.request_timeout_ms, 20);
     EXPECT_EQ(c->store.s3.parallel_uploads, 3);
+    EXPECT_EQ(c->store.s3.max_connections, 5);
     EXPECT_EQ(c->store.s3.endpoint, "http://127.0.0.1:9000");
     EXPECT_EQ(c->limits.max_bytes, 2048u);
     EXPECT_EQ(c->limits.min_width, 10);
@@ -248,6 +250,12 @@ TEST_F(ConfigTest, StoreProblemsNameTheKey) {
               std::string::npos);
     EXPECT_NE(error_of(kSpool + "[store]\nkey_template = \"{upload_id}/{variant}.{ext}/{x}\"\n")
                   .find("[store] key_template: "),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[store]\nmax_connections = 0\n")
+                  .find("[store] max_connections: expected an integer 1..256, got 0"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[store]\nmax_connections = 257\n")
+                  .find("[store] max_connections: expected an integer 1..256, got 257"),
               std::string::npos);
 }
 
@@ -451,7 +459,8 @@ TEST_F(ConfigTest, DescribeParsesBackToTheSameConfig) {
         "secret_access_key = \"sec\"\npublic_base_url = \"https://cdn.example.com\"\n"
         "key_template = \"{profile}/{upload_id}/{variant}.{ext}\"\nmultipart_threshold_mb = 64\n"
         "multipart_part_size_mb = 16\nmax_attempts = 3\nconnect_timeout_ms = 100\n"
-        "request_timeout_ms = 200\nparallel_uploads = 2\nretry_base_delay_ms = 7\n"
+        "request_timeout_ms = 200\nparallel_uploads = 2\nmax_connections = 9\n"
+        "retry_base_delay_ms = 7\n"
         "retry_max_delay_ms = 70\n"
         "[limits]\nmax_bytes = 99999\nmin_width = 1\nmin_height = 2\nmax_width = 300\n"
         "max_height = 400\nmax_pixels = 120000\n"
@@ -496,6 +505,8 @@ TEST_F(ConfigTest, DescribeParsesBackToTheSameConfig) {
     EXPECT_EQ(s.connect_timeout_ms, t.connect_timeout_ms);
     EXPECT_EQ(s.request_timeout_ms, t.request_timeout_ms);
     EXPECT_EQ(s.parallel_uploads, t.parallel_uploads);
+    EXPECT_EQ(s.max_connections, 9);
+    EXPECT_EQ(s.max_connections, t.max_connections);
     EXPECT_EQ(s.retry_base_delay_ms, 7);
     EXPECT_EQ(s.retry_base_delay_ms, t.retry_base_delay_ms);
     EXPECT_EQ(s.retry_max_delay_ms, t.retry_max_delay_ms);

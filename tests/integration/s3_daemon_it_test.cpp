@@ -442,5 +442,31 @@ TEST_F(S3DaemonIt, ExhaustedRetriesFailCleanlyAndTheSameBytesUploadOnTheSameStor
     EXPECT_TRUE(all_requests_verified());
 }
 
+// Four photos dropped at once through the daemon: 4 jobs x 7 objects of the web profile = 28
+// PUTs from 4 workers, all through the store's one connection pool, which opens at most
+// max_connections connections (not one per job or per PUT) and keeps them for later jobs.
+TEST_F(S3DaemonIt, TwentyEightPutsOpenAtMostThePoolsConnections) {
+    DaemonConfig config = daemon_config(store_toml(harness_->fault_url(), "max_connections = 3\n"));
+    config.workers = 4;
+    write_config(config);
+    start_daemon();
+    ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
+    std::vector<Source> sources;
+    for (unsigned i = 0; i < 4; ++i) {
+        sources.push_back(jpeg_source("pooled-" + std::to_string(i) + ".jpg", 370 + i));
+    }
+    for (const Source& s : sources) drop(s);
+    for (const Source& s : sources) {
+        const std::optional<Row> job = wait_complete(s.name);
+        ASSERT_TRUE(job) << s.name << " was not completed";
+        EXPECT_TRUE(s3_outputs_ok(job->at("id"), s));
+    }
+    EXPECT_TRUE(all_requests_verified());
+    const nlohmann::json connections = harness_->connections();
+    EXPECT_GE(connections.at("requests").get<int>(), 28) << connections.dump();
+    EXPECT_LE(connections.at("accepted").get<int>(), 3) << connections.dump();
+    EXPECT_LE(connections.at("max_open").get<int>(), 3) << connections.dump();
+}
+
 }  // namespace
 }  // namespace imgspool::it

@@ -29,6 +29,11 @@ class FakeStore final : public ObjectStore {
         for (const PutObject& o : objects) objects_[o.key] = std::string(o.bytes);
         return ok_status();
     }
+    Status remove_all(const std::vector<std::string>& keys) override {
+        std::lock_guard lock(mutex);
+        for (const std::string& key : keys) objects_.erase(key);
+        return ok_status();
+    }
     std::string url_for(const std::string& key) const override { return "https://cdn.test/" + key; }
     Status check() override { return ok_status(); }
     std::string describe() const override { return "fake"; }

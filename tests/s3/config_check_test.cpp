@@ -26,6 +26,18 @@ TEST(ConfigCheck, DefaultsWithBucketAndKeysAreValid) {
     EXPECT_TRUE(validate_s3_config(minio));
 }
 
+TEST(ConfigCheck, TheConnectionPoolHasABoundedSize) {
+    S3Config c = good();
+    EXPECT_EQ(c.max_connections, 16);
+    c.max_connections = 0;
+    EXPECT_NE(reason(c).find("S3 max_connections must be between 1 and 256, not 0"),
+              std::string::npos);
+    c.max_connections = 257;
+    EXPECT_NE(reason(c).find("not 257"), std::string::npos);
+    c.max_connections = 1;
+    EXPECT_TRUE(validate_s3_config(c));
+}
+
 TEST(ConfigCheck, EachProblemNamesTheSettingToFix) {
     S3Config c = good();
     c.bucket.clear();

@@ -27,13 +27,50 @@ TEST(RetryPolicy, ClientErrorsFailAtOnce) {
 }
 
 TEST(RetryPolicy, BrokenConnectionsRetryConfigurationMistakesDoNot) {
-    for (CURLcode c : {CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR,
-                       CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE}) {
+    for (CURLcode c :
+         {CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR, CURLE_RECV_ERROR,
+          CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_COULDNT_RESOLVE_HOST}) {
         EXPECT_TRUE(is_retryable_transport(c)) << c;
     }
-    for (CURLcode c : {CURLE_URL_MALFORMAT, CURLE_COULDNT_RESOLVE_HOST,
-                       CURLE_PEER_FAILED_VERIFICATION, CURLE_UNSUPPORTED_PROTOCOL}) {
+    for (CURLcode c : {CURLE_URL_MALFORMAT, CURLE_PEER_FAILED_VERIFICATION,
+                       CURLE_SSL_CACERT_BADFILE, CURLE_UNSUPPORTED_PROTOCOL}) {
         EXPECT_FALSE(is_retryable_transport(c)) << c;
+    }
+}
+
+TEST(RetryPolicy, OutagesAndThrottlingAreTransientOnceTheRetriesAreUsedUp) {
+    for (long status : {500L, 502L, 503L, 504L, 429L, 408L}) {
+        EXPECT_TRUE(is_transient_status(status, "")) << status;
+    }
+    for (const char* code : {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"}) {
+        EXPECT_TRUE(is_transient_status(400, code)) << code;
+    }
+    for (CURLcode c : {CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR,
+                       CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE,
+                       CURLE_COULDNT_RESOLVE_HOST, CURLE_SSL_CONNECT_ERROR, CURLE_OUT_OF_MEMORY}) {
+        EXPECT_TRUE(is_transient_transport(c)) << c;
+    }
+}
+
+TEST(RetryPolicy, AClockSkewIsTransientButNotRetriedAtOnce) {
+    EXPECT_FALSE(is_retryable_status(403, "RequestTimeTooSkewed"));
+    EXPECT_TRUE(is_transient_status(403, "RequestTimeTooSkewed"));
+}
+
+TEST(RetryPolicy, WhatOnlyAPersonCanFixIsPermanent) {
+    for (const char* code :
+         {"SignatureDoesNotMatch", "AccessDenied", "InvalidAccessKeyId", "ExpiredToken"}) {
+        EXPECT_FALSE(is_transient_status(403, code)) << code;
+    }
+    EXPECT_FALSE(is_transient_status(404, "NoSuchBucket"));
+    EXPECT_FALSE(is_transient_status(400, "BadDigest"));
+    EXPECT_FALSE(is_transient_status(400, "XAmzContentSHA256Mismatch"));
+    EXPECT_FALSE(is_transient_status(400, "InvalidArgument"));
+    EXPECT_FALSE(is_transient_status(301, "PermanentRedirect"));
+    for (CURLcode c :
+         {CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL, CURLE_PEER_FAILED_VERIFICATION,
+          CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM, CURLE_WEIRD_SERVER_REPLY}) {
+        EXPECT_FALSE(is_transient_transport(c)) << c;
     }
 }
 

@@ -190,6 +190,10 @@ nlohmann::json S3Harness::faults() const {
     return nlohmann::json::parse(http("GET", fault_url() + "/_harness/faults").body);
 }
 
+nlohmann::json S3Harness::connections() const {
+    return nlohmann::json::parse(http("GET", fault_url() + "/_harness/connections").body);
+}
+
 nlohmann::json S3Harness::verify_stats() const {
     return nlohmann::json::parse(http("GET", verify_url() + "/_harness/stats").body);
 }

@@ -50,6 +50,9 @@ class S3Harness {
     nlohmann::json faults() const;
     // The verifying proxy's counters: {"verified":n,"rejected":n,"rejections":[...]}.
     nlohmann::json verify_stats() const;
+    // The client connections the fault proxy accepted that carried S3 requests:
+    // {"accepted":n,"open":n,"max_open":n,"requests":n}.
+    nlohmann::json connections() const;
 
   private:
     void stop();

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <random>
 #include <thread>
 
@@ -105,6 +106,8 @@ TEST_F(S3StoreIt, WrongSecretKeyFailsWithAReadableReasonAndNoSecret) {
               std::string::npos)
         << reason;
     EXPECT_NE(reason.find("(after 1 attempt)"), std::string::npos) << reason;
+    EXPECT_FALSE(put.error().transient) << "a wrong secret does not pass by itself";
+    EXPECT_EQ(reason.find("removed"), std::string::npos) << "nothing was stored to remove";
     EXPECT_EQ(reason.find(config.secret_access_key), std::string::npos);
     EXPECT_EQ(store.describe().find(config.secret_access_key), std::string::npos);
     EXPECT_EQ(stored("images/u4/small.jpg").status, 404);
@@ -137,6 +140,7 @@ TEST_F(S3StoreIt, ExhaustedRetriesFailWithTheFinalStatus) {
         << put.error().reason;
     EXPECT_NE(put.error().reason.find("(gave up after 3 attempts)"), std::string::npos)
         << put.error().reason;
+    EXPECT_TRUE(put.error().transient) << "throttling passes: the job is deferred";
     EXPECT_EQ(store.retries(), 2u);
 }
 
@@ -158,6 +162,7 @@ TEST_F(S3StoreIt, ACorruptedBodyIsAFailureNotASuccess) {
     ASSERT_FALSE(put);
     EXPECT_NE(put.error().reason.find("HTTP 400 XAmzContentSHA256Mismatch"), std::string::npos)
         << put.error().reason;
+    EXPECT_FALSE(put.error().transient);
     EXPECT_EQ(stored("images/u8/small.jpg").status, 404);
 }
 
@@ -201,8 +206,8 @@ TEST_F(S3StoreIt, AFailedMultipartUploadIsAbortedNotLeftDangling) {
     EXPECT_NE(reason.find("the multipart upload was aborted"), std::string::npos) << reason;
 
     std::atomic<std::uint64_t> retries{0};
-    s3::CurlShareCache share;
-    s3::S3Client client(config, share.handle(), retries);
+    s3::TransferEngine engine(config, retries);
+    s3::S3Client client(engine, s3::job_options(config));
     auto listed = client.perform_one(s3::S3Request{"GET", "", {{"uploads", ""}}, {}, {}, "list"});
     ASSERT_TRUE(listed) << listed.error().message();
     EXPECT_NE(listed->body.find("<ListMultipartUploadsResult>"), std::string::npos);
@@ -246,6 +251,7 @@ TEST_F(S3StoreIt, CheckNamesAMissingBucket) {
     EXPECT_NE(checked.error().reason.find("HEAD bucket no-such-bucket: HTTP 404 NoSuchBucket"),
               std::string::npos)
         << checked.error().reason;
+    EXPECT_FALSE(checked.error().transient);
 }
 
 TEST_F(S3StoreIt, CheckWithAWrongKeyNamesTheCredentials) {
@@ -271,6 +277,134 @@ TEST_F(S3StoreIt, CheckReportsAnUnreachableEndpoint) {
               std::string::npos)
         << checked.error().reason;
     EXPECT_NE(checked.error().reason.find("(gave up after 2 attempts)"), std::string::npos);
+    EXPECT_TRUE(checked.error().transient);
+}
+
+TEST_F(S3StoreIt, APermanentFailureRemovesTheObjectsThePutStored) {
+    harness_->inject({{"kind", "status"},
+                      {"status", 400},
+                      {"code", "InvalidArgument"},
+                      {"message", "refused by the test"},
+                      {"match", "/c.webp"}});
+    S3Store store(harness_->config(), "");
+    const Status put = store.put_all({{"images/p1/a.jpg", "image/jpeg", random_bytes(2000, 11)},
+                                      {"images/p1/b.png", "image/png", random_bytes(3000, 12)},
+                                      {"images/p1/c.webp", "image/webp", random_bytes(100, 13)}});
+    ASSERT_FALSE(put);
+    EXPECT_FALSE(put.error().transient) << put.error().message();
+    EXPECT_NE(put.error().reason.find("PUT images/p1/c.webp: HTTP 400 InvalidArgument"),
+              std::string::npos)
+        << put.error().reason;
+    EXPECT_NE(put.error().reason.find("the 2 object(s) it may have stored were removed"),
+              std::string::npos)
+        << put.error().reason;
+    for (const char* key : {"images/p1/a.jpg", "images/p1/b.png", "images/p1/c.webp"}) {
+        EXPECT_EQ(stored(key).status, 404) << key << " was left behind";
+    }
+}
+
+TEST_F(S3StoreIt, ATransientFailureLeavesTheObjectsForTheRetry) {
+    harness_->inject({{"kind", "status"},
+                      {"status", 503},
+                      {"code", "ServiceUnavailable"},
+                      {"match", "/c.webp"},
+                      {"count", 100}});
+    S3Config config = harness_->config();
+    config.max_attempts = 2;
+    S3Store store(config, "");
+    const std::string a = random_bytes(2000, 14);
+    const Status put = store.put_all(
+        {{"images/p2/a.jpg", "image/jpeg", a}, {"images/p2/c.webp", "image/webp", "c"}});
+    ASSERT_FALSE(put);
+    EXPECT_TRUE(put.error().transient) << put.error().message();
+    EXPECT_EQ(stored("images/p2/a.jpg").body, a);
+    // The retry overwrites the same keys once the store is back.
+    ASSERT_EQ(http("POST", harness_->fault_url() + "/_harness/faults/clear").status, 200);
+    ASSERT_TRUE(store.put_all(
+        {{"images/p2/a.jpg", "image/jpeg", a}, {"images/p2/c.webp", "image/webp", "c"}}));
+    EXPECT_EQ(stored("images/p2/c.webp").body, "c");
+}
+
+TEST_F(S3StoreIt, RemoveAllDeletesEveryKeyAndAMissingOneIsFine) {
+    S3Store store(harness_->config(), "");
+    ASSERT_TRUE(store.put_all(
+        {{"images/r1/a.jpg", "image/jpeg", "a"}, {"images/r1/b.jpg", "image/jpeg", "b"}}));
+    const Status removed =
+        store.remove_all({"images/r1/a.jpg", "images/r1/b.jpg", "images/r1/never-stored.jpg"});
+    ASSERT_TRUE(removed) << removed.error().message();
+    EXPECT_EQ(stored("images/r1/a.jpg").status, 404);
+    EXPECT_EQ(stored("images/r1/b.jpg").status, 404);
+    EXPECT_EQ(harness_->verify_stats().at("rejected"), 0);
+}
+
+TEST_F(S3StoreIt, RemoveAllWithAWrongSecretIsAPermanentFailure) {
+    S3Config config = harness_->config();
+    config.secret_access_key = "wrongSecretValue/0123456789abcdefghijklmn";
+    S3Store store(config, "");
+    const Status removed = store.remove_all({"images/r2/a.jpg"});
+    ASSERT_FALSE(removed);
+    EXPECT_FALSE(removed.error().transient);
+    EXPECT_NE(removed.error().reason.find("DELETE images/r2/a.jpg: HTTP 403 SignatureDoesNotMatch"),
+              std::string::npos)
+        << removed.error().reason;
+}
+
+TEST_F(S3StoreIt, AStoreThatStallsEveryRequestIsATransientFailureAfterTheTimeouts) {
+    harness_->inject({{"kind", "stall"}, {"count", 1000}, {"ms", 30000}});
+    S3Config config = harness_->config();
+    config.request_timeout_ms = 500;
+    config.max_attempts = 2;
+    S3Store store(config, "");
+    const auto start = std::chrono::steady_clock::now();
+    const Status put = store.put_all(
+        {{"images/s1/a.jpg", "image/jpeg", "a"}, {"images/s1/b.jpg", "image/jpeg", "b"}});
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(put);
+    EXPECT_TRUE(put.error().transient) << put.error().message();
+    EXPECT_NE(put.error().reason.find("timed out"), std::string::npos) << put.error().reason;
+    EXPECT_LT(took, std::chrono::seconds(4));
+    const Status checked = store.check();
+    ASSERT_FALSE(checked);
+    EXPECT_TRUE(checked.error().transient);
+}
+
+// 4 jobs of 7 objects, as the web profile makes, from 4 threads at once through one store: the
+// server sees at most max_connections connections, not one per job or per PUT.
+TEST_F(S3StoreIt, TwentyEightPutsFromFourThreadsOpenAtMostThePoolsConnections) {
+    S3Config config = harness_->config();
+    config.max_connections = 4;
+    S3Store store(config, "");
+    const std::vector<std::string> variants = {"small.jpg",   "small.webp", "medium.jpg",
+                                               "medium.webp", "large.jpg",  "large.webp",
+                                               "original.jpg"};
+    std::vector<std::thread> jobs;
+    std::vector<int> ok(4, 0);
+    for (int j = 0; j < 4; ++j) {
+        jobs.emplace_back([&, j] {
+            std::vector<std::string> bytes;
+            for (std::size_t v = 0; v < variants.size(); ++v) {
+                bytes.push_back(random_bytes(20000 + v * 1000, static_cast<unsigned>(j * 10 + v)));
+            }
+            std::vector<PutObject> objects;
+            for (std::size_t v = 0; v < variants.size(); ++v) {
+                objects.push_back(
+                    {"images/j" + std::to_string(j) + "/" + variants[v], "image/jpeg", bytes[v]});
+            }
+            ok[j] = store.put_all(objects) ? 1 : 0;
+        });
+    }
+    for (auto& job : jobs) job.join();
+    EXPECT_EQ(ok, (std::vector<int>{1, 1, 1, 1}));
+    const nlohmann::json connections = harness_->connections();
+    EXPECT_EQ(connections.at("requests"), 28) << connections.dump();
+    EXPECT_LE(connections.at("accepted").get<int>(), 4) << connections.dump();
+    EXPECT_LE(connections.at("max_open").get<int>(), 4) << connections.dump();
+    EXPECT_EQ(harness_->verify_stats().at("verified"), 28);
+
+    // Later jobs reuse the open connections.
+    ASSERT_TRUE(store.put_all({{"images/j9/small.jpg", "image/jpeg", "again"}}));
+    ASSERT_TRUE(store.check());
+    EXPECT_LE(harness_->connections().at("accepted").get<int>(), 4) << harness_->connections();
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 #include "store/local_store.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 
+#include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "common/fs.hpp"
@@ -20,6 +23,33 @@ std::vector<stdfs::path> files_under(const stdfs::path& dir) {
     std::sort(out.begin(), out.end());
     return out;
 }
+
+// A small tmpfs mounted on dir for one test (needs CAP_SYS_ADMIN; tests skip without it).
+class SmallTmpfs {
+  public:
+    SmallTmpfs(const stdfs::path& dir, const char* options) : dir_(dir) {
+        stdfs::create_directories(dir);
+        if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, options) == 0) {
+            mounted_ = true;
+        } else {
+            why_not_ = std::string("cannot mount a tmpfs here (") + std::strerror(errno) +
+                       "); run as root to test a full or read-only store";
+        }
+    }
+    ~SmallTmpfs() {
+        if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+    }
+    SmallTmpfs(const SmallTmpfs&) = delete;
+    SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+
+    bool mounted() const { return mounted_; }
+    const std::string& why_not() const { return why_not_; }
+
+  private:
+    stdfs::path dir_;
+    bool mounted_ = false;
+    std::string why_not_;
+};
 
 TEST(LocalStore, WritesBytesThatReadBackWithoutTempLeftovers) {
     test::TempDir tmp;
@@ -55,6 +85,7 @@ TEST(LocalStore, RefusesKeysThatWouldLeaveTheRoot) {
         EXPECT_EQ(st.error().stage, Stage::store);
         EXPECT_NE(st.error().reason.find("would leave the store folder"), std::string::npos)
             << st.error().reason;
+        EXPECT_FALSE(st.error().transient);
     }
     // Nothing written at all, not even the valid first object.
     EXPECT_TRUE(files_under(tmp.path()).empty());
@@ -69,6 +100,7 @@ TEST(LocalStore, ReportsAWriteFailureAsAStoreError) {
     EXPECT_EQ(st.error().stage, Stage::store);
     EXPECT_NE(st.error().reason.find("cannot store blocker/a.jpg"), std::string::npos)
         << st.error().reason;
+    EXPECT_FALSE(st.error().transient) << "a file where a folder must be will not go away";
 }
 
 TEST(LocalStore, UrlsUnderThePublicBase) {
@@ -108,6 +140,102 @@ TEST(LocalStore, CheckFailsWhenTheRootCannotBeCreated) {
     EXPECT_NE(st.error().reason.find("cannot create the store folder"), std::string::npos)
         << st.error().reason;
     EXPECT_EQ(LocalStore("", "").check().ok(), false);
+}
+
+TEST(LocalStore, AFullDiskIsTransientNamesThePathAndLeavesNothingPartial) {
+    test::TempDir tmp;
+    const stdfs::path root = tmp.path() / "objects";
+    SmallTmpfs disk(root, "size=1m");
+    if (!disk.mounted()) GTEST_SKIP() << disk.why_not();
+    LocalStore store(root, "");
+    const std::string fits(300 * 1024, 'a');
+    const std::string too_big(900 * 1024, 'b');
+    const Status st = store.put_all({{"images/u1/small.jpg", "image/jpeg", fits},
+                                     {"images/u1/large.jpg", "image/jpeg", too_big}});
+    ASSERT_FALSE(st.ok());
+    EXPECT_TRUE(st.error().transient) << st.error().message();
+    EXPECT_EQ(st.error().stage, Stage::store);
+    EXPECT_EQ(st.error().file, (root / "images/u1/large.jpg").string());
+    EXPECT_NE(st.error().reason.find("cannot store images/u1/large.jpg"), std::string::npos)
+        << st.error().reason;
+    EXPECT_NE(st.error().reason.find("No space left on device"), std::string::npos)
+        << st.error().reason;
+    // The object that fitted stays for the retry; no temporary file and no partial object.
+    EXPECT_EQ(files_under(root), (std::vector<stdfs::path>{"images/u1/small.jpg"}));
+    EXPECT_EQ(*fs::read_file(root / "images/u1/small.jpg"), fits);
+
+    const Status again = store.put_all({{"images/u2/small.jpg", "image/jpeg", too_big}});
+    ASSERT_FALSE(again.ok());
+    EXPECT_TRUE(again.error().transient);
+    EXPECT_EQ(files_under(root), (std::vector<stdfs::path>{"images/u1/small.jpg"}));
+
+    // Removing the keys of both jobs (a missing one is fine) removes their folders too.
+    ASSERT_TRUE(
+        store.remove_all({"images/u1/small.jpg", "images/u1/large.jpg", "images/u2/small.jpg"})
+            .ok());
+    EXPECT_TRUE(files_under(root).empty());
+    EXPECT_FALSE(stdfs::exists(root / "images")) << "empty folders of removed objects stay";
+    // Once there is room again, the same job stores.
+    ASSERT_TRUE(store.put_all({{"images/u1/large.jpg", "image/jpeg", too_big}}).ok());
+    EXPECT_EQ(*fs::read_file(root / "images/u1/large.jpg"), too_big);
+}
+
+TEST(LocalStore, AReadOnlyStoreIsTransient) {
+    test::TempDir tmp;
+    const stdfs::path root = tmp.path() / "objects";
+    SmallTmpfs disk(root, "size=1m");
+    if (!disk.mounted()) GTEST_SKIP() << disk.why_not();
+    ASSERT_EQ(::mount(nullptr, root.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, "size=1m"), 0)
+        << std::strerror(errno);
+    LocalStore store(root, "");
+    const Status st = store.put_all({{"images/u1/small.jpg", "image/jpeg", "x"}});
+    ASSERT_FALSE(st.ok());
+    EXPECT_TRUE(st.error().transient) << st.error().message();
+    EXPECT_NE(st.error().reason.find("Read-only file system"), std::string::npos)
+        << st.error().reason;
+    const Status checked = store.check();
+    ASSERT_FALSE(checked.ok());
+    EXPECT_TRUE(checked.error().transient) << checked.error().message();
+}
+
+TEST(LocalStore, APermanentFailureRemovesWhatThePutWrote) {
+    test::TempDir tmp;
+    ASSERT_TRUE(fs::write_file_atomic(tmp.path() / "blocker", "a file, not a folder").ok());
+    LocalStore store(tmp.path(), "");
+    const Status st = store.put_all(
+        {{"images/u1/small.jpg", "image/jpeg", "x"}, {"blocker/large.jpg", "image/jpeg", "y"}});
+    ASSERT_FALSE(st.ok());
+    EXPECT_FALSE(st.error().transient) << st.error().message();
+    EXPECT_EQ(files_under(tmp.path()), (std::vector<stdfs::path>{"blocker"}));
+    EXPECT_FALSE(stdfs::exists(tmp.path() / "images"));
+}
+
+TEST(LocalStore, RemoveAllRemovesAndAMissingKeyIsFine) {
+    test::TempDir tmp;
+    LocalStore store(tmp.path(), "");
+    ASSERT_TRUE(store
+                    .put_all({{"images/u1/a.jpg", "image/jpeg", "a"},
+                              {"images/u1/b.jpg", "image/jpeg", "b"},
+                              {"images/u2/a.jpg", "image/jpeg", "c"}})
+                    .ok());
+    ASSERT_TRUE(
+        store.remove_all({"images/u1/a.jpg", "images/u1/b.jpg", "images/u1/never.jpg"}).ok());
+    EXPECT_EQ(files_under(tmp.path()), (std::vector<stdfs::path>{"images/u2/a.jpg"}));
+    EXPECT_FALSE(stdfs::exists(tmp.path() / "images/u1"));
+    ASSERT_TRUE(store.remove_all({"images/u1/a.jpg"}).ok()) << "removing twice is fine";
+    const Status unsafe = store.remove_all({"../outside.jpg"});
+    ASSERT_FALSE(unsafe.ok());
+    EXPECT_FALSE(unsafe.error().transient);
+    EXPECT_NE(unsafe.error().reason.find("would leave the store folder"), std::string::npos);
+}
+
+TEST(LocalStore, FailuresThatPassAreTransientThoseOnlyAPersonFixesAreNot) {
+    for (int err : {ENOSPC, EDQUOT, EROFS, EIO, EINTR, EAGAIN, ENOMEM, EMFILE, ESTALE}) {
+        EXPECT_TRUE(is_transient_store_errno(err)) << std::strerror(err);
+    }
+    for (int err : {EACCES, EPERM, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP, EINVAL, EEXIST}) {
+        EXPECT_FALSE(is_transient_store_errno(err)) << std::strerror(err);
+    }
 }
 
 TEST(LocalStore, DescribesItsRoot) {

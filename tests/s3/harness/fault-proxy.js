@@ -12,13 +12,32 @@
 //                          URL) restrict which requests a fault hits.
 //   GET  /_harness/faults  -> {"pending":[...],"injected":n,"passed":n}
 //   POST /_harness/faults/clear
+//   GET  /_harness/connections -> {"accepted":n,"open":n,"max_open":n,"requests":n}: the TCP
+//        connections that carried S3 requests (control requests are not counted), how many of
+//        them are open now and at most at once, and the S3 requests they carried.
+//   POST /_harness/connections/reset  zeroes accepted, max_open (to open) and requests
+//
+// Idle connections are kept for 30 s (Node's default is 5 s; S3 keeps them about 20 s), so a
+// client that reuses its connections across jobs is seen doing so.
 
 const http = require('http');
 const { sendS3Error, readBody, sendJson, forward, listen } = require('./http-util');
 
 function createFaultProxy({ upstreamPort }) {
   const state = { pending: [], injected: 0, passed: 0 };
+  const connections = { accepted: 0, open: 0, max_open: 0, requests: 0 };
   const stalled = new Set();
+
+  // Counts a connection the first time it carries an S3 request.
+  function countRequest(socket) {
+    connections.requests += 1;
+    if (socket.imgspoolCounted) return;
+    socket.imgspoolCounted = true;
+    connections.accepted += 1;
+    connections.open += 1;
+    connections.max_open = Math.max(connections.max_open, connections.open);
+    socket.once('close', () => { connections.open -= 1; });
+  }
 
   function takeFault(req) {
     const fault = state.pending.find((f) =>
@@ -45,6 +64,14 @@ function createFaultProxy({ upstreamPort }) {
         }
         return sendJson(res, 200, state);
       }
+      if (req.url.startsWith('/_harness/connections')) {
+        await readBody(req);
+        if (req.method === 'POST' && req.url === '/_harness/connections/reset') {
+          Object.assign(connections, { accepted: 0, max_open: connections.open, requests: 0 });
+        }
+        return sendJson(res, 200, connections);
+      }
+      countRequest(req.socket);
       const fault = takeFault(req);
       if (fault && fault.kind === 'reset') {
         req.socket.resetAndDestroy();
@@ -70,6 +97,7 @@ function createFaultProxy({ upstreamPort }) {
       sendS3Error(req, res, 502, 'BadGateway', `fault proxy: ${err.message}`);
     }
   });
+  server.keepAliveTimeout = 30000;
   const close = () => { for (const s of stalled) s.destroy(); };
   return { server, listen: () => listen(server), close };
 }
