@@ -166,7 +166,7 @@ int process_files(Config config, const std::string& spool_name,
             pool.stop(true);
             return 2;
         }
-        pool.submit(Job{upload_id, *spool, work_path, relative});
+        pool.submit(Job{upload_id, *spool, work_path, relative, std::nullopt, 0});
     }
     pool.stop(true);
     progress.finish();

@@ -38,7 +38,10 @@ Result<Runtime> open_runtime(Config config) {
 
 PipelineSettings pipeline_settings(const Config& config) {
     const DaemonSettings& d = config.daemon;
-    PipelineSettings s{config.limits, config.store.key_template, config.profiles};
+    PipelineSettings s;
+    s.limits = config.limits;
+    s.key_template = config.store.key_template;
+    s.profiles = config.profiles;
     s.retry = {std::chrono::seconds(d.retry_min_s), std::chrono::seconds(d.retry_max_s)};
     s.recheck_after = std::chrono::milliseconds(std::max(d.settle_ms, 100));
     s.abandon_after = std::chrono::seconds(d.abandon_after_s);

@@ -79,7 +79,7 @@ class PipelineTest : public ::testing::Test {
     void TearDown() override { stdfs::remove_all(dir_); }
 
     Job drop(const std::string& relative, const std::string& bytes) {
-        Job job{"id-" + std::to_string(next_++), spool_, {}, relative};
+        Job job{"id-" + std::to_string(next_++), spool_, {}, relative, std::nullopt, 0};
         job.work_path = spool_.work() / job.upload_id / relative;
         stdfs::create_directories(job.work_path.parent_path());
         std::ofstream(job.work_path, std::ios::binary) << bytes;

@@ -135,3 +135,46 @@ TEST_F(SettleTrackerTest, FileChangedDuringTheCallbackWaitsAgain) {
     EXPECT_TRUE(tick(state(20, 2), 699ms).empty());
     EXPECT_EQ(tick(state(20, 2), 700ms).size(), 1u);
 }
+
+TEST_F(SettleTrackerTest, ANotWholeFileWaitsAnotherPeriodAndIsListedWithItsReason) {
+    tracker.noticed(key, state(10, 1), t0);
+    ASSERT_EQ(tick(state(10, 1), 300ms).size(), 1u);
+    tracker.not_whole(key, "incomplete JPEG: no end-of-image marker", t0 + 300ms);
+    auto listed = tracker.not_whole_files();
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].reason, "incomplete JPEG: no end-of-image marker");
+    EXPECT_EQ(listed[0].changed_at, t0);
+    // Judged again only after another settle period, still unchanged since t0.
+    EXPECT_TRUE(tick(state(10, 1), 599ms).empty());
+    ASSERT_EQ(tick(state(10, 1), 600ms).size(), 1u);
+    EXPECT_EQ(tracker.unchanged_for(key, t0 + 600ms), 600ms);
+}
+
+TEST_F(SettleTrackerTest, GrowingRestartsTheUnchangedClockButKeepsTheReason) {
+    tracker.noticed(key, state(10, 1), t0);
+    ASSERT_EQ(tick(state(10, 1), 300ms).size(), 1u);
+    tracker.not_whole(key, "open for writing by another process", t0 + 300ms);
+    EXPECT_TRUE(tick(state(20, 2), 400ms).empty());
+    EXPECT_EQ(tracker.unchanged_for(key, t0 + 500ms), 100ms);
+    ASSERT_EQ(tracker.not_whole_files().size(), 1u);
+    EXPECT_EQ(tracker.not_whole_files()[0].changed_at, t0 + 400ms);
+}
+
+TEST_F(SettleTrackerTest, AClaimedFileLeavesTheWaitingList) {
+    tracker.noticed(key, state(10, 1), t0);
+    ASSERT_EQ(tick(state(10, 1), 300ms).size(), 1u);
+    tracker.not_whole(key, "incomplete PNG: no IEND chunk", t0 + 300ms);
+    ASSERT_EQ(tick(state(10, 1), 600ms).size(), 1u);
+    tracker.reported(key, std::nullopt, t0 + 600ms);  // claimed: gone from inbox/
+    EXPECT_TRUE(tracker.not_whole_files().empty());
+    EXPECT_EQ(tracker.size(), 0u);
+}
+
+TEST_F(SettleTrackerTest, TryLaterOffersTheFileAgainAfterAnotherPeriod) {
+    tracker.noticed(key, state(10, 1), t0);
+    ASSERT_EQ(tick(state(10, 1), 300ms).size(), 1u);
+    tracker.retry_later(key, t0 + 300ms);
+    EXPECT_TRUE(tracker.not_whole_files().empty());
+    EXPECT_TRUE(tick(state(10, 1), 500ms).empty());
+    EXPECT_EQ(tick(state(10, 1), 600ms).size(), 1u);
+}

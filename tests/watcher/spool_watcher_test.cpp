@@ -3,6 +3,10 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <functional>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -71,7 +75,10 @@ class SpoolWatcherTest : public ::testing::Test {
     stdfs::path outside() const { return dir.path() / "outside"; }
 
     void start(std::chrono::seconds rescan = 60s, SpoolWatcher::Callback cb = {}) {
-        if (!cb) cb = [this](const StableFile& f) { reports.add(f); };
+        if (!cb) cb = [this](const StableFile& f) {
+            reports.add(f);
+            return Offer::taken;
+        };
         WatcherOptions o{{spool}, kSettle, rescan};
         watcher = std::make_unique<SpoolWatcher>(o, std::move(cb));
         Status st = watcher->start();
@@ -80,6 +87,15 @@ class SpoolWatcherTest : public ::testing::Test {
     }
     // Long enough for anything wrongly reported to show up.
     static void quiet_period() { std::this_thread::sleep_for(kSettle * 3); }
+    // Polls `done` until it holds or kPatience passes.
+    static bool wait_until(const std::function<bool()>& done) {
+        const auto deadline = std::chrono::steady_clock::now() + kPatience;
+        while (!done()) {
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            std::this_thread::sleep_for(20ms);
+        }
+        return true;
+    }
 };
 
 // A separate raw inotify instance that records IN_OPEN of one file: proof of "never opened".
@@ -285,6 +301,7 @@ TEST_F(SpoolWatcherTest, ReaderKeepsDrainingWhileTheCallbackBlocks) {
         reports.add(f);
         std::unique_lock lock(gate_mutex);
         gate_cv.wait(lock, [&] { return open; });
+        return Offer::taken;
     });
     put_file(inbox() / "first.jpg", "1");
     ASSERT_EQ(reports.wait_for(1).size(), 1u);  // now blocked inside on_stable
@@ -310,6 +327,7 @@ TEST_F(SpoolWatcherTest, CallbackCanClaimTheFile) {
         auto c = claim(spool, f.path, "upload-1");
         EXPECT_TRUE(c.ok()) << c.error().message();
         reports.add(f);
+        return Offer::taken;
     });
     put_file(inbox() / "sub" / "k.jpg", "k");
     ASSERT_EQ(reports.wait_for(1).size(), 1u);
@@ -335,7 +353,7 @@ TEST_F(SpoolWatcherTest, StopReturnsPromptlyAndIsIdempotent) {
 TEST_F(SpoolWatcherTest, SecondActiveWatcherIsRefused) {
     start();
     SpoolLayout other{"other", dir.path() / "other", "web"};
-    SpoolWatcher second({{other}, kSettle, 60s}, [](const StableFile&) {});
+    SpoolWatcher second({{other}, kSettle, 60s}, [](const StableFile&) { return Offer::taken; });
     Status st = second.start();
     ASSERT_FALSE(st.ok());
     EXPECT_EQ(st.error().stage, Stage::watch);
@@ -343,7 +361,7 @@ TEST_F(SpoolWatcherTest, SecondActiveWatcherIsRefused) {
     EXPECT_FALSE(second.armed());
 
     watcher->stop();
-    SpoolWatcher third({{other}, kSettle, 60s}, [](const StableFile&) {});
+    SpoolWatcher third({{other}, kSettle, 60s}, [](const StableFile&) { return Offer::taken; });
     EXPECT_TRUE(third.start().ok());
 }
 
@@ -370,4 +388,78 @@ TEST_F(SpoolWatcherTest, FolderRenamedInsideTheInboxIsFollowed) {
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].file.relative, "ready/n.jpg");
     EXPECT_EQ(got[0].size_seen, 1);
+}
+
+namespace {
+
+// A PNG by its structure only (signature, one chunk, IEND): enough for the format check.
+std::string png_head() {
+    return std::string("\x89PNG\r\n\x1a\n", 8) + std::string("\0\0\0\x04", 4) + "tEXt" + "abcd" +
+           std::string(4, '\0');
+}
+std::string png_tail() {
+    return std::string("\0\0\0\0", 4) + "IEND" + std::string("\xae\x42\x60\x82", 4);
+}
+
+}  // namespace
+
+TEST_F(SpoolWatcherTest, AFileOpenForWritingIsNotReportedUntilItIsClosed) {
+    start();
+    const stdfs::path p = inbox() / "held.bin";
+    std::FILE* f = std::fopen(p.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fputs("some bytes", f);
+    std::fflush(f);
+    quiet_period();  // far longer than settle, and nothing changes: only the writer is there
+    EXPECT_TRUE(reports.all().empty());
+    ASSERT_TRUE(wait_until([&] { return !watcher->waiting_files().empty(); }));
+    EXPECT_EQ(watcher->waiting_files()[0].reason, "open for writing by another process");
+    std::fclose(f);
+    EXPECT_EQ(reports.wait_for(1).size(), 1u);
+}
+
+TEST_F(SpoolWatcherTest, AnIncompleteFileWaitsListedWithItsReasonUntilItIsWhole) {
+    start();
+    const stdfs::path p = inbox() / "slow.png";
+    put_file(p, png_head());
+    ASSERT_TRUE(wait_until([&] { return !watcher->waiting_files().empty(); }));
+    const auto waiting = watcher->waiting_files();
+    EXPECT_EQ(waiting[0].relative, "slow.png");
+    EXPECT_EQ(waiting[0].spool, "photos");
+    EXPECT_EQ(waiting[0].size, png_head().size());
+    EXPECT_NE(waiting[0].reason.find("PNG"), std::string::npos) << waiting[0].reason;
+    EXPECT_TRUE(reports.all().empty());
+    std::ofstream(p, std::ios::binary | std::ios::app) << png_tail();
+    ASSERT_EQ(reports.wait_for(1).size(), 1u);
+    EXPECT_TRUE(reports.all()[0].file.abandoned.empty());
+    EXPECT_TRUE(watcher->waiting_files().empty());
+}
+
+TEST_F(SpoolWatcherTest, AFileIncompleteTooLongIsReportedAbandonedWithTheReason) {
+    WatcherOptions o{{spool}, kSettle, 60s};
+    o.abandon_after = 1s;
+    watcher = std::make_unique<SpoolWatcher>(o, [this](const StableFile& f) {
+        reports.add(f);
+        return Offer::taken;
+    });
+    ASSERT_TRUE(watcher->start().ok());
+    put_file(inbox() / "cut.png", png_head());
+    auto got = reports.wait_for(1, 10s);
+    ASSERT_EQ(got.size(), 1u);
+    const std::string& why = got[0].file.abandoned;
+    EXPECT_NE(why.find("incomplete PNG"), std::string::npos) << why;
+    EXPECT_NE(why.find("unchanged for"), std::string::npos) << why;
+    EXPECT_NE(why.find(std::to_string(png_head().size()) + " bytes"), std::string::npos) << why;
+}
+
+TEST_F(SpoolWatcherTest, TryLaterOffersTheFileAgain) {
+    std::atomic<int> offers{0};
+    start(60s, [&](const StableFile& f) {
+        if (++offers < 3) return Offer::try_later;
+        reports.add(f);
+        return Offer::taken;
+    });
+    put_file(inbox() / "again.jpg", "x");
+    EXPECT_EQ(reports.wait_for(1).size(), 1u);
+    EXPECT_EQ(offers.load(), 3);
 }
