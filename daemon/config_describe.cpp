@@ -54,7 +54,8 @@ void describe_profile(std::ostream& out, const Profile& p) {
         << "keep_metadata = " << b(p.keep_metadata) << "\n"
         << "jpeg_progressive = " << b(p.jpeg_progressive) << "\n"
         << "png_compression = " << p.png_compression << "\n"
-        << "webp_effort = " << p.webp_effort << "\n";
+        << "webp_effort = " << p.webp_effort << "\n"
+        << "fail_on = " << q(fail_on_name(p.fail_on)) << "\n";
     for (const Variant& v : p.variants) {
         std::string formats;
         for (const OutputFormat& o : v.outputs) {

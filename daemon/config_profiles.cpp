@@ -2,6 +2,7 @@
 //
 //   [profiles.thumbs]
 //   keep_metadata = false
+//   fail_on = "warning"            # decoder strictness: "truncated", "error" or "warning"
 //   [[profiles.thumbs.variant]]
 //   name = "small"
 //   width = 320
@@ -66,6 +67,14 @@ Result<Profile> read_profile(const toml::value& table, const std::string& name,
     r.boolean("jpeg_progressive", p.jpeg_progressive);
     r.integer("png_compression", p.png_compression, 0, 9);
     r.integer("webp_effort", p.webp_effort, 0, 6);
+    std::string fail_on = fail_on_name(p.fail_on);
+    r.string("fail_on", fail_on);
+    if (const std::optional<FailOn> f = parse_fail_on(fail_on)) {
+        p.fail_on = *f;
+    } else {
+        r.fail("fail_on",
+               "expected \"truncated\", \"error\" or \"warning\", got " + toml_string(fail_on));
+    }
     r.require("variant");
     const toml::array* variants = r.table_array("variant");
     if (Status s = r.finish(); !s) return s.error();

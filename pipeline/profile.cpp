@@ -127,6 +127,25 @@ std::optional<Format> parse_format(const std::string& name) {
     return std::nullopt;
 }
 
+const char* fail_on_name(FailOn f) {
+    switch (f) {
+        case FailOn::truncated:
+            return "truncated";
+        case FailOn::error:
+            return "error";
+        case FailOn::warning:
+            return "warning";
+    }
+    return "warning";
+}
+
+std::optional<FailOn> parse_fail_on(const std::string& name) {
+    for (FailOn f : {FailOn::truncated, FailOn::error, FailOn::warning}) {
+        if (name == fail_on_name(f)) return f;
+    }
+    return std::nullopt;
+}
+
 const std::map<std::string, Profile>& builtin_profiles() {
     static const std::map<std::string, Profile> profiles = [] {
         std::map<std::string, Profile> m;
@@ -196,7 +215,8 @@ std::string Profile::fingerprint() const {
          << "keep_metadata=" << keep_metadata << "\n"
          << "jpeg_progressive=" << jpeg_progressive << "\n"
          << "png_compression=" << png_compression << "\n"
-         << "webp_effort=" << webp_effort << "\n";
+         << "webp_effort=" << webp_effort << "\n"
+         << "fail_on=" << fail_on_name(fail_on) << "\n";
     for (const Variant& v : variants) {
         text << "variant=" << v.name << " " << v.width << "x" << v.height
              << " fit=" << (v.fit == Fit::cover ? "cover" : "inside") << " enlarge=" << v.enlarge

@@ -17,6 +17,17 @@ const char* format_extension(Format f);                       // "jpg", "png", "
 const char* format_mime(Format f);                            // "image/jpeg", ...
 std::optional<Format> parse_format(const std::string& name);  // "jpeg"/"jpg", "png", "webp"
 
+// How strict the decoder is with a source, as libvips' fail_on (and sharp's failOn) has it:
+//   truncated: fail only on truncated data; corrupt data decodes (libjpeg draws grey blocks);
+//   error:     also fail on decoder errors; libjpeg reports corrupt entropy data as a warning,
+//              so a corrupt JPEG still decodes;
+//   warning:   fail on any warning too: corrupt JPEG data ("bad Huffman code", "premature end
+//              of data segment") fails. sharp's default, and ours.
+enum class FailOn { truncated, error, warning };
+
+const char* fail_on_name(FailOn f);                            // "truncated", "error", "warning"
+std::optional<FailOn> parse_fail_on(const std::string& name);  // the names above only
+
 enum class Fit {
     cover,   // fill the box exactly, centre crop what overflows (the web thumbnails)
     inside,  // fit inside the box keeping the aspect ratio (the AI-tool presets)
@@ -48,6 +59,7 @@ struct Profile {
     // libwebp's method 0-6 (libvips' `effort`). 2 costs about a third less CPU than libwebp's
     // default 4 for ~2% more bytes at the same quality setting; the bench measured the scores.
     int webp_effort = 2;
+    FailOn fail_on = FailOn::warning;  // for every decode of a source
 
     // SHA-256 (hex) over every setting that changes the rendered bytes, plus the renderer's
     // version: equal fingerprints mean a cached derivative set can be reused as is.

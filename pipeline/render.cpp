@@ -2,11 +2,12 @@
 //
 // Decode plan: the largest scale any variant needs (capped at 1) decides one
 // vips_thumbnail_buffer call, which shrinks on load (JPEG, WebP), auto-orients, converts to
-// sRGB and fails on truncated data. Its result is held in memory. Variants are then framed
-// largest first, each from the smallest image already framed that shows the same region of
-// the source and is at least its size (web: `large` from the decode, `medium` from `large`,
-// `small` from `medium`), else from the decode itself. A framed image that is encoded more than
-// once or feeds a smaller variant is held in memory too, so no resample runs twice.
+// sRGB and fails on truncated data (and on corrupt data, as the profile's fail_on says). Its
+// result is held in memory. Variants are then framed largest first, each from the smallest
+// image already framed that shows the same region of the source and is at least its size (web:
+// `large` from the decode, `medium` from `large`, `small` from `medium`), else from the decode
+// itself. A framed image that is encoded more than once or feeds a smaller variant is held in
+// memory too, so no resample runs twice.
 // Memory: the decoded image is held while the variants are cut, width x height x bands bytes
 // at the decode scale (full size for `web`), per concurrent render, plus the held variants.
 #include "pipeline/render.hpp"
@@ -67,7 +68,7 @@ Size oriented_size(const SourceInfo& info) {
 // The source decoded once, auto-oriented and in sRGB, at the smallest scale from which every
 // planned variant can still be cut: `scale` of the oriented source size, at most 1.
 Result<VipsImagePtr> decode(std::string_view source, const SourceInfo& info, Size oriented,
-                            double scale) {
+                            double scale, FailOn fail_on) {
     const int box_w = std::max(1, static_cast<int>(std::ceil(oriented.width * scale - 1e-6)));
     const int box_h = std::max(1, static_cast<int>(std::ceil(oriented.height * scale - 1e-6)));
     void* buf = const_cast<char*>(source.data());
@@ -76,7 +77,8 @@ Result<VipsImagePtr> decode(std::string_view source, const SourceInfo& info, Siz
     // taken as sRGB already (and CMYK without a profile goes through libvips' CMYK profile).
     // fail_on goes in the loader's option string: libvips 8.14.1's thumbnail_buffer does not
     // pass its own fail_on argument on to the buffer loader, and truncated data then decodes.
-    const char* loader_options = "fail_on=truncated";
+    const std::string option_string = std::string("fail_on=") + fail_on_name(fail_on);
+    const char* loader_options = option_string.c_str();
     const int rc =
         info.has_icc_profile
             ? vips_thumbnail_buffer(buf, source.size(), &out, box_w, "height", box_h, "size",
@@ -168,7 +170,8 @@ Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& 
         scale = std::max({scale, static_cast<double>(size.width) / oriented.width,
                           static_cast<double>(size.height) / oriented.height});
     }
-    Result<VipsImagePtr> base = decode(source, info, oriented, std::min(scale, 1.0));
+    Result<VipsImagePtr> base =
+        decode(source, info, oriented, std::min(scale, 1.0), profile.fail_on);
     if (!base) return base.error();
     const int base_w = vips_image_get_width(base->get());
     const int base_h = vips_image_get_height(base->get());

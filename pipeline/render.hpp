@@ -21,7 +21,8 @@ struct Rendered {
 
 // Decodes as few times as possible (shrink-on-load, smaller sizes cut from one shrunk image),
 // auto-orients from EXIF, converts to sRGB, strips metadata unless the profile keeps it, and
-// fails (Stage::render) on truncated or corrupt data. One Rendered per (variant, output).
+// fails (Stage::render) on truncated data, and on corrupt data as strictly as the profile's
+// fail_on says (the decoder's message is in the reason). One Rendered per (variant, output).
 Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& info,
                                      const Profile& profile);
 

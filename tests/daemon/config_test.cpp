@@ -281,7 +281,7 @@ TEST_F(ConfigTest, CustomProfileBecomesVariantsAndOutputs) {
     Result<Config> c = parse(
         "[[spool]]\nname = \"a\"\nroot = \"/srv/a\"\nprofile = \"thumbs\"\n"
         "[profiles.thumbs]\nkeep_metadata = true\njpeg_progressive = false\npng_compression = 4\n"
-        "webp_effort = 5\n"
+        "webp_effort = 5\nfail_on = \"truncated\"\n"
         "[[profiles.thumbs.variant]]\nname = \"small\"\nwidth = 320\nheight = 200\n"
         "fit = \"cover\"\nenlarge = true\nformats = [\"source\", \"webp\"]\nquality = 70\n"
         "[[profiles.thumbs.variant]]\nname = \"original\"\n");
@@ -293,6 +293,7 @@ TEST_F(ConfigTest, CustomProfileBecomesVariantsAndOutputs) {
     EXPECT_FALSE(p.jpeg_progressive);
     EXPECT_EQ(p.png_compression, 4);
     EXPECT_EQ(p.webp_effort, 5);
+    EXPECT_EQ(p.fail_on, FailOn::truncated);
     ASSERT_EQ(p.variants.size(), 2u);
     const Variant& small = p.variants[0];
     EXPECT_EQ(small.name, "small");
@@ -315,6 +316,17 @@ TEST_F(ConfigTest, CustomProfileBecomesVariantsAndOutputs) {
     EXPECT_EQ(original.outputs[0].quality, 85);
 }
 
+TEST_F(ConfigTest, DecoderStrictnessDefaultsToWarningLikeSharp) {
+    Result<Config> c =
+        parse(kSpool +
+              "[profiles.p]\n[[profiles.p.variant]]\nname = \"v\"\n"
+              "[profiles.q]\nfail_on = \"warning\"\n[[profiles.q.variant]]\nname = \"v\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->profiles.at("p").fail_on, FailOn::warning);
+    EXPECT_EQ(c->profiles.at("q").fail_on, FailOn::warning);
+    EXPECT_EQ(c->profiles.at("web").fail_on, FailOn::warning);
+}
+
 TEST_F(ConfigTest, CustomProfileProblemsNameTheKey) {
     EXPECT_NE(error_of(kSpool + "[profiles.web]\n[[profiles.web.variant]]\nname = \"v\"\n")
                   .find("\"web\" is a built-in profile"),
@@ -334,6 +346,15 @@ TEST_F(ConfigTest, CustomProfileProblemsNameTheKey) {
               std::string::npos);
     EXPECT_NE(error_of(kSpool + "[profiles.p]\nkeep_metadata = false\n")
                   .find("[profiles.p] variant: missing (required)"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[profiles.p]\nfail_on = \"none\"\n[[profiles.p.variant]]\n"
+                                "name = \"v\"\n")
+                  .find("[profiles.p] fail_on: expected \"truncated\", \"error\" or \"warning\", "
+                        "got \"none\""),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[profiles.p]\nfail_on = true\n[[profiles.p.variant]]\n"
+                                "name = \"v\"\n")
+                  .find("[profiles.p] fail_on: expected a string, got true"),
               std::string::npos);
     // Caught by validate_profile: a box needs both sides.
     EXPECT_NE(error_of(kSpool + "[profiles.p]\n[[profiles.p.variant]]\nname = \"v\"\nwidth = 10\n")
@@ -428,6 +449,7 @@ void expect_same_profile(const Profile& a, const Profile& b) {
     EXPECT_EQ(a.keep_metadata, b.keep_metadata);
     EXPECT_EQ(a.jpeg_progressive, b.jpeg_progressive);
     EXPECT_EQ(a.png_compression, b.png_compression);
+    EXPECT_EQ(a.fail_on, b.fail_on);
     ASSERT_EQ(a.variants.size(), b.variants.size());
     for (std::size_t i = 0; i < a.variants.size(); ++i) {
         const Variant& x = a.variants[i];
@@ -465,7 +487,7 @@ TEST_F(ConfigTest, DescribeParsesBackToTheSameConfig) {
         "[limits]\nmax_bytes = 99999\nmin_width = 1\nmin_height = 2\nmax_width = 300\n"
         "max_height = 400\nmax_pixels = 120000\n"
         "[metrics]\nenabled = true\nbind = \"::1\"\nport = 9999\n"
-        "[profiles.thumbs]\nkeep_metadata = true\npng_compression = 3\n"
+        "[profiles.thumbs]\nkeep_metadata = true\npng_compression = 3\nfail_on = \"error\"\n"
         "[[profiles.thumbs.variant]]\nname = \"s\"\nwidth = 64\nheight = 48\nfit = \"cover\"\n"
         "formats = [\"jpg\", \"webp\", \"source\"]\nquality = 61\n"
         "[[profiles.thumbs.variant]]\nname = \"o\"\n");

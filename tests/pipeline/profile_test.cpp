@@ -84,6 +84,23 @@ TEST(BuiltinProfiles, WebHasCoverThumbnailsInSourceFormatAndWebpPlusTheOriginal)
     EXPECT_EQ(web.webp_effort, 2);
 }
 
+TEST(BuiltinProfiles, DecodeStrictlyLikeSharp) {
+    for (const auto& [name, profile] : builtin_profiles()) {
+        EXPECT_EQ(profile.fail_on, FailOn::warning) << name;
+    }
+    EXPECT_EQ(Profile{}.fail_on, FailOn::warning);
+}
+
+TEST(FailOnNames, RoundTripAndNothingElseParses) {
+    for (FailOn f : {FailOn::truncated, FailOn::error, FailOn::warning}) {
+        EXPECT_EQ(parse_fail_on(fail_on_name(f)), f);
+    }
+    EXPECT_STREQ(fail_on_name(FailOn::truncated), "truncated");
+    for (const char* other : {"", "none", "Warning", "warnings", "true"}) {
+        EXPECT_EQ(parse_fail_on(other), std::nullopt) << other;
+    }
+}
+
 TEST(BuiltinProfiles, AiPresetsFitInsideWithJpegNormalAndWebpHq) {
     struct Expected {
         const char* name;
@@ -259,6 +276,7 @@ TEST(Fingerprint, ChangesWhenAnySettingChanges) {
         {"jpeg_progressive", [](Profile& p) { p.jpeg_progressive = false; }},
         {"png_compression", [](Profile& p) { p.png_compression = 6; }},
         {"webp_effort", [](Profile& p) { p.webp_effort = 4; }},
+        {"fail_on", [](Profile& p) { p.fail_on = FailOn::truncated; }},
         {"variant name", [](Profile& p) { p.variants[0].name = "tiny"; }},
         {"width", [](Profile& p) { p.variants[0].width = 151; }},
         {"height", [](Profile& p) { p.variants[0].height = 151; }},

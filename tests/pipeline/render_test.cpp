@@ -316,6 +316,63 @@ TEST(Render, CorruptPngDataFails) {
     EXPECT_EQ(render_error(source, builtin("web")).stage, Stage::render);
 }
 
+// A JPEG whose entropy-coded data has a run of garbage in its middle: no 0xFF among it, so no
+// marker appears, and the headers and the end-of-image marker are intact. Only a decode notices:
+// libjpeg runs out of data before the last block ("premature end of data segment") and reports
+// it as a warning.
+std::string corrupt_jpeg() {
+    std::string bytes = quadrants_as(600, 400, Format::jpeg);
+    const std::size_t sos = bytes.find("\xFF\xDA", 0, 2);
+    EXPECT_NE(sos, std::string::npos);
+    if (sos == std::string::npos) return bytes;
+    const std::size_t data = sos + 2 +
+                             (static_cast<unsigned char>(bytes[sos + 2]) << 8 |
+                              static_cast<unsigned char>(bytes[sos + 3]));
+    const std::size_t end = bytes.size() - 2;  // FF D9
+    for (std::size_t i = data + (end - data) * 3 / 8; i < data + (end - data) * 5 / 8; ++i) {
+        bytes[i] = '\x55';
+    }
+    return bytes;
+}
+
+Profile failing_on(FailOn fail_on) {
+    Profile p = thumbs_profile();
+    p.fail_on = fail_on;
+    return p;
+}
+
+TEST(Render, CorruptJpegDataFailsUnderTheDefaultWithTheDecodersReason) {
+    const std::string source = corrupt_jpeg();
+    EXPECT_EQ(thumbs_profile().fail_on, FailOn::warning);
+    for (const Profile* profile : {&builtin("web"), &builtin("dall-e")}) {
+        const Error e = render_error(source, *profile);
+        EXPECT_EQ(e.stage, Stage::render) << profile->name;
+        EXPECT_NE(e.reason.find("cannot decode the jpeg image"), std::string::npos) << e.reason;
+        EXPECT_NE(e.reason.find("Corrupt JPEG data"), std::string::npos) << e.reason;
+    }
+}
+
+TEST(Render, CorruptJpegDataRendersUnderFailOnTruncated) {
+    const std::string source = corrupt_jpeg();
+    expect_outputs(rendered(source, failing_on(FailOn::truncated)),
+                   {{"box", Format::jpeg, 120, 80}, {"square", Format::png, 60, 60}});
+}
+
+TEST(Render, CorruptJpegDataRendersUnderFailOnErrorAsLibjpegCallsItAWarning) {
+    const std::string source = corrupt_jpeg();
+    EXPECT_EQ(rendered(source, failing_on(FailOn::error)).size(), 2u);
+}
+
+TEST(Render, TruncatedJpegFailsUnderEveryFailOn) {
+    VipsImagePtr image = test::noise(600, 400);
+    const std::string source = truncated(test::save(image.get(), Format::jpeg));
+    for (FailOn f : {FailOn::truncated, FailOn::error, FailOn::warning}) {
+        const Error e = render_error(source, failing_on(f));
+        EXPECT_EQ(e.stage, Stage::render) << fail_on_name(f);
+        EXPECT_NE(e.reason.find("Premature end of"), std::string::npos) << e.reason;
+    }
+}
+
 double mean_abs_difference(VipsImage* a, VipsImage* b) {
     VipsImage* diff = nullptr;
     EXPECT_EQ(vips_subtract(a, b, &diff, nullptr), 0);
