@@ -18,6 +18,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Retries of a failed move out of work/ for a fault that does not pass by itself (EACCES, ...).
+constexpr int kMaxMoveRetries = 3;
+
 std::string extension_of(const Rendered& r) {
     return format_extension(r.format);
 }
@@ -255,6 +258,17 @@ void Pipeline::finish_failure(const Job& job, const Error& err, JobOutcome& out)
 }
 
 void Pipeline::retry_move(const Job& job, const Error& err, JobOutcome& out) {
+    std::error_code ec;
+    const bool still_there = std::filesystem::exists(
+        std::filesystem::symlink_status(job.work_path, ec));
+    if (!still_there || (!err.transient && job.deferrals >= kMaxMoveRetries)) {
+        // Gone, or a fault that more tries in this run will not mend: the next start tries again.
+        log::error("cannot move the original out of work/", {{"upload_id", job.upload_id},
+                                                             {"spool", job.spool.name},
+                                                             {"source", job.relative.string()},
+                                                             {"error", err.message()}});
+        return;
+    }
     std::chrono::milliseconds delay;
     {
         std::lock_guard lock(rng_mutex_);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <thread>
 
 #include "common/fs.hpp"
 #include "tests/integration/images.hpp"
@@ -371,48 +372,51 @@ TEST_F(S3DaemonIt, TransientFaultsAreRetriedAndTheJobCompletes) {
     EXPECT_TRUE(all_requests_verified());
 }
 
-TEST_F(S3DaemonIt, UnreachableStoreFailsAtStoreAndTheSameBytesUploadForRealOnceItWorks) {
+TEST_F(S3DaemonIt, AnUnreachableStoreDefersTheJobWhichCompletesOnceTheStoreIsFixed) {
     const RefusingPort nothing_there;
-    write_config(daemon_config(store_toml(nothing_there.url(), "max_attempts = 2\n")));
+    DaemonConfig config = daemon_config(store_toml(nothing_there.url(), "max_attempts = 2\n"));
+    config.daemon = {{"retry_min_s", "1"}, {"retry_max_s", "2"}};
+    write_config(config);
     start_daemon();
     ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
     const Source src = jpeg_source("offline.jpg", 351);
     drop(src);
-    const std::optional<Row> failed_job = wait_failed(src.name);
-    ASSERT_TRUE(failed_job) << "the job did not fail";
-    EXPECT_EQ(failed_job->at("error_stage"), "store");
-    EXPECT_TRUE(contains_any(failed_job->at("error"), {"cannot reach the s3 endpoint"}))
-        << failed_job->at("error");
-    EXPECT_TRUE(cache_rows_for(*failed_job).empty())
-        << "variants that never reached the store were recorded in the cache";
-    const nlohmann::json note = read_json(failed() / (src.name + ".error.json"));
-    EXPECT_EQ(note.at("stage"), "store");
+    // Deferred, not failed: pending with the reason and attempts, the file kept in work/.
+    std::optional<Row> deferred;
+    ASSERT_TRUE(wait_for([&] {
+        auto jobs = jobs_for(src.name);
+        if (jobs.size() == 1 && std::stoi(jobs[0].at("attempts")) >= 2) deferred = jobs[0];
+        return deferred.has_value();
+    })) << tree();
+    EXPECT_EQ(deferred->at("status"), "pending");
+    EXPECT_TRUE(contains_any(deferred->at("last_error"), {"cannot reach the s3 endpoint"}))
+        << deferred->at("last_error");
+    EXPECT_FALSE(deferred->at("next_attempt_at").empty());
+    EXPECT_TRUE(files_under(failed()).empty());
+    EXPECT_EQ(files_under(work()).size(), 1u) << tree();
+    EXPECT_TRUE(cache_rows_for(*deferred).empty());
 
-    // The operator fixes the endpoint and restarts; the same bytes are dropped again.
+    // The operator fixes the endpoint and restarts: the same job completes, nobody re-drops.
     kill_daemon();
-    write_config(daemon_config(store_toml(harness_->fault_url())));
+    config.store_toml = store_toml(harness_->fault_url());
+    write_config(config);
     start_daemon();
-    drop(src);
     const std::optional<Row> job = wait_complete(src.name);
-    ASSERT_TRUE(job) << "the retry drop was not completed";
-    EXPECT_NE(job->at("id"), failed_job->at("id"));
-    EXPECT_EQ(job->at("cache_hit"), "0") << "a cache hit for objects that were never stored";
+    ASSERT_TRUE(job) << "the deferred job was not completed\n" << tree();
+    EXPECT_EQ(job->at("id"), deferred->at("id"));
+    EXPECT_EQ(job->at("cache_hit"), "0");
     EXPECT_TRUE(s3_outputs_ok(job->at("id"), src));
     EXPECT_EQ(recorded_urls(*this, job->at("id")),
               expected_urls(job->at("id"), "jpeg", endpoint_base()));
+    EXPECT_TRUE(files_under(failed()).empty());
+    EXPECT_TRUE(files_under(work()).empty()) << tree();
     EXPECT_TRUE(all_requests_verified());
-
-    // Now that they are stored, the same bytes are a cache hit with the same URLs.
-    const Source again{"offline again.jpg", "jpeg", src.width, src.height, src.bytes};
-    drop(again);
-    const std::optional<Row> hit = wait_complete(again.name);
-    ASSERT_TRUE(hit);
-    EXPECT_EQ(hit->at("cache_hit"), "1");
-    EXPECT_EQ(recorded_urls(*this, hit->at("id")), recorded_urls(*this, job->at("id")));
 }
 
-TEST_F(S3DaemonIt, ExhaustedRetriesFailCleanlyAndTheSameBytesUploadOnTheSameStore) {
-    write_config(daemon_config(store_toml(harness_->fault_url(), "max_attempts = 2\n")));
+TEST_F(S3DaemonIt, ExhaustedRetriesDeferAndTheJobCompletesWhenTheStoreRecovers) {
+    DaemonConfig config = daemon_config(store_toml(harness_->fault_url(), "max_attempts = 2\n"));
+    config.daemon = {{"retry_min_s", "1"}, {"retry_max_s", "2"}};
+    write_config(config);
     harness_->inject({{"kind", "status"},
                       {"status", 503},
                       {"code", "SlowDown"},
@@ -422,24 +426,94 @@ TEST_F(S3DaemonIt, ExhaustedRetriesFailCleanlyAndTheSameBytesUploadOnTheSameStor
     ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
     const Source src = png_source("busy.png", 361);
     drop(src);
-    const std::optional<Row> failed_job = wait_failed(src.name);
-    ASSERT_TRUE(failed_job) << "the job did not fail";
-    EXPECT_EQ(failed_job->at("error_stage"), "store");
-    EXPECT_NE(failed_job->at("error").find("503 SlowDown"), std::string::npos)
-        << failed_job->at("error");
-    EXPECT_NE(failed_job->at("error").find("gave up after 2 attempts"), std::string::npos)
-        << failed_job->at("error");
-    EXPECT_TRUE(cache_rows_for(*failed_job).empty());
-    EXPECT_TRUE(query("SELECT * FROM images WHERE upload_id = ?1", {failed_job->at("id")}).empty());
+    std::optional<Row> deferred;
+    ASSERT_TRUE(wait_for([&] {
+        auto jobs = jobs_for(src.name);
+        if (jobs.size() == 1 && !jobs[0].at("last_error").empty()) deferred = jobs[0];
+        return deferred.has_value();
+    }));
+    EXPECT_EQ(deferred->at("status"), "pending");
+    EXPECT_NE(deferred->at("last_error").find("503 SlowDown"), std::string::npos)
+        << deferred->at("last_error");
+    EXPECT_NE(deferred->at("last_error").find("gave up after 2 attempts"), std::string::npos)
+        << deferred->at("last_error");
+    EXPECT_TRUE(files_under(failed()).empty());
 
-    // The store recovers; the same bytes on the same store (same cache key) upload for real.
+    // The store recovers: the same job uploads for real, no cache hit for unstored objects.
     ASSERT_EQ(s3_test::http("POST", harness_->fault_url() + "/_harness/faults/clear").status, 200);
-    drop(src);
     const std::optional<Row> job = wait_complete(src.name);
-    ASSERT_TRUE(job) << "the retry drop was not completed";
-    EXPECT_EQ(job->at("cache_hit"), "0") << "a cache hit for objects that were never stored";
+    ASSERT_TRUE(job) << "the deferred job was not completed";
+    EXPECT_EQ(job->at("id"), deferred->at("id"));
+    EXPECT_EQ(job->at("cache_hit"), "0");
     EXPECT_TRUE(s3_outputs_ok(job->at("id"), src));
+    EXPECT_TRUE(files_under(failed()).empty());
     EXPECT_TRUE(all_requests_verified());
+}
+
+// The store stopped for 60 s and started again on the same port while 30 photos are dropped:
+// every one completes, none goes to failed/, nobody acts.
+TEST_F(S3DaemonIt, AStoreStoppedForAMinuteLosesNothingAndEveryDropCompletes) {
+    const std::string port = harness_->fault_url().substr(harness_->fault_url().rfind(':') + 1);
+    DaemonConfig config = daemon_config(store_toml(harness_->fault_url()));
+    config.daemon = {{"retry_min_s", "1"}, {"retry_max_s", "4"}};
+    config.workers = 2;
+    write_config(config);
+    start_daemon();
+    ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
+    harness_.reset();  // the store is down
+    const auto down_at = std::chrono::steady_clock::now();
+    std::vector<Source> sources;
+    for (unsigned i = 0; i < 30; ++i) {
+        sources.push_back({"outage-" + std::to_string(i) + ".jpg", "jpeg", 640, 480,
+                           make_jpeg({.width = 640, .height = 480, .seed = 900 + i})});
+        drop(sources.back());
+        std::this_thread::sleep_for(1s);  // dropped over the first half of the outage
+    }
+    EXPECT_TRUE(files_under(failed()).empty()) << tree();
+    std::this_thread::sleep_until(down_at + 60s);
+    EXPECT_TRUE(files_under(failed()).empty()) << tree();
+    EXPECT_FALSE(query("SELECT id FROM jobs_deferred").empty()) << "no job was deferred";
+    harness_ = std::make_unique<S3Harness>(std::vector<std::string>{"HARNESS_FAULT_PORT=" + port});
+    for (const Source& src : sources) {
+        const std::optional<Row> job = wait_complete(src.name, 60s);
+        ASSERT_TRUE(job) << src.name << " did not complete\n" << tree();
+        EXPECT_TRUE(s3_outputs_ok(job->at("id"), src)) << src.name;
+    }
+    EXPECT_TRUE(files_under(failed()).empty());
+    EXPECT_TRUE(files_under(work()).empty()) << tree();
+    EXPECT_TRUE(query("SELECT id FROM upload_jobs WHERE status <> 'complete' AND source_name "
+                      "LIKE 'outage-%'")
+                    .empty());
+    EXPECT_TRUE(daemon_running());
+}
+
+// A store that accepts connections and never answers: each request times out, the job is
+// deferred (not failed), and completes once the store answers again.
+TEST_F(S3DaemonIt, AStoreThatNeverAnswersDefersJobsUntilItAnswers) {
+    DaemonConfig config = daemon_config(
+        store_toml(harness_->fault_url(), "max_attempts = 1\nrequest_timeout_ms = 1500\n"));
+    config.daemon = {{"retry_min_s", "1"}, {"retry_max_s", "2"}};
+    write_config(config);
+    harness_->inject({{"kind", "stall"}, {"ms", 600000}, {"count", 100000}});
+    start_daemon();
+    ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
+    const Source src = jpeg_source("hung.jpg", 381);
+    drop(src);
+    std::optional<Row> deferred;
+    ASSERT_TRUE(wait_for([&] {
+        auto jobs = jobs_for(src.name);
+        if (jobs.size() == 1 && !jobs[0].at("last_error").empty()) deferred = jobs[0];
+        return deferred.has_value();
+    }));
+    EXPECT_EQ(deferred->at("status"), "pending");
+    EXPECT_TRUE(contains_any(deferred->at("last_error"), {"timeout", "timed out"}))
+        << deferred->at("last_error");
+    EXPECT_TRUE(files_under(failed()).empty());
+    ASSERT_EQ(s3_test::http("POST", harness_->fault_url() + "/_harness/faults/clear").status, 200);
+    const std::optional<Row> job = wait_complete(src.name);
+    ASSERT_TRUE(job) << tree();
+    EXPECT_EQ(job->at("id"), deferred->at("id"));
+    EXPECT_TRUE(s3_outputs_ok(job->at("id"), src));
 }
 
 // Four photos dropped at once through the daemon: 4 jobs x 7 objects of the web profile = 28

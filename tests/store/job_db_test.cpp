@@ -419,6 +419,14 @@ TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
     ASSERT_TRUE(db_->fail("bad", make_error(Stage::validate, "image is 90x90")).ok());
     start("working", "h4", "c.jpg");
     ASSERT_TRUE(db_->insert_job("stuck", "photos", "d.jpg", "web").ok());
+    start("later", "h5", "e.jpg");
+    ASSERT_TRUE(db_->defer("later", make_transient(Stage::store, "HTTP 503 SlowDown"),
+                           std::chrono::system_clock::now() + std::chrono::minutes(1))
+                    .ok());
+    ASSERT_TRUE(db_->replace_waiting_files(
+                       {{"photos", "slow.jpg", 3420141, "incomplete JPEG: no end-of-image marker",
+                         "2026-11-30T01:00:00.000Z"}})
+                    .ok());
     RawDb raw(file_);
     raw.query(
         "UPDATE upload_jobs SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', "
@@ -467,6 +475,14 @@ TEST_F(JobDbTest, ViewReadersAnswerLikeTheViews) {
     ASSERT_TRUE(db_->fail("bad", make_error(Stage::validate, "image is 90x90")).ok());
     start("working", "h4", "c.jpg");
     ASSERT_TRUE(db_->insert_job("stuck", "photos", "d.jpg", "web").ok());
+    start("later", "h5", "e.jpg");
+    ASSERT_TRUE(db_->defer("later", make_transient(Stage::store, "HTTP 503 SlowDown"),
+                           std::chrono::system_clock::now() + std::chrono::minutes(1))
+                    .ok());
+    ASSERT_TRUE(db_->replace_waiting_files(
+                       {{"photos", "slow.jpg", 3420141, "incomplete JPEG: no end-of-image marker",
+                         "2026-11-30T01:00:00.000Z"}})
+                    .ok());
     RawDb raw(file_);
     raw.query(
         "UPDATE upload_jobs SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', "
