@@ -3,7 +3,8 @@
 # Safe to run again; does nothing when all is there.
 #   install-deps.sh         what building and running the daemon needs
 #   install-deps.sh --test  that, plus what the tests need (GoogleTest, sqlite3 CLI, promtool,
-#                           Node.js and npm for the S3 test harness)
+#                           Node.js and npm for the S3 test harness, OpenSSH's server and
+#                           clients and rsync for the real-client drop tests)
 set -euo pipefail
 
 PACKAGES=(
@@ -13,7 +14,7 @@ PACKAGES=(
   libjemalloc-dev libmicrohttpd-dev
 )
 if [[ ${1:-} == --test ]]; then
-  PACKAGES+=(libgtest-dev nodejs npm prometheus)
+  PACKAGES+=(libgtest-dev nodejs npm prometheus openssh-server openssh-client rsync)
 fi
 
 missing=()

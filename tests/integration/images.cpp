@@ -138,12 +138,14 @@ std::string magic_format(std::string_view b) {
     return "unknown";
 }
 
-ReadBack read_image_buffer(const std::string& bytes) {
+ReadBack read_image_buffer(const std::string& bytes, Strictness strictness) {
     ensure_vips();
     ReadBack rb;
-    // "fail" makes libvips report truncated or corrupt data instead of padding it.
-    VipsImage* raw = vips_image_new_from_buffer(bytes.data(), bytes.size(), "", "fail_on",
-                                                VIPS_FAIL_ON_WARNING, nullptr);
+    // fail_on makes libvips report truncated (or also corrupt) data instead of padding it.
+    const VipsFailOn fail_on =
+        strictness == Strictness::warning ? VIPS_FAIL_ON_WARNING : VIPS_FAIL_ON_TRUNCATED;
+    VipsImage* raw =
+        vips_image_new_from_buffer(bytes.data(), bytes.size(), "", "fail_on", fail_on, nullptr);
     if (!raw) {
         rb.error = vips_error_buffer();
         vips_error_clear();

@@ -35,8 +35,11 @@ struct ReadBack {
     bool has_exif = false;
     bool has_xmp = false;
 };
+// How strict a decode is: `warning` fails on any decoder warning (corrupt data included),
+// `truncated` only on data that ends early.
+enum class Strictness { warning, truncated };
 // Decodes the whole image (so truncated data fails) and reports its header facts.
 ReadBack read_image(const std::filesystem::path& path);
-ReadBack read_image_buffer(const std::string& bytes);
+ReadBack read_image_buffer(const std::string& bytes, Strictness strictness = Strictness::warning);
 
 }  // namespace imgspool::it
