@@ -31,7 +31,9 @@ std::string garbage(size_t n, unsigned seed) {
 }
 
 TEST_F(RejectsTest, BadFilesLandInFailedWithTheirReasonAndTheDaemonCarriesOn) {
-    write_config({.limits = {{"max_width", 10000}, {"min_width", 100}, {"min_height", 100}}});
+    // Files incomplete by their format (truncated, empty) wait for the rest: 2 s here.
+    write_config({.limits = {{"max_width", 10000}, {"min_width", 100}, {"min_height", 100}},
+                  .daemon = {{"abandon_after_s", "2"}}});
 
     const std::string good = make_jpeg({.width = 640, .height = 480, .seed = 40});
     const std::string corrupt = std::string("\xFF\xD8\xFF\xE0", 4) + garbage(20000, 1);
@@ -41,7 +43,7 @@ TEST_F(RejectsTest, BadFilesLandInFailedWithTheirReasonAndTheDaemonCarriesOn) {
          corrupt,
          {"validate", "render"},
          {"damaged", "corrupt", "invalid", "not a jpeg", "premature", "bogus",
-          "unsupported marker"}},
+          "unsupported marker", "incomplete"}},
         {"truncated.jpg",
          truncated,
          {"validate", "render"},
