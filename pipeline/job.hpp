@@ -22,7 +22,7 @@ struct Job {
     std::filesystem::path relative;   // as it was under inbox/
     // The file as it was claimed (or last seen before a deferral): a run whose file differs
     // does not use it. nullopt after a restart: nothing to compare with.
-    std::optional<FileState> claimed;
+    std::optional<FileState> claimed{};
     int deferrals = 0;  // runs of this process that ended deferred (for the backoff)
 };
 

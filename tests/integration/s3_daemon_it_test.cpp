@@ -453,14 +453,13 @@ TEST_F(S3DaemonIt, ExhaustedRetriesDeferAndTheJobCompletesWhenTheStoreRecovers) 
 // The store stopped for 60 s and started again on the same port while 30 photos are dropped:
 // every one completes, none goes to failed/, nobody acts.
 TEST_F(S3DaemonIt, AStoreStoppedForAMinuteLosesNothingAndEveryDropCompletes) {
-    const std::string port = harness_->fault_url().substr(harness_->fault_url().rfind(':') + 1);
     DaemonConfig config = daemon_config(store_toml(harness_->fault_url()));
     config.daemon = {{"retry_min_s", "1"}, {"retry_max_s", "4"}};
     config.workers = 2;
     write_config(config);
     start_daemon();
     ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
-    harness_.reset();  // the store is down
+    harness_->stop_store();
     const auto down_at = std::chrono::steady_clock::now();
     std::vector<Source> sources;
     for (unsigned i = 0; i < 30; ++i) {
@@ -473,7 +472,7 @@ TEST_F(S3DaemonIt, AStoreStoppedForAMinuteLosesNothingAndEveryDropCompletes) {
     std::this_thread::sleep_until(down_at + 60s);
     EXPECT_TRUE(files_under(failed()).empty()) << tree();
     EXPECT_FALSE(query("SELECT id FROM jobs_deferred").empty()) << "no job was deferred";
-    harness_ = std::make_unique<S3Harness>(std::vector<std::string>{"HARNESS_FAULT_PORT=" + port});
+    harness_->restart_store();
     for (const Source& src : sources) {
         const std::optional<Row> job = wait_complete(src.name, 60s);
         ASSERT_TRUE(job) << src.name << " did not complete\n" << tree();

@@ -99,7 +99,7 @@ function createFaultProxy({ upstreamPort }) {
   });
   server.keepAliveTimeout = 30000;
   const close = () => { for (const s of stalled) s.destroy(); };
-  return { server, listen: (port = 0) => listen(server, port), close };
+  return { server, listen: () => listen(server), close };
 }
 
 module.exports = { createFaultProxy };

@@ -63,11 +63,10 @@ function forward(port, method, path, headers, body, { replaceHost = false } = {}
   });
 }
 
-// Listens on 127.0.0.1:port (0: any free port); resolves with the port.
-function listen(server, port = 0) {
+function listen(server) {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(server.address().port));
+    server.listen(0, '127.0.0.1', () => resolve(server.address().port));
   });
 }
 

@@ -9,8 +9,7 @@
 // Everything binds 127.0.0.1. The stack stops, and its temp directory is removed, when stdin
 // closes (so a test that dies never leaks it) or on SIGTERM/SIGINT.
 // Options (environment): HARNESS_BUCKETS (comma-separated, default "imgspool-test"),
-// HARNESS_ACCESS_KEY_ID, HARNESS_SECRET_ACCESS_KEY, HARNESS_SESSION_TOKEN, HARNESS_FAULT_PORT
-// (the fault proxy's port, default any free one: a test restarts "the same server" with it).
+// HARNESS_ACCESS_KEY_ID, HARNESS_SECRET_ACCESS_KEY, HARNESS_SESSION_TOKEN.
 
 const fs = require('fs');
 const os = require('os');
@@ -38,7 +37,7 @@ async function main() {
   const verify = createVerifyProxy({ upstreamPort: s3rverPort, credentials });
   const verifyPort = await verify.listen();
   const fault = createFaultProxy({ upstreamPort: verifyPort });
-  const faultPort = await fault.listen(Number(process.env.HARNESS_FAULT_PORT || 0));
+  const faultPort = await fault.listen();
 
   let stopping = false;
   const stop = () => {
