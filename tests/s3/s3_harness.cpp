@@ -180,6 +180,16 @@ S3Config S3Harness::config() const {
     return c;
 }
 
+void S3Harness::stop_store() const {
+    const HttpAnswer a = http("POST", info_.at("control").get<std::string>() + "/store/down");
+    if (a.status != 200) throw std::runtime_error("cannot stop the fault proxy: " + a.body);
+}
+
+void S3Harness::restart_store() const {
+    const HttpAnswer a = http("POST", info_.at("control").get<std::string>() + "/store/up");
+    if (a.status != 200) throw std::runtime_error("cannot restart the fault proxy: " + a.body);
+}
+
 void S3Harness::inject(const nlohmann::json& fault) const {
     const HttpAnswer a = http("POST", fault_url() + "/_harness/faults", fault.dump());
     if (a.status != 200)

@@ -44,6 +44,11 @@ class S3Harness {
     // A config for the harness bucket through the fault proxy (which passes through by default).
     S3Config config() const;
 
+    // Stops the fault proxy, the store's endpoint: connections are refused, open ones cut.
+    void stop_store() const;
+    // Starts it again on the same port.
+    void restart_store() const;
+
     // Queues a fault on the fault proxy, e.g. {"kind":"status","status":503,"count":2}.
     void inject(const nlohmann::json& fault) const;
     // The fault proxy's state: {"pending":[...],"injected":n,"passed":n}.

@@ -368,6 +368,35 @@ TEST_F(S3StoreIt, AStoreThatStallsEveryRequestIsATransientFailureAfterTheTimeout
     EXPECT_TRUE(checked.error().transient);
 }
 
+// The pool holds open connections when the server stops: they are cut, new ones refused, and
+// the store says so as a transient failure quickly; once the server is back on the same port the
+// same store works again, without a restart.
+TEST_F(S3StoreIt, AStoppedStoreIsTransientAndThePoolRecoversWhenItComesBack) {
+    S3Config config = harness_->config();
+    config.max_attempts = 3;
+    S3Store store(config, "");
+    ASSERT_TRUE(store.put_all({{"images/o1/small.jpg", "image/jpeg", "before"}}));
+
+    harness_->stop_store();
+    const auto start = std::chrono::steady_clock::now();
+    const Status put = store.put_all({{"images/o2/small.jpg", "image/jpeg", "during"}});
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(put);
+    EXPECT_TRUE(put.error().transient) << put.error().message();
+    EXPECT_NE(put.error().reason.find("cannot reach the S3 endpoint"), std::string::npos)
+        << put.error().reason;
+    EXPECT_LT(took, std::chrono::seconds(2));
+    const Status checked = store.check();
+    ASSERT_FALSE(checked);
+    EXPECT_TRUE(checked.error().transient);
+
+    harness_->restart_store();
+    const Status after = store.put_all({{"images/o2/small.jpg", "image/jpeg", "after"}});
+    ASSERT_TRUE(after) << after.error().message();
+    EXPECT_EQ(stored("images/o2/small.jpg").body, "after");
+    EXPECT_TRUE(store.check());
+}
+
 // 4 jobs of 7 objects, as the web profile makes, from 4 threads at once through one store: the
 // server sees at most max_connections connections, not one per job or per PUT.
 TEST_F(S3StoreIt, TwentyEightPutsFromFourThreadsOpenAtMostThePoolsConnections) {

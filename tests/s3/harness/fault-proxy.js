@@ -17,6 +17,9 @@
 //        them are open now and at most at once, and the S3 requests they carried.
 //   POST /_harness/connections/reset  zeroes accepted, max_open (to open) and requests
 //
+// start.js can stop the proxy (connections refused, open ones cut) and start it again on the
+// same port: a stopped and restarted store.
+//
 // Idle connections are kept for 30 s (Node's default is 5 s; S3 keeps them about 20 s), so a
 // client that reuses its connections across jobs is seen doing so.
 
@@ -98,8 +101,30 @@ function createFaultProxy({ upstreamPort }) {
     }
   });
   server.keepAliveTimeout = 30000;
+  const sockets = new Set();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
   const close = () => { for (const s of stalled) s.destroy(); };
-  return { server, listen: () => listen(server), close };
+
+  // A stopped server: new connections are refused, open ones are cut.
+  function down() {
+    return new Promise((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    });
+  }
+  // The server back on the same port.
+  function up(port) {
+    return new Promise((resolve, reject) => {
+      if (server.listening) return resolve();
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => { server.off('error', reject); resolve(); });
+    });
+  }
+  return { server, listen: () => listen(server), close, down, up };
 }
 
 module.exports = { createFaultProxy };

@@ -6,6 +6,10 @@
 // {"s3rver":"http://127.0.0.1:P1","verify":"http://127.0.0.1:P2","fault":"http://127.0.0.1:P3",
 //  "bucket":"imgspool-test","region":"us-east-1","access_key_id":"...","secret_access_key":"..."}
 //
+// "control" is a small server of the stack itself: POST /store/down stops the fault proxy (new
+// connections are refused, open ones cut), POST /store/up starts it again on the same port; each
+// answers once done. So a client can see its store stop and come back.
+//
 // Everything binds 127.0.0.1. The stack stops, and its temp directory is removed, when stdin
 // closes (so a test that dies never leaks it) or on SIGTERM/SIGINT.
 // Options (environment): HARNESS_BUCKETS (comma-separated, default "imgspool-test"),
@@ -14,9 +18,11 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const http = require('http');
 const S3rver = require('s3rver');
 const { createVerifyProxy } = require('./verify-proxy');
 const { createFaultProxy } = require('./fault-proxy');
+const { sendJson, readBody, listen } = require('./http-util');
 
 async function main() {
   const buckets = (process.env.HARNESS_BUCKETS || 'imgspool-test').split(',').filter(Boolean);
@@ -38,6 +44,18 @@ async function main() {
   const verifyPort = await verify.listen();
   const fault = createFaultProxy({ upstreamPort: verifyPort });
   const faultPort = await fault.listen();
+  const control = http.createServer(async (req, res) => {
+    try {
+      await readBody(req);
+      if (req.method === 'POST' && req.url === '/store/down') await fault.down();
+      else if (req.method === 'POST' && req.url === '/store/up') await fault.up(faultPort);
+      else return sendJson(res, 404, { error: 'POST /store/down or /store/up' });
+      return sendJson(res, 200, { fault_listening: fault.server.listening });
+    } catch (err) {
+      return sendJson(res, 500, { error: err.message });
+    }
+  });
+  const controlPort = await listen(control);
 
   let stopping = false;
   const stop = () => {
@@ -58,6 +76,7 @@ async function main() {
     s3rver: url(s3rverPort),
     verify: url(verifyPort),
     fault: url(faultPort),
+    control: url(controlPort),
     bucket: buckets[0],
     region: 'us-east-1',
     access_key_id: credentials.accessKeyId,
