@@ -28,6 +28,9 @@ struct WatcherOptions {
     std::vector<SpoolLayout> spools;
     std::chrono::milliseconds settle{2000};
     std::chrono::seconds rescan{30};
+    // Where the watcher keeps its wake-up file (the daemon passes its state_dir, so a crash
+    // leaves nothing in the temp directory); empty: a temporary folder of its own.
+    std::filesystem::path wake_dir{};
 };
 
 struct WatcherStats {
