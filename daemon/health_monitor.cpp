@@ -1,8 +1,6 @@
 #include "daemon/health_monitor.hpp"
 
 #include "common/log.hpp"
-#include "store/job_db.hpp"
-#include "store/object_store.hpp"
 
 namespace imgspool {
 namespace {
@@ -12,18 +10,6 @@ std::string seconds_ago(HealthMonitor::Clock::duration d) {
 }
 
 }  // namespace
-
-HealthProbes runtime_probes(ObjectStore& store, JobDb& db) {
-    return {
-        .store = [&store] { return store.check(); },
-        // counts_by_status() logs its errors and answers zeros; the view read before it says
-        // whether the database answers at all.
-        .database = [&db]() -> Result<JobCounts> {
-            if (auto in_flight = db.jobs_in_flight(); !in_flight) return in_flight.error();
-            return db.counts_by_status();
-        },
-    };
-}
 
 HealthMonitor::HealthMonitor(HealthProbes probes, HealthMonitorOptions options)
     : probes_(std::move(probes)), options_(std::move(options)) {}

@@ -18,9 +18,6 @@
 
 namespace imgspool {
 
-class JobDb;
-class ObjectStore;
-
 using JobCounts = std::map<std::string, std::int64_t>;  // status -> jobs
 
 // What the monitor asks; both may block for as long as the thing they ask takes.
@@ -28,10 +25,6 @@ struct HealthProbes {
     std::function<Status()> store;                // ObjectStore::check()
     std::function<Result<JobCounts>()> database;  // fails when the database does not answer
 };
-
-// The probes of the daemon's runtime: the store's check(), and a read of the database whose
-// job counts feed the jobs_by_state gauges.
-HealthProbes runtime_probes(ObjectStore& store, JobDb& db);
 
 struct HealthMonitorOptions {
     std::chrono::milliseconds interval{
@@ -54,7 +47,8 @@ class HealthMonitor {
 
     // Starts the thread, which checks at once. Idempotent.
     void start();
-    // Ends the thread; waits for a check in progress (bounded by the store's request timeout).
+    // Ends the thread; waits for a check in progress, so the probes should be bounded in time
+    // (daemon/health_probes.hpp gives the store check a short timeout of its own).
     void stop();
 
     // Never blocks on the store or the database. Not ready before the first check has ended,

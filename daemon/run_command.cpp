@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/health_monitor.hpp"
+#include "daemon/health_probes.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/signals.hpp"
@@ -48,7 +49,14 @@ int run_daemon(Config config) {
         return 1;
     }
 
-    HealthMonitor health(runtime_probes(*runtime.store, *runtime.db));
+    auto probes = daemon_health_probes(cfg.store, *runtime.db);
+    if (!probes) {
+        log::error("cannot check the store", {{"error", probes.error().message()}});
+        pool.stop(false);
+        watcher.stop();
+        return 1;
+    }
+    HealthMonitor health(std::move(probes).value());
     health.start();
     const auto* s3 = dynamic_cast<const S3Store*>(runtime.store.get());
     auto sample = [&] {
