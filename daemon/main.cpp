@@ -7,6 +7,7 @@
 
 #include "common/log.hpp"
 #include "daemon/commands.hpp"
+#include "daemon/signals.hpp"
 #include "pipeline/render.hpp"
 
 #ifndef IMGSPOOL_VERSION
@@ -42,7 +43,10 @@ int main(int argc, char** argv) {
     };
 
     CLI::App* run = app.add_subcommand(
-        "run", "Run the daemon in the foreground; SIGTERM/SIGINT stop it cleanly (exit 0).");
+        "run",
+        "Run the daemon in the foreground; SIGTERM/SIGINT stop it cleanly (exit 0), SIGHUP is "
+        "logged and ignored. Refuses to start (exit 1) while another imgspool holds the "
+        "state_dir or a spool root.");
     add_config(run);
 
     CLI::App* process = app.add_subcommand(
@@ -73,6 +77,7 @@ int main(int argc, char** argv) {
     add_config(check);
 
     CLI11_PARSE(app, argc, argv);
+    ignore_process_signals();
 
     if (!log::configure_from_env()) {
         std::fprintf(stderr, "imgspool: LOG_LEVEL must be debug, info, warn or error\n");

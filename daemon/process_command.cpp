@@ -13,6 +13,7 @@
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "daemon/commands.hpp"
+#include "daemon/instance_lock.hpp"
 #include "daemon/progress_display.hpp"
 #include "daemon/runtime.hpp"
 #include "pipeline/worker_pool.hpp"
@@ -105,6 +106,11 @@ Status copy_in(const std::string& file, const std::filesystem::path& to) {
 
 int process_files(Config config, const std::string& spool_name,
                   const std::vector<std::string>& files) {
+    auto locks = lock_instance(config);
+    if (!locks) {
+        std::fprintf(stderr, "imgspool: %s\n", locks.error().reason.c_str());
+        return 1;
+    }
     auto rt = open_runtime(std::move(config));
     if (!rt) {
         std::fprintf(stderr, "imgspool: %s\n", rt.error().message().c_str());

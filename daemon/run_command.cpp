@@ -1,15 +1,17 @@
 // `imgspool run`: the daemon in the foreground until SIGTERM or SIGINT.
-#include <signal.h>
 #include <vips/vips.h>
 
 #include <chrono>
-#include <ctime>
 #include <optional>
 #include <thread>
 
 #include "common/log.hpp"
 #include "daemon/commands.hpp"
+#include "daemon/health_monitor.hpp"
+#include "daemon/health_probes.hpp"
+#include "daemon/instance_lock.hpp"
 #include "daemon/intake.hpp"
+#include "daemon/signals.hpp"
 #include "daemon/waiting_files_sync.hpp"
 #include "pipeline/deferred_jobs.hpp"
 #include "metrics/http_server.hpp"
@@ -17,57 +19,14 @@
 #include "store/s3/s3_store.hpp"
 
 namespace imgspool {
-namespace {
-
-// Blocks the stop signals in every thread; the main thread waits for them with sigtimedwait.
-sigset_t block_stop_signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    return set;
-}
-
-// Waits up to one second; true when a stop signal arrived.
-bool wait_for_stop(const sigset_t& set) {
-    timespec tick{1, 0};
-    const int sig = sigtimedwait(&set, nullptr, &tick);
-    if (sig == SIGTERM || sig == SIGINT) {
-        log::info("stop signal received", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-        return true;
-    }
-    return false;
-}
-
-// Asking the store is a network request for S3: answer readiness probes from a recent result.
-class StoreProbe {
-  public:
-    explicit StoreProbe(ObjectStore& store) : store_(store) {}
-    std::optional<std::string> problem() {
-        std::lock_guard lock(mutex_);
-        const auto now = std::chrono::steady_clock::now();
-        if (!checked_ || now - checked_at_ > std::chrono::seconds(10)) {
-            Status st = store_.check();
-            problem_ = st ? std::nullopt : std::optional<std::string>(st.error().reason);
-            checked_at_ = now;
-            checked_ = true;
-        }
-        return problem_;
-    }
-
-  private:
-    ObjectStore& store_;
-    std::mutex mutex_;
-    bool checked_ = false;
-    std::chrono::steady_clock::time_point checked_at_;
-    std::optional<std::string> problem_;
-};
-
-}  // namespace
 
 int run_daemon(Config config) {
-    const sigset_t stop_signals = block_stop_signals();
+    const StopSignals stop_signals;
+    auto locks = lock_instance(config);
+    if (!locks) {
+        log::error("cannot start", {{"error", locks.error().reason}});
+        return 1;
+    }
     auto rt = open_runtime(std::move(config));
     if (!rt) {
         log::error("cannot start", {{"error", rt.error().message()}});
@@ -100,6 +59,7 @@ int run_daemon(Config config) {
                            std::chrono::seconds(cfg.daemon.rescan_s)};
     options.abandon_after = std::chrono::seconds(cfg.daemon.abandon_after_s);
     options.max_judged_bytes = cfg.limits.max_bytes;
+    options.wake_dir = cfg.daemon.state_dir;
     SpoolWatcher watcher(options, [&intake](const StableFile& f) { return intake.accept(f); });
     if (Status st = watcher.start(); !st) {
         log::error("cannot watch spools", {{"error", st.error().message()}});
@@ -112,17 +72,30 @@ int run_daemon(Config config) {
     (void)runtime.db->replace_waiting_files({});  // what an earlier run saw is judged again
     waiting.start();
 
+    auto probes = daemon_health_probes(cfg.store, *runtime.db);
+    if (!probes) {
+        log::error("cannot check the store", {{"error", probes.error().message()}});
+        watcher.stop();
+        waiting.stop();
+        pool->stop(false);
+        deferred.stop();
+        recovering.join();
+        return 1;
+    }
+    // Jobs deferred by a store fault need not wait out their backoff once it answers again.
+    HealthMonitor health(std::move(probes).value(),
+                         {.on_store_recovered = [&deferred] { deferred.release_all(); }});
+    health.start();
     const auto* s3 = dynamic_cast<const S3Store*>(runtime.store.get());
     auto sample = [&] {
         metrics.sample(
-            {.jobs_by_state = runtime.db->counts_by_status(),
+            {.jobs_by_state = health.job_counts(),
              .queue_depth = static_cast<std::int64_t>(pool->queue_depth()),
              .deferred_jobs = static_cast<std::int64_t>(deferred.size()),
              .s3_retries_total = s3 ? std::optional<std::uint64_t>(s3->retries()) : std::nullopt,
              .inotify_overflows_total = watcher.stats().overflows.load(),
              .rescans_total = watcher.stats().rescans.load()});
     };
-    StoreProbe store_probe(*runtime.store);
     HttpServer http(
         {.bind = cfg.metrics.bind, .port = cfg.metrics.port},
         [&] {
@@ -131,11 +104,7 @@ int run_daemon(Config config) {
         },
         [&]() -> Readiness {
             if (!watcher.armed()) return {false, "watchers not armed"};
-            if (!runtime.db) return {false, "database not open"};
-            if (auto problem = store_probe.problem()) {
-                return {false, "store unreachable: " + *problem};
-            }
-            return {true, {}};
+            return health.readiness();
         });
     if (cfg.metrics.enabled) {
         if (Status st = http.start(); !st) {
@@ -156,12 +125,13 @@ int run_daemon(Config config) {
                                                                          std::to_string(http.port())
                                                                    : std::string("off")}});
 
-    while (!wait_for_stop(stop_signals)) {
+    while (!stop_signals.wait_for_stop()) {
     }
 
     // Stop taking files, let running jobs finish; queued and deferred ones stay claimed in work/
     // and pending in the database, and the next start resumes them.
     http.stop();
+    health.stop();
     watcher.stop();
     waiting.stop();
     pool->stop(false);  // also frees a hand-over of `deferred` or `recovering` waiting for room

@@ -109,7 +109,10 @@ Status HttpServer::start() {
         std::lock_guard lock(log_mutex_);
         last_mhd_error_.clear();
     }
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    // A thread per connection (at most max_connections): a slow /metrics scrape never holds
+    // up a /healthz probe behind it.
+    unsigned flags =
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (address->ipv6) flags |= MHD_USE_IPv6;
     daemon_.reset(MHD_start_daemon(
         flags, static_cast<std::uint16_t>(options_.port), nullptr, nullptr,

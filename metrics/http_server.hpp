@@ -1,6 +1,6 @@
-// The operators' HTTP endpoint (libmicrohttpd, its own polling thread):
+// The operators' HTTP endpoint (libmicrohttpd, a thread per connection):
 //   GET /metrics  Prometheus text format 0.0.4 from the metrics source
-//   GET /healthz  200 "ok" while the process lives
+//   GET /healthz  200 "ok" while the process lives, answered by the server itself
 //   GET /readyz   200 "ready", or 503 with the reason from the readiness check
 // Other paths answer 404, other methods than GET/HEAD 405.
 #pragma once
@@ -33,7 +33,8 @@ struct HttpServerOptions {
 
 class HttpServer {
   public:
-    // Both callbacks run on the server's thread and must be thread-safe.
+    // Both callbacks run on the connections' threads, several at once: they must be
+    // thread-safe, and should answer from memory (a slow one delays only its own request).
     using MetricsSource = std::function<std::string()>;
     using ReadinessCheck = std::function<Readiness()>;
 

@@ -8,7 +8,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <thread>
 
 #include "common/fs.hpp"
@@ -44,7 +43,7 @@ void drain_library_buffer() {
 
 }  // namespace
 
-Result<std::unique_ptr<InotifySource>> InotifySource::open() {
+Result<std::unique_ptr<InotifySource>> InotifySource::open(const std::filesystem::path& wake_dir) {
     bool expected = false;
     if (!g_library_in_use.compare_exchange_strong(expected, true)) {
         return make_error(Stage::watch,
@@ -57,6 +56,7 @@ Result<std::unique_ptr<InotifySource>> InotifySource::open() {
         return make_error(Stage::watch, "cannot start inotify: " + watch_failure(err));
     }
     std::unique_ptr<InotifySource> source(new InotifySource());
+    source->make_wake_file(wake_dir);
     source->arm_wake();
     return source;
 }
@@ -64,15 +64,16 @@ Result<std::unique_ptr<InotifySource>> InotifySource::open() {
 InotifySource::~InotifySource() {
     drain_library_buffer();
     inotifytools_cleanup();
-    if (!wake_dir_.empty()) {
+    if (!temp_dir_.empty()) {
         std::error_code ec;
-        std::filesystem::remove_all(wake_dir_, ec);
+        std::filesystem::remove_all(temp_dir_, ec);
     }
     g_library_in_use = false;
 }
 
-void InotifySource::arm_wake() {
-    if (wake_dir_.empty()) {
+void InotifySource::make_wake_file(const std::filesystem::path& wake_dir) {
+    std::filesystem::path dir = wake_dir;
+    if (dir.empty()) {
         std::error_code ec;
         std::string tmpl = (std::filesystem::temp_directory_path(ec) / "imgspool-wake-XXXXXX");
         if (ec || ::mkdtemp(tmpl.data()) == nullptr) {
@@ -80,10 +81,20 @@ void InotifySource::arm_wake() {
                       {{"reason", fs::errno_text(errno)}});
             return;
         }
-        wake_dir_ = tmpl;
-        wake_file_ = wake_dir_ / "wake";
-        std::ofstream(wake_file_).close();
+        temp_dir_ = dir = tmpl;
     }
+    const std::filesystem::path file = dir / "watcher.wake";
+    fs::UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd.valid()) {
+        log::warn("no wake-up file; stopping the watcher may take up to a second",
+                  {{"file", file.string()}, {"reason", fs::errno_text(errno)}});
+        return;
+    }
+    wake_file_ = file;
+}
+
+void InotifySource::arm_wake() {
+    if (wake_file_.empty()) return;
     wake_wd_ = -1;
     if (inotifytools_watch_file(wake_file_.c_str(), IN_ATTRIB)) {
         wake_wd_ = inotifytools_wd_from_filename(wake_file_.c_str());

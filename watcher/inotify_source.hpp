@@ -28,8 +28,10 @@ struct InotifyEvent {
 class InotifySource {
   public:
     // Fails (Stage::watch) if another InotifySource is alive in this process, or if the
-    // kernel refuses an inotify instance.
-    static Result<std::unique_ptr<InotifySource>> open();
+    // kernel refuses an inotify instance. The wake-up file is wake_dir/watcher.wake (created
+    // if missing, kept and reused by the next start); with no wake_dir, a private temporary
+    // folder removed by the destructor (for tests: a crash would leave that folder behind).
+    static Result<std::unique_ptr<InotifySource>> open(const std::filesystem::path& wake_dir = {});
     ~InotifySource();
     InotifySource(const InotifySource&) = delete;
     InotifySource& operator=(const InotifySource&) = delete;
@@ -58,13 +60,14 @@ class InotifySource {
 
   private:
     InotifySource() = default;
+    void make_wake_file(const std::filesystem::path& wake_dir);
     void arm_wake();
     std::optional<InotifyEvent> take_injected();
 
-    // Wake-up: the library offers no fd and waits in whole seconds, so a file in a private
-    // temporary folder is watched and touched by wake().
-    std::filesystem::path wake_dir_;
+    // Wake-up: the library offers no fd and waits in whole seconds, so a file is watched and
+    // touched by wake().
     std::filesystem::path wake_file_;
+    std::filesystem::path temp_dir_;  // the private folder made when no wake_dir was given
     int wake_wd_ = -1;
 
     std::mutex injected_mutex_;

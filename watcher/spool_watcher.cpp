@@ -372,7 +372,7 @@ Status SpoolWatcher::start() {
     if (m.options.rescan.count() < 1) {
         return make_error(Stage::config, "rescan must be at least one second");
     }
-    auto source = InotifySource::open();
+    auto source = InotifySource::open(m.options.wake_dir);
     if (!source) return source.error();
     m.source = std::move(*source);
     for (std::size_t i = 0; i < m.options.spools.size(); ++i) {

@@ -50,6 +50,9 @@ struct WatcherOptions {
     std::chrono::seconds abandon_after{3600};
     // Files larger than this are not read to judge their format (the size limit fails them).
     std::uint64_t max_judged_bytes = 64ull * 1024 * 1024;
+    // Where the watcher keeps its wake-up file (the daemon passes its state_dir, so a crash
+    // leaves nothing in the temp directory); empty: a temporary folder of its own.
+    std::filesystem::path wake_dir{};
 };
 
 struct WatcherStats {

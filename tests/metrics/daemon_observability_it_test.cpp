@@ -453,11 +453,15 @@ TEST_F(DaemonObservabilityTest, AfterRealJobsMetricsLogsDatabaseAndStatusAgree) 
     ASSERT_TRUE(wait_until(
         [&] {
             after = http_get(port, "/metrics").body;
+            // The imgspool_jobs gauges follow the database within one background check (5 s).
             return sample_value(after, "generation_success_total") +
-                       sample_value(after, "generation_failure_total{reason=\"validate\"}") ==
-                   7;
+                           sample_value(after, "generation_failure_total{reason=\"validate\"}") ==
+                       7 &&
+                   sample_value(after, "imgspool_jobs{state=\"complete\"}") +
+                           sample_value(after, "imgspool_jobs{state=\"failed\"}") ==
+                       7;
         },
-        20s))
+        30s))
         << after << read_text(err_log);
     EXPECT_EQ(count_files(spool("done")), 5u);
     EXPECT_EQ(count_files(spool("failed"), ".error.json"), 2u);
@@ -494,7 +498,7 @@ TEST_F(DaemonObservabilityTest, AfterRealJobsMetricsLogsDatabaseAndStatusAgree) 
     for (const auto& [name, bytes] : good) dropped_bytes += static_cast<double>(bytes.size());
     EXPECT_EQ(moved("image_original_size_bytes_count{tool=\"web\"}"), 7);
     EXPECT_EQ(moved("image_original_size_bytes_sum{tool=\"web\"}"), dropped_bytes);
-    // Sampled at the scrape from the database, the queue and the watcher.
+    // Sampled from the database (by the background check), the queue and the watcher.
     EXPECT_EQ(sample_value(after, "imgspool_jobs{state=\"complete\"}"), 5);
     EXPECT_EQ(sample_value(after, "imgspool_jobs{state=\"failed\"}"), 2);
     EXPECT_EQ(sample_value(after, "imgspool_jobs{state=\"pending\"}"), 0);

@@ -7,9 +7,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "metrics/imgspool_metrics.hpp"
 #include "tests/metrics/exposition.hpp"
@@ -148,6 +152,54 @@ TEST(HttpServer, RejectsABindAddressThatIsNoAddress) {
     const Status s = server.start();
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.error().reason.find("not an IPv4 or IPv6 address"), std::string::npos);
+}
+
+// A readiness check and a metrics source that hang (as a check of a stalled store would) hold
+// up only their own requests: /healthz answers at once while both hang.
+TEST(HttpServer, HealthzAnswersAtOnceWhileReadyzAndMetricsHang) {
+    std::mutex gate_mutex;
+    std::condition_variable gate_cv;
+    bool open = false;
+    std::atomic<int> waiting{0};
+    auto hang = [&] {
+        ++waiting;
+        std::unique_lock lock(gate_mutex);
+        gate_cv.wait(lock, [&] { return open; });
+    };
+    HttpServer server(
+        {.bind = "127.0.0.1", .port = 0},
+        [&] {
+            hang();
+            return std::string("up_total 1\n");
+        },
+        [&] {
+            hang();
+            return Readiness{false, "store unreachable: late"};
+        });
+    ASSERT_TRUE(server.start().ok());
+    std::thread metrics([&] { EXPECT_EQ(request(server.port(), "/metrics").status, 200); });
+    std::thread ready([&] { EXPECT_EQ(request(server.port(), "/readyz").status, 503); });
+    for (int i = 0; i < 500 && waiting < 2; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(waiting, 2) << "the hanging requests did not reach their callbacks";
+
+    for (int i = 0; i < 5; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const Reply r = request(server.port(), "/healthz");
+        const auto took = std::chrono::steady_clock::now() - t0;
+        EXPECT_EQ(r.status, 200) << r.error;
+        EXPECT_EQ(r.body, "ok");
+        EXPECT_LT(took, std::chrono::milliseconds(100))
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+    }
+    {
+        std::lock_guard lock(gate_mutex);
+        open = true;
+    }
+    gate_cv.notify_all();
+    metrics.join();
+    ready.join();
 }
 
 // The real exposition, after real-looking jobs, scraped over HTTP and checked by promtool.

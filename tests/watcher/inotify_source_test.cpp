@@ -4,7 +4,10 @@
 #include <sys/inotify.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "temp_dir.hpp"
 
@@ -73,6 +76,51 @@ TEST(InotifySource, WakeEndsAWaitingNextEarly) {
     EXPECT_FALSE(s.next());
     waker.join();
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+}
+
+// With a wake_dir (the daemon's state_dir) the wake-up file lives there, is reused by the next
+// instance and outlives it: nothing goes to the temp directory, so a crash leaves nothing there.
+TEST(InotifySource, WakeFileInTheGivenFolderIsReusedAndKept) {
+    TempDir dir;
+    const std::filesystem::path wake = dir.path() / "watcher.wake";
+    for (int round = 0; round < 2; ++round) {
+        auto source = InotifySource::open(dir.path());
+        ASSERT_TRUE(source.ok());
+        EXPECT_TRUE(std::filesystem::is_regular_file(wake));
+        InotifySource& s = **source;
+        std::thread waker([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            s.wake();
+        });
+        const auto start = std::chrono::steady_clock::now();
+        EXPECT_FALSE(s.next());
+        waker.join();
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+    }
+    std::vector<std::string> left;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+        left.push_back(e.path().filename().string());
+    }
+    EXPECT_EQ(left, std::vector<std::string>{"watcher.wake"});
+}
+
+// Without one, a private temporary folder that the destructor removes.
+TEST(InotifySource, TemporaryWakeFolderIsRemovedByTheDestructor) {
+    TempDir tmp;
+    const char* old = std::getenv("TMPDIR");
+    const std::string saved = old ? old : "";
+    ::setenv("TMPDIR", tmp.path().c_str(), 1);
+    {
+        auto source = InotifySource::open();
+        if (old) {
+            ::setenv("TMPDIR", saved.c_str(), 1);
+        } else {
+            ::unsetenv("TMPDIR");
+        }
+        ASSERT_TRUE(source.ok());
+        EXPECT_FALSE(std::filesystem::is_empty(tmp.path()));
+    }
+    EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
 }
 
 TEST(InotifySource, InjectedEventComesFirst) {

@@ -1,0 +1,41 @@
+#include "daemon/signals.hpp"
+
+#include <pthread.h>
+
+#include <ctime>
+
+#include "common/log.hpp"
+
+namespace imgspool {
+
+void ignore_process_signals() {
+    ::signal(SIGPIPE, SIG_IGN);
+    // TODO(merge): helper A's ignore_lease_break_signal() (watcher/read_lease.hpp) replaces
+    // this line once merged. Without it, a writer opening a file the completeness check holds
+    // a read lease on would end the daemon (SIGIO's default action is to terminate).
+    ::signal(SIGIO, SIG_IGN);
+}
+
+StopSignals::StopSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+}
+
+bool StopSignals::wait_for_stop() const {
+    timespec tick{1, 0};
+    const int sig = sigtimedwait(&set_, nullptr, &tick);
+    if (sig == SIGHUP) {
+        log::warn("SIGHUP received: reloading the configuration is not supported yet; ignored");
+        return false;
+    }
+    if (sig == SIGTERM || sig == SIGINT) {
+        log::info("stop signal received", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+        return true;
+    }
+    return false;
+}
+
+}  // namespace imgspool
