@@ -5,15 +5,15 @@
 #include <ctime>
 
 #include "common/log.hpp"
+#include "watcher/read_lease.hpp"
 
 namespace imgspool {
 
 void ignore_process_signals() {
     ::signal(SIGPIPE, SIG_IGN);
-    // TODO(merge): helper A's ignore_lease_break_signal() (watcher/read_lease.hpp) replaces
-    // this line once merged. Without it, a writer opening a file the completeness check holds
-    // a read lease on would end the daemon (SIGIO's default action is to terminate).
-    ::signal(SIGIO, SIG_IGN);
+    // A writer opening a file the completeness check holds a read lease on makes the kernel send
+    // SIGIO, whose default action would end the daemon.
+    ignore_lease_break_signal();
 }
 
 StopSignals::StopSignals() {
