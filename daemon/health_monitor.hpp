@@ -27,9 +27,9 @@ struct HealthProbes {
 };
 
 struct HealthMonitorOptions {
-    std::chrono::milliseconds interval{
-        std::chrono::seconds(5)};  // from one check's end to the next
-    // A check still running after this long is an answer too: "not answering for N s".
+    // From the end of one check to the start of the next.
+    std::chrono::milliseconds interval{std::chrono::seconds(5)};
+    // A check still running after this long is an answer too: "no answer for N s".
     std::chrono::milliseconds stalled_after{std::chrono::seconds(5)};
     // Called on the monitor's thread when the store answers again after a failed or stalled
     // check (e.g. to retry deferred jobs at once). Must not call stop().
