@@ -368,6 +368,44 @@ TEST_F(S3StoreIt, AStoreThatStallsEveryRequestIsATransientFailureAfterTheTimeout
     EXPECT_TRUE(checked.error().transient);
 }
 
+// A clock off by more than 15 minutes passes once NTP corrects it: deferred, not failed, and not
+// retried at once (an immediate retry carries the same wrong time).
+TEST_F(S3StoreIt, AClockSkewIsTransientWithoutImmediateRetries) {
+    harness_->inject({{"kind", "status"},
+                      {"status", 403},
+                      {"code", "RequestTimeTooSkewed"},
+                      {"message",
+                       "The difference between the request time and the current time "
+                       "is too large."}});
+    S3Store store(harness_->config(), "");
+    const Status put = store.put_all({{"images/k1/small.jpg", "image/jpeg", "bytes"}});
+    ASSERT_FALSE(put);
+    EXPECT_TRUE(put.error().transient) << put.error().message();
+    EXPECT_NE(put.error().reason.find("clock problem"), std::string::npos) << put.error().reason;
+    EXPECT_NE(put.error().reason.find("(after 1 attempt)"), std::string::npos)
+        << put.error().reason;
+    EXPECT_EQ(store.retries(), 0u);
+}
+
+TEST_F(S3StoreIt, AccessDeniedAndNoSuchBucketArePermanent) {
+    harness_->inject({{"kind", "status"},
+                      {"status", 403},
+                      {"code", "AccessDenied"},
+                      {"message", "Access Denied"}});
+    S3Store store(harness_->config(), "");
+    const Status denied = store.put_all({{"images/k2/small.jpg", "image/jpeg", "bytes"}});
+    ASSERT_FALSE(denied);
+    EXPECT_FALSE(denied.error().transient) << denied.error().message();
+    S3Config config = harness_->config();
+    config.bucket = "no-such-bucket";
+    S3Store elsewhere(config, "");
+    const Status missing = elsewhere.put_all({{"images/k2/small.jpg", "image/jpeg", "bytes"}});
+    ASSERT_FALSE(missing);
+    EXPECT_FALSE(missing.error().transient) << missing.error().message();
+    EXPECT_NE(missing.error().reason.find("NoSuchBucket"), std::string::npos)
+        << missing.error().reason;
+}
+
 // The pool holds open connections when the server stops: they are cut, new ones refused, and
 // the store says so as a transient failure quickly; once the server is back on the same port the
 // same store works again, without a restart.
