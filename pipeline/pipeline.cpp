@@ -190,7 +190,14 @@ Status Pipeline::step_store(Work& w) {
                                           r.height,
                                           r.bytes.size()});
     }
-    if (Status st = store_.put_all(objects); !st) return st;
+    if (Status st = store_.put_all(objects); !st) {
+        // An earlier, deferred run of this job may have stored some of these keys: a permanent
+        // failure removes them all (deleting a key that is not there is fine).
+        if (!st.error().transient) {
+            for (const PutObject& o : objects) w.stored_keys.push_back(o.key);
+        }
+        return st;
+    }
     for (StoredVariant& v : w.outputs) {
         v.url = store_.url_for(v.key);
         w.stored_keys.push_back(v.key);
