@@ -11,9 +11,12 @@
 
 #include "common/fs.hpp"
 #include "common/log.hpp"
+#include "common/printable_json.hpp"
+#include "common/printable_name.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/progress_display.hpp"
 #include "daemon/runtime.hpp"
+#include "pipeline/finish.hpp"
 #include "pipeline/worker_pool.hpp"
 #include "watcher/claim.hpp"
 
@@ -44,10 +47,15 @@ class LinePrinter final : public JobObserver {
         if (!out.success) failed_ = true;
     }
 
-    void print(const nlohmann::json& line) {
+    // File names are bytes: printed as printable text, with "file_bytes_hex" beside "file"
+    // when the name is not valid UTF-8.
+    void print(nlohmann::json line) {
+        if (line.contains("file")) {
+            const std::string& file = line["file"].get_ref<const std::string&>();
+            if (!is_valid_utf8(file)) line["file_bytes_hex"] = hex_bytes(file);
+        }
+        const std::string text = dump_printable(line) + "\n";
         std::lock_guard lock(mutex_);
-        const std::string text =
-            line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         std::fwrite(text.data(), 1, text.size(), stdout);
         std::fflush(stdout);
     }
@@ -112,8 +120,12 @@ int process_files(Config config, const std::string& spool_name,
     ProgressDisplay progress(std::cerr, ProgressDisplay::stderr_is_tty(), files.size());
     ObserverFanOut observers({&printer, &progress});
     Pipeline pipeline(pipeline_settings(runtime.config), *runtime.db, *runtime.store, &observers);
-    WorkerPool pool(workers, static_cast<size_t>(runtime.config.daemon.queue_max),
-                    [&pipeline](const Job& job) { pipeline.run(job); });
+    WorkerPool pool(
+        workers, static_cast<size_t>(runtime.config.daemon.queue_max),
+        [&pipeline](const Job& job) { pipeline.run(job); },
+        [&runtime, &observers](const Job& job, const std::string& what) {
+            fail_after_exception(*runtime.db, job, what, &observers);
+        });
 
     for (const std::string& file : files) {
         const std::string upload_id = new_upload_id();
@@ -130,8 +142,8 @@ int process_files(Config config, const std::string& spool_name,
             continue;
         }
         printer.remember(upload_id, file);
-        if (Status st =
-                runtime.db->insert_job(upload_id, spool->name, relative.string(), spool->profile);
+        if (Status st = runtime.db->insert_job(upload_id, spool->name,
+                                               printable_name(relative.native()), spool->profile);
             !st) {
             std::fprintf(stderr, "imgspool: %s\n", st.error().message().c_str());
             pool.stop(true);
