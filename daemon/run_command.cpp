@@ -11,6 +11,7 @@
 #include "daemon/intake.hpp"
 #include "metrics/http_server.hpp"
 #include "metrics/imgspool_metrics.hpp"
+#include "pipeline/finish.hpp"
 #include "store/s3/s3_store.hpp"
 
 namespace imgspool {
@@ -77,8 +78,12 @@ int run_daemon(Config config) {
 
     ImgspoolMetrics metrics;
     Pipeline pipeline(pipeline_settings(cfg), *runtime.db, *runtime.store, &metrics);
-    WorkerPool pool(workers, static_cast<size_t>(cfg.daemon.queue_max),
-                    [&pipeline](const Job& job) { pipeline.run(job); });
+    WorkerPool pool(
+        workers, static_cast<size_t>(cfg.daemon.queue_max),
+        [&pipeline](const Job& job) { pipeline.run(job); },
+        [&runtime, &metrics](const Job& job, const std::string& what) {
+            fail_after_exception(*runtime.db, job, what, &metrics);
+        });
     Intake intake(runtime, pipeline, pool, &metrics);
     intake.recover();
 
