@@ -283,7 +283,8 @@ void print_summary(const Summary& s) {
 }  // namespace
 
 int show_status(Config config, const std::string& upload_id, bool json) {
-    if (!std::filesystem::exists(config.database_path())) {
+    std::error_code ec;  // the non-throwing overload: an unreadable state_dir is "no database"
+    if (!std::filesystem::exists(config.database_path(), ec)) {
         std::fprintf(stderr, "imgspool: no database yet at %s (has the daemon run?)\n",
                      config.database_path().c_str());
         return 1;
