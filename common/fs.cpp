@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/printable_name.hpp"
+
 namespace imgspool::fs {
 
 UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
@@ -63,12 +65,25 @@ Status rename_noreplace(const stdfs::path& from, const stdfs::path& to) {
     return e;
 }
 
+std::string numbered_name(const std::string& name, int n) {
+    const std::string suffix = "." + std::to_string(n);
+    std::string stem = stdfs::path(name).stem().native();
+    std::string ext = stdfs::path(name).extension().native();
+    // An extension that leaves almost no room for the stem is no extension worth keeping.
+    constexpr std::size_t kMinStem = 8;
+    if (ext.size() + suffix.size() + kMinStem > kNameMax) {
+        stem = name;
+        ext.clear();
+    }
+    const std::size_t room = kNameMax - suffix.size() - ext.size();
+    if (stem.size() > room) stem.resize(utf8_prefix_length(stem, room));
+    return stem + suffix + ext;
+}
+
 Result<stdfs::path> move_unique(const stdfs::path& from, const stdfs::path& to) {
-    const std::string stem = to.stem().string();
-    const std::string ext = to.extension().string();
+    const std::string name = to.filename().native();
     for (int n = 0; n < 10000; ++n) {
-        stdfs::path candidate =
-            n == 0 ? to : to.parent_path() / (stem + "." + std::to_string(n) + ext);
+        stdfs::path candidate = n == 0 ? to : to.parent_path() / numbered_name(name, n);
         Status st = rename_noreplace(from, candidate);
         if (st) return candidate;
         std::error_code ec;

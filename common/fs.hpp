@@ -1,6 +1,7 @@
 // File-system helpers that never overwrite a user's file.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -38,8 +39,15 @@ Status make_dirs(const stdfs::path& dir);
 // Creates the parent folders of `to`.
 Status rename_noreplace(const stdfs::path& from, const stdfs::path& to);
 
+// The longest file name (one path component) Linux file systems take, in bytes.
+inline constexpr std::size_t kNameMax = 255;
+
+// "stem.N.ext" for the file name `name` (a single component), at most kNameMax bytes: when the
+// suffix would not fit, the stem is shortened (at a UTF-8 boundary) and the extension kept.
+std::string numbered_name(const std::string& name, int n);
+
 // Moves `from` to `to`, or to "stem.1.ext", "stem.2.ext", ... if the name is taken.
-// Returns the path actually used.
+// Returns the path actually used. Every numbered name fits in kNameMax bytes (numbered_name).
 Result<stdfs::path> move_unique(const stdfs::path& from, const stdfs::path& to);
 
 // Reads a whole regular file, refusing to follow a symlink (O_NOFOLLOW).

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/printable_name.hpp"
+
 namespace imgspool::log {
 namespace {
 
@@ -30,9 +32,10 @@ const char* level_name(Level level) {
     return "info";
 }
 
+// Lossless for any bytes: what is not valid UTF-8 is written as \xNN (printable_name), so a
+// file name in a log line can be told apart from every other name.
 std::string quote(std::string_view s) {
-    return nlohmann::json(std::string(s))
-        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return nlohmann::json(printable_name(s)).dump();
 }
 
 std::string timestamp() {

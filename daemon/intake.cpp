@@ -5,6 +5,7 @@
 #include <set>
 
 #include "common/fs.hpp"
+#include "common/printable_name.hpp"
 #include "common/log.hpp"
 #include "pipeline/finish.hpp"
 
@@ -60,7 +61,7 @@ Offer Intake::accept(const StableFile& file) {
     if (!file.abandoned.empty()) return fail_abandoned(*spool, file);
 
     const std::string upload_id = new_upload_id();
-    const std::string source = file.relative.string();
+    const std::string source = printable_name(file.relative.native());
     // Recorded first: a file is never in work/ without a row that says why.
     if (Status st = rt_.db->insert_job(upload_id, spool->name, source, spool->profile); !st) {
         log::warn("cannot record a new job; the file stays in inbox/ and is offered again",
@@ -135,7 +136,7 @@ Offer Intake::claim_refused(const SpoolLayout& spool, const StableFile& file, co
 
 Offer Intake::fail_abandoned(const SpoolLayout& spool, const StableFile& file) {
     const std::string upload_id = new_upload_id();
-    const std::string source = file.relative.string();
+    const std::string source = printable_name(file.relative.native());
     if (Status st = rt_.db->insert_job(upload_id, spool.name, source, spool.profile); !st) {
         return Offer::try_later;
     }
@@ -181,7 +182,8 @@ void Intake::reject_non_regular(const SpoolLayout& spool, const StableFile& file
                                  "not a regular file (" + kind_of(file.path) +
                                      "): only regular files are taken, it was not opened",
                                  file.relative.string());
-    (void)rt_.db->insert_job(upload_id, spool.name, file.relative.string(), spool.profile);
+    (void)rt_.db->insert_job(upload_id, spool.name, printable_name(file.relative.native()),
+                             spool.profile);
     (void)rt_.db->fail(upload_id, err);
     FailureNote note{upload_id, spool.name, file.relative.string(), err};
     // rename() moves the link or FIFO itself; nothing is read through it.
@@ -228,7 +230,7 @@ void Intake::recover(const RecoveryPlan& plan) {
 void Intake::recover_file(const RecoveryPlan::Claimed& c) {
     const SpoolLayout& spool = *c.spool;
     const Job job{c.file.upload_id, spool, c.file.work_path, c.file.relative, std::nullopt, 0};
-    const std::string source = c.file.relative.string();
+    const std::string source = printable_name(c.file.relative.native());
     auto record = rt_.db->find(c.file.upload_id);
     if (!record) {
         (void)rt_.db->insert_job(c.file.upload_id, spool.name, source, spool.profile);

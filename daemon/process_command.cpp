@@ -12,10 +12,13 @@
 
 #include "common/fs.hpp"
 #include "common/log.hpp"
+#include "common/printable_json.hpp"
+#include "common/printable_name.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/progress_display.hpp"
 #include "daemon/runtime.hpp"
+#include "pipeline/finish.hpp"
 #include "pipeline/worker_pool.hpp"
 #include "watcher/claim.hpp"
 
@@ -49,10 +52,15 @@ class LinePrinter final : public JobObserver {
         if (!out.success) failed_ = true;
     }
 
-    void print(const nlohmann::json& line) {
+    // File names are bytes: printed as printable text, with "file_bytes_hex" beside "file"
+    // when the name is not valid UTF-8.
+    void print(nlohmann::json line) {
+        if (line.contains("file")) {
+            const std::string& file = line["file"].get_ref<const std::string&>();
+            if (!is_valid_utf8(file)) line["file_bytes_hex"] = hex_bytes(file);
+        }
+        const std::string text = dump_printable(line) + "\n";
         std::lock_guard lock(mutex_);
-        const std::string text =
-            line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         std::fwrite(text.data(), 1, text.size(), stdout);
         std::fflush(stdout);
     }
@@ -134,21 +142,25 @@ int process_files(Config config, const std::string& spool_name,
     Pipeline pipeline(pipeline_settings(runtime.config), *runtime.db, *runtime.store, &observers);
     // A fault that passes (store down, database busy) is waited out a few times here; after that
     // the file is reported deferred: it stays in work/, pending, for a daemon on this spool.
-    WorkerPool pool(workers, static_cast<size_t>(runtime.config.daemon.queue_max),
-                    [&pipeline, &printer](const Job& first) {
-                        Job job = first;
-                        for (;;) {
-                            const JobOutcome out = pipeline.run(job);
-                            if (!out.retry_at) return;
-                            if (job.deferrals >= kMaxWaits) {
-                                printer.deferred(out);
-                                return;
-                            }
-                            std::this_thread::sleep_until(*out.retry_at);
-                            ++job.deferrals;
-                            if (out.seen) job.claimed = out.seen;
-                        }
-                    });
+    WorkerPool pool(
+        workers, static_cast<size_t>(runtime.config.daemon.queue_max),
+        [&pipeline, &printer](const Job& first) {
+            Job job = first;
+            for (;;) {
+                const JobOutcome out = pipeline.run(job);
+                if (!out.retry_at) return;
+                if (job.deferrals >= kMaxWaits) {
+                    printer.deferred(out);
+                    return;
+                }
+                std::this_thread::sleep_until(*out.retry_at);
+                ++job.deferrals;
+                if (out.seen) job.claimed = out.seen;
+            }
+        },
+        [&runtime, &observers](const Job& job, const std::string& what) {
+            fail_after_exception(*runtime.db, job, what, &observers);
+        });
 
     for (const std::string& file : files) {
         const std::string upload_id = new_upload_id();
@@ -165,8 +177,8 @@ int process_files(Config config, const std::string& spool_name,
             continue;
         }
         printer.remember(upload_id, file);
-        if (Status st =
-                runtime.db->insert_job(upload_id, spool->name, relative.string(), spool->profile);
+        if (Status st = runtime.db->insert_job(upload_id, spool->name,
+                                               printable_name(relative.native()), spool->profile);
             !st) {
             std::fprintf(stderr, "imgspool: %s\n", st.error().message().c_str());
             pool.stop(true);

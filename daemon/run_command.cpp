@@ -16,6 +16,7 @@
 #include "pipeline/deferred_jobs.hpp"
 #include "metrics/http_server.hpp"
 #include "metrics/imgspool_metrics.hpp"
+#include "pipeline/finish.hpp"
 #include "store/s3/s3_store.hpp"
 
 namespace imgspool {
@@ -41,15 +42,19 @@ int run_daemon(Config config) {
     Pipeline pipeline(pipeline_settings(cfg), *runtime.db, *runtime.store, &metrics);
     std::optional<WorkerPool> pool;  // built before deferred, which hands it due jobs
     DeferredJobs deferred([&pool](Job job) { return pool->submit(std::move(job)); });
-    pool.emplace(workers, static_cast<size_t>(cfg.daemon.queue_max),
-                 [&pipeline, &deferred](const Job& job) {
-                     const JobOutcome out = pipeline.run(job);
-                     if (!out.retry_at) return;
-                     Job next = job;
-                     ++next.deferrals;
-                     if (out.seen) next.claimed = out.seen;  // the next run needs it unchanged
-                     deferred.add(std::move(next), *out.retry_at);
-                 });
+    pool.emplace(
+        workers, static_cast<size_t>(cfg.daemon.queue_max),
+        [&pipeline, &deferred](const Job& job) {
+            const JobOutcome out = pipeline.run(job);
+            if (!out.retry_at) return;
+            Job next = job;
+            ++next.deferrals;
+            if (out.seen) next.claimed = out.seen;  // the next run needs it unchanged
+            deferred.add(std::move(next), *out.retry_at);
+        },
+        [&runtime, &metrics](const Job& job, const std::string& what) {
+            fail_after_exception(*runtime.db, job, what, &metrics);
+        });
     Intake intake(runtime, pipeline, *pool, deferred, &metrics);
     // What a crash left in work/ is listed now and finished once the watchers run, so new drops
     // do not wait behind it.

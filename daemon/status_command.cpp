@@ -3,19 +3,39 @@
 // docs/sqlite-queries.md — or one job's detail; tables for people, --json for scripts.
 #include <algorithm>
 #include <cstdio>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
+#include "common/printable_json.hpp"
+#include "common/printable_name.hpp"
 #include "daemon/commands.hpp"
 #include "store/job_db.hpp"
-#include "store/variant_json.hpp"
 
 namespace imgspool {
 namespace {
 
+// Everything read back from the database may hold any bytes (a name, a reason quoting a path):
+// the JSON is written with dump_printable and the tables with cell(), so neither ever throws.
+
+// The same shape as images.outputs in the database (variants_to_json), built here as a value
+// so that odd bytes in a stored key or URL are escaped rather than thrown on.
+nlohmann::json outputs_json(const std::vector<StoredVariant>& outputs) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const StoredVariant& v : outputs) {
+        list.push_back({{"variant", v.variant},
+                        {"format", v.format},
+                        {"key", v.key},
+                        {"url", v.url},
+                        {"width", v.width},
+                        {"height", v.height},
+                        {"bytes", v.bytes}});
+    }
+    return list;
+}
+
 nlohmann::json job_json(const JobRecord& r) {
-    // The same shape as images.outputs in the database.
-    const nlohmann::json outputs = nlohmann::json::parse(variants_to_json(r.outputs));
+    const nlohmann::json outputs = outputs_json(r.outputs);
     return {{"upload_id", r.upload_id},
             {"spool", r.spool},
             {"source", r.source_name},
@@ -38,9 +58,27 @@ nlohmann::json job_json(const JobRecord& r) {
             {"outputs", outputs}};
 }
 
+// Text for a terminal: printable_name, and control characters (a newline, ESC) as \xNN too,
+// so a hostile name can neither break a table row nor send escape sequences to the terminal.
+std::string cell(std::string_view text) {
+    std::string out;
+    for (const char ch : printable_name(text)) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7F) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xF];
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
 void print_job_table(const JobRecord& r) {
     auto row = [](const char* k, const std::string& v) {
-        if (!v.empty()) std::printf("%-14s %s\n", k, v.c_str());
+        if (!v.empty()) std::printf("%-14s %s\n", k, cell(v).c_str());
     };
     row("upload_id", r.upload_id);
     row("status", r.status + " (" + std::to_string(r.progress) + "%)");
@@ -60,8 +98,9 @@ void print_job_table(const JobRecord& r) {
     row("created_at", r.created_at);
     row("updated_at", r.updated_at);
     for (const StoredVariant& v : r.outputs) {
-        std::printf("  %-8s %-5s %5dx%-5d %9llu  %s\n", v.variant.c_str(), v.format.c_str(),
-                    v.width, v.height, static_cast<unsigned long long>(v.bytes), v.url.c_str());
+        std::printf("  %-8s %-5s %5dx%-5d %9llu  %s\n", cell(v.variant).c_str(),
+                    cell(v.format).c_str(), v.width, v.height,
+                    static_cast<unsigned long long>(v.bytes), cell(v.url).c_str());
     }
 }
 
@@ -172,7 +211,10 @@ class Table {
   public:
     Table(std::vector<std::string> headers, std::vector<bool> numeric)
         : headers_(std::move(headers)), numeric_(std::move(numeric)) {}
-    void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+    void add(std::vector<std::string> row) {
+        for (std::string& c : row) c = cell(c);
+        rows_.push_back(std::move(row));
+    }
 
     void print() const {
         std::vector<std::size_t> width(headers_.size());
@@ -298,7 +340,8 @@ void print_summary(const Summary& s) {
 }  // namespace
 
 int show_status(Config config, const std::string& upload_id, bool json) {
-    if (!std::filesystem::exists(config.database_path())) {
+    std::error_code ec;  // the non-throwing overload: an unreadable state_dir is "no database"
+    if (!std::filesystem::exists(config.database_path(), ec)) {
         std::fprintf(stderr, "imgspool: no database yet at %s (has the daemon run?)\n",
                      config.database_path().c_str());
         return 1;
@@ -311,11 +354,11 @@ int show_status(Config config, const std::string& upload_id, bool json) {
     if (!upload_id.empty()) {
         auto rec = db.value()->find(upload_id);
         if (!rec) {
-            std::fprintf(stderr, "imgspool: no job with upload_id %s\n", upload_id.c_str());
+            std::fprintf(stderr, "imgspool: no job with upload_id %s\n", cell(upload_id).c_str());
             return 1;
         }
         if (json)
-            std::printf("%s\n", job_json(*rec).dump(2).c_str());
+            std::printf("%s\n", dump_printable(job_json(*rec), 2).c_str());
         else
             print_job_table(*rec);
         return 0;
@@ -326,7 +369,7 @@ int show_status(Config config, const std::string& upload_id, bool json) {
         return 1;
     }
     if (json)
-        std::printf("%s\n", summary_json(*summary).dump(2).c_str());
+        std::printf("%s\n", dump_printable(summary_json(*summary), 2).c_str());
     else
         print_summary(*summary);
     return 0;

@@ -6,10 +6,16 @@
 #include <cerrno>
 #include <chrono>
 #include <ctime>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "common/fs.hpp"
+#include "common/log.hpp"
+#include "common/printable_json.hpp"
+#include "common/printable_name.hpp"
+#include "pipeline/hash.hpp"
 
 namespace imgspool {
 namespace stdfs = std::filesystem;
@@ -30,21 +36,42 @@ std::string now_iso() {
     return buf;
 }
 
-// Creates `path` exclusively (O_EXCL): never replaces a file somebody else put there.
-Status write_new_file(const stdfs::path& path, const std::string& data) {
+// Creates `path` exclusively (O_EXCL: never replaces a file somebody else put there) and
+// writes data to disk. Returns 0 or the errno; a file it could not complete is removed, so a
+// failure leaves no empty or partial note behind.
+int write_new_file(const stdfs::path& path, const std::string& data) {
     fs::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid()) {
-        return make_error(Stage::move, "cannot create: " + fs::errno_text(errno), path.string());
-    }
+    if (!fd.valid()) return errno;
     size_t put = 0;
-    while (put < data.size()) {
+    int err = 0;
+    while (put < data.size() && err == 0) {
         ssize_t n = ::write(fd.get(), data.data() + put, data.size() - put);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0)
-            return make_error(Stage::move, "write failed: " + fs::errno_text(errno), path.string());
-        put += static_cast<size_t>(n);
+            err = errno;
+        else
+            put += static_cast<size_t>(n);
     }
-    return ok_status();
+    if (err == 0 && ::fsync(fd.get()) != 0) err = errno;
+    if (err != 0) ::unlink(path.c_str());
+    return err;
+}
+
+std::string note_text(const FailureNote& note, const std::string& file) {
+    nlohmann::json body = {
+        {"upload_id", note.upload_id},
+        {"spool", note.spool},
+        {"source", note.source_name},
+        {"file", file},
+        {"stage", stage_name(note.error.stage)},
+        {"error", note.error.reason},
+        {"failed_at", now_iso()},
+    };
+    // The printable text of a name is lossy only where the name is not UTF-8: then the exact
+    // bytes go beside it.
+    if (!is_valid_utf8(note.source_name)) body["source_bytes_hex"] = hex_bytes(note.source_name);
+    if (!is_valid_utf8(file)) body["file_bytes_hex"] = hex_bytes(file);
+    return dump_printable(body, 2) + "\n";
 }
 
 }  // namespace
@@ -54,30 +81,110 @@ Result<stdfs::path> move_to_done(const SpoolLayout& spool, const stdfs::path& fr
     return fs::move_unique(from, spool.done() / relative);
 }
 
+std::string failure_note_name(const std::string& name) {
+    static constexpr std::string_view kSuffix = ".error.json";
+    if (name.size() + kSuffix.size() <= fs::kNameMax) return name + std::string(kSuffix);
+    constexpr std::size_t kTag = 1 + 8;  // "~" + 8 hex digits
+    const std::size_t keep = utf8_prefix_length(name, fs::kNameMax - kSuffix.size() - kTag);
+    return name.substr(0, keep) + "~" + sha256_hex(name).substr(0, 8) + std::string(kSuffix);
+}
+
 Result<stdfs::path> move_to_failed(const SpoolLayout& spool, const stdfs::path& from,
                                    const stdfs::path& relative, const FailureNote& note) {
     const stdfs::path wanted = spool.failed() / relative;
-    const std::string stem = wanted.stem().string();
-    const std::string ext = wanted.extension().string();
+    const stdfs::path dir = wanted.parent_path();
+    const std::string name = wanted.filename().native();
+    if (Status st = fs::make_dirs(dir); !st) return st.error();
     for (int n = 0; n < 10000; ++n) {
-        const stdfs::path target =
-            n == 0 ? wanted : wanted.parent_path() / (stem + "." + std::to_string(n) + ext);
-        const stdfs::path note_path = target.string() + ".error.json";
+        const std::string file = n == 0 ? name : fs::numbered_name(name, n);
+        const stdfs::path target = dir / file;
+        const stdfs::path note_path = dir / failure_note_name(file);
         if (taken(target) || taken(note_path)) continue;
+        if (const int err = write_new_file(note_path, note_text(note, file)); err != 0) {
+            if (err == EEXIST) continue;  // lost a race for the note's name: try the next one
+            const std::string reason =
+                "cannot write failure note " + note_path.string() + ": " + fs::errno_text(err);
+            return is_transient_errno(err) ? make_transient(Stage::move, reason, from.string())
+                                           : make_error(Stage::move, reason, from.string());
+        }
         Status moved = fs::rename_noreplace(from, target);
         if (!moved) {
+            ::unlink(note_path.c_str());
             if (taken(target)) continue;  // lost a race for the name: try the next one
             return moved.error();
         }
-        const nlohmann::json body = {
-            {"upload_id", note.upload_id}, {"spool", note.spool},
-            {"source", note.source_name},  {"stage", stage_name(note.error.stage)},
-            {"error", note.error.reason},  {"failed_at", now_iso()},
-        };
-        if (Status st = write_new_file(note_path, body.dump(2) + "\n"); !st) return st.error();
         return target;
     }
     return make_error(Stage::move, "no free name near " + wanted.string(), from.string());
+}
+
+namespace {
+
+// The job was committed before the exception: its original belongs in done/.
+void finish_committed(const Job& job, JobOutcome& out) {
+    out.success = true;
+    if (!taken(job.work_path)) return;
+    auto moved = move_to_done(job.spool, job.work_path, job.relative);
+    if (!moved) {
+        log::error("cannot move original to done/", {{"upload_id", job.upload_id},
+                                                     {"source", job.relative.string()},
+                                                     {"error", moved.error().message()}});
+        return;
+    }
+    remove_work_folder(job.spool, job.upload_id);
+    out.final_path = moved.value();
+}
+
+// Records the job failed with the exception's text and moves its original to failed/.
+void fail_uncommitted(JobDb& db, const Job& job, const std::string& what, JobOutcome& out) {
+    const Error err =
+        make_error(Stage::internal, "unexpected error: " + what, job.relative.string());
+    out.error = err;
+    if (Status st = db.fail(job.upload_id, err); !st) {
+        log::error("cannot record failure", {{"upload_id", job.upload_id},
+                                             {"source", job.relative.string()},
+                                             {"error", st.error().message()}});
+    }
+    if (!taken(job.work_path)) return;
+    const FailureNote note{job.upload_id, job.spool.name, job.relative.string(), err};
+    auto moved = move_to_failed(job.spool, job.work_path, job.relative, note);
+    if (!moved) {
+        log::error("cannot move original to failed/", {{"upload_id", job.upload_id},
+                                                       {"source", job.relative.string()},
+                                                       {"error", moved.error().message()}});
+        return;
+    }
+    remove_work_folder(job.spool, job.upload_id);
+    out.final_path = moved.value();
+}
+
+}  // namespace
+
+void fail_after_exception(JobDb& db, const Job& job, const std::string& what,
+                          JobObserver* observer) {
+    try {
+        JobOutcome out;
+        out.upload_id = job.upload_id;
+        out.spool = job.spool.name;
+        out.profile = job.spool.profile;
+        out.relative = job.relative;
+        const auto record = db.find(job.upload_id);
+        if (record && record->status == "complete") {
+            out.outputs = record->outputs;
+            finish_committed(job, out);
+        } else {
+            fail_uncommitted(db, job, what, out);
+        }
+        if (observer) observer->job_finished(out);
+    } catch (const std::exception& e) {
+        // Even failing the job threw: what is left in work/ is resumed at the next start.
+        try {
+            log::error("cannot fail job after an unexpected error",
+                       {{"upload_id", job.upload_id}, {"error", e.what()}});
+        } catch (...) {  // nothing is left to report with
+        }
+    } catch (...) {
+    }
 }
 
 void remove_work_folder(const SpoolLayout& spool, const std::string& upload_id) {

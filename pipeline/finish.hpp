@@ -8,6 +8,8 @@
 
 #include "common/error.hpp"
 #include "common/spool_layout.hpp"
+#include "pipeline/job.hpp"
+#include "store/job_db.hpp"
 
 namespace imgspool {
 
@@ -19,17 +21,33 @@ Result<std::filesystem::path> move_to_done(const SpoolLayout& spool,
 struct FailureNote {
     std::string upload_id;
     std::string spool;
-    std::string source_name;
+    std::string source_name;  // the path under inbox/, as bytes
     Error error;
 };
 
-// Moves `from` to failed/<relative> (choosing a name whose NAME.error.json is free too) and
-// writes NAME.error.json with upload_id, spool, source, stage, error and time. Returns the path
-// of the original in failed/.
+// The note's file name for an original named `name` in failed/: NAME.error.json, or, when that
+// would be longer than NAME_MAX, the name's first bytes (cut at a UTF-8 boundary) + "~" + 8 hex
+// digits of the SHA-256 of the whole name + ".error.json". The note's "file" names the original.
+std::string failure_note_name(const std::string& name);
+
+// Writes the failure note beside where the original will go, then moves `from` to
+// failed/<relative> (or a ".N" name when that or its note is taken). The note holds upload_id,
+// spool, source (the path under inbox/) and file (the original's name in failed/) as printable
+// text (printable_name), each with a *_bytes_hex twin when the bytes are not valid UTF-8, plus
+// stage, error and failed_at. The note is written first so that a full disk leaves the original
+// in work/ (a transient error) rather than in failed/ without its note; a note that cannot be
+// written completely is removed. Returns the path of the original in failed/.
 Result<std::filesystem::path> move_to_failed(const SpoolLayout& spool,
                                              const std::filesystem::path& from,
                                              const std::filesystem::path& relative,
                                              const FailureNote& note);
+
+// For a job whose handler threw (WorkerPool has logged the exception): unless the job is already
+// complete (then the original goes to done/), records it failed with the exception's text and moves
+// the original to failed/ with a note; then tells `observer` the outcome. Never throws; what it
+// cannot do is logged.
+void fail_after_exception(JobDb& db, const Job& job, const std::string& what,
+                          JobObserver* observer = nullptr);
 
 // Removes work/<upload_id>/ and the empty folders below it once the original has left.
 void remove_work_folder(const SpoolLayout& spool, const std::string& upload_id);

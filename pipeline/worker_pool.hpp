@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <functional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -14,8 +15,13 @@ namespace imgspool {
 class WorkerPool {
   public:
     using Handler = std::function<void(const Job&)>;
+    // Called with the job and the exception's text when the handler throws (e.g.
+    // fail_after_exception). The worker logs the exception first and carries on with the next
+    // job either way: one job's exception never ends the process.
+    using CrashHandler = std::function<void(const Job&, const std::string& what)>;
 
-    WorkerPool(int workers, std::size_t queue_max, Handler handler);
+    WorkerPool(int workers, std::size_t queue_max, Handler handler,
+               CrashHandler on_crash = nullptr);
     ~WorkerPool();  // stop(false) then join
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
@@ -34,8 +40,10 @@ class WorkerPool {
 
   private:
     void work();
+    void run_guarded(const Job& job);
 
     Handler handler_;
+    CrashHandler on_crash_;
     BoundedQueue<Job> queue_;
     std::atomic<int> busy_{0};
     std::vector<std::thread> threads_;

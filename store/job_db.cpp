@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "common/fs.hpp"
+#include "common/printable_name.hpp"
 #include "common/log.hpp"
 #include "store/job_db_schema.hpp"
 #include "store/sqlite_handles.hpp"
@@ -266,7 +267,7 @@ Status JobDb::defer(const std::string& upload_id, const Error& error,
         WHERE id = ?1 AND status <> 'complete')sql",
                              upload_id, "defer the job", [&](Statement& s) {
                                  s.bind(2, std::string(stage_name(error.stage)) + ": " +
-                                               error.reason);
+                                               printable_name(error.reason));
                                  s.bind(3, iso_utc(next_attempt));
                              });
 }
@@ -375,7 +376,7 @@ Status JobDb::fail(const std::string& upload_id, const Error& error) {
                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
         WHERE id = ?1 AND status <> 'complete')sql",
                              upload_id, "record the failure", [&](Statement& s) {
-                                 s.bind(2, error.reason);
+                                 s.bind(2, printable_name(error.reason));
                                  s.bind(3, std::string_view(stage_name(error.stage)));
                              });
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 using namespace imgspool;
@@ -39,4 +41,21 @@ TEST(Log, LevelFromEnvironment) {
     EXPECT_FALSE(log::configure_from_env());
     ::unsetenv("LOG_LEVEL");
     log::set_level(log::Level::info);
+}
+
+TEST(Log, FieldsTakeAnyBytesLosslessly) {
+    log::set_level(log::Level::info);
+    ::testing::internal::CaptureStderr();
+    log::info("job failed", {{"source", "\xff\xfe.jpg"},
+                             {"other", "\xfe\xff.jpg"},
+                             {"ctl", std::string("a\nb\x01\x1b", 5)},
+                             {"ok", "caf\xc3\xa9.jpg"}});
+    const std::string out = ::testing::internal::GetCapturedStderr();
+    ASSERT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;  // the newline is escaped
+    const nlohmann::json line = nlohmann::json::parse(out);
+    // Two different invalid names stay different (no U+FFFD replacement).
+    EXPECT_EQ(line["source"], "\\xff\\xfe.jpg");
+    EXPECT_EQ(line["other"], "\\xfe\\xff.jpg");
+    EXPECT_EQ(line["ctl"], std::string("a\nb\x01\x1b"));
+    EXPECT_EQ(line["ok"], "caf\xc3\xa9.jpg");
 }

@@ -6,7 +6,10 @@
 #include <chrono>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
+#include <utility>
+#include <vector>
 
 using namespace imgspool;
 
@@ -87,4 +90,32 @@ TEST(WorkerPool, StopWithoutDrainFinishesRunningJobsOnly) {
     EXPECT_EQ(finished.load(), 1);
     EXPECT_EQ(pool.queue_depth(), 4u);
     EXPECT_FALSE(pool.submit(job_named("late")));
+}
+
+TEST(WorkerPool, AJobThatThrowsIsHandedToTheCrashHandlerAndTheWorkerGoesOn) {
+    std::mutex m;
+    std::vector<std::pair<std::string, std::string>> crashed;
+    std::multiset<std::string> ran;
+    WorkerPool pool(
+        1, 10,
+        [&](const Job& j) {
+            if (j.upload_id == "bad") throw std::runtime_error("type_error 316");
+            if (j.upload_id == "odd") throw 42;  // not even a std::exception
+            std::lock_guard lock(m);
+            ran.insert(j.upload_id);
+        },
+        [&](const Job& j, const std::string& what) {
+            std::lock_guard lock(m);
+            crashed.emplace_back(j.upload_id, what);
+            if (j.upload_id == "odd") throw std::runtime_error("the crash handler fails too");
+        });
+    for (const char* id : {"a", "bad", "b", "odd", "c"}) ASSERT_TRUE(pool.submit(job_named(id)));
+    pool.stop(true);
+    // One worker thread ran all five: the exceptions ended neither it nor the process.
+    EXPECT_EQ(ran, (std::multiset<std::string>{"a", "b", "c"}));
+    ASSERT_EQ(crashed.size(), 2u);
+    EXPECT_EQ(crashed[0].first, "bad");
+    EXPECT_EQ(crashed[0].second, "type_error 316");
+    EXPECT_EQ(crashed[1].first, "odd");
+    EXPECT_FALSE(crashed[1].second.empty());
 }
