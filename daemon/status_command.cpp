@@ -278,7 +278,8 @@ void print_summary(const Summary& s) {
         std::printf("\nWaiting in inboxes (not whole yet) (%zu, oldest first)\n", s.waiting.size());
         Table t({"since", "spool", "bytes", "source", "reason"}, {false, false, true, false, false});
         for (const WaitingFile& f : s.waiting) {
-            t.add({f.since, f.spool, std::to_string(f.size), f.source_name, f.reason});
+            t.add({cell(f.since), cell(f.spool), std::to_string(f.size), cell(f.source_name),
+                   cell(f.reason)});
         }
         t.print();
     }
@@ -288,8 +289,8 @@ void print_summary(const Summary& s) {
         Table t({"next_attempt_at", "upload_id", "spool", "attempts", "source", "last_error"},
                 {false, false, false, true, false, false});
         for (const DeferredJob& d : s.deferred) {
-            t.add({d.next_attempt_at, d.upload_id, d.spool, std::to_string(d.attempts),
-                   d.source_name, d.last_error});
+            t.add({cell(d.next_attempt_at), cell(d.upload_id), cell(d.spool),
+                   std::to_string(d.attempts), cell(d.source_name), cell(d.last_error)});
         }
         t.print();
     }
