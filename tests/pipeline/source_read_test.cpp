@@ -1,6 +1,7 @@
 #include "pipeline/source_read.hpp"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <fstream>
