@@ -139,7 +139,11 @@ int process_files(Config config, const std::string& spool_name,
     LinePrinter printer;
     ProgressDisplay progress(std::cerr, ProgressDisplay::stderr_is_tty(), files.size());
     ObserverFanOut observers({&printer, &progress});
-    Pipeline pipeline(pipeline_settings(runtime.config), *runtime.db, *runtime.store, &observers);
+    // Files named on the command line are whole by their owner's word: one that is incomplete by
+    // its format fails at once instead of waiting for the rest.
+    PipelineSettings settings = pipeline_settings(runtime.config);
+    settings.abandon_after = std::chrono::seconds(0);
+    Pipeline pipeline(std::move(settings), *runtime.db, *runtime.store, &observers);
     // A fault that passes (store down, database busy) is waited out a few times here; after that
     // the file is reported deferred: it stays in work/, pending, for a daemon on this spool.
     WorkerPool pool(

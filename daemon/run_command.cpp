@@ -77,18 +77,8 @@ int run_daemon(Config config) {
     (void)runtime.db->replace_waiting_files({});  // what an earlier run saw is judged again
     waiting.start();
 
-    auto probes = daemon_health_probes(cfg.store, *runtime.db);
-    if (!probes) {
-        log::error("cannot check the store", {{"error", probes.error().message()}});
-        watcher.stop();
-        waiting.stop();
-        pool->stop(false);
-        deferred.stop();
-        recovering.join();
-        return 1;
-    }
     // Jobs deferred by a store fault need not wait out their backoff once it answers again.
-    HealthMonitor health(std::move(probes).value(),
+    HealthMonitor health(daemon_health_probes(*runtime.store, *runtime.db),
                          {.on_store_recovered = [&deferred] { deferred.release_all(); }});
     health.start();
     const auto* s3 = dynamic_cast<const S3Store*>(runtime.store.get());

@@ -8,7 +8,8 @@
 // (GET /bucket?uploads), by tracking uploads created and completed through it.
 //
 // Control (not S3; bucket names cannot start with '_'):
-//   GET  /_harness/stats  -> {"verified":n,"rejected":n,"rejections":[{method,url,code}]}
+//   GET  /_harness/stats  -> {"verified":n,"verified_by_method":{"PUT":n,...},"rejected":n,
+//                             "rejections":[{method,url,code}]}
 //   POST /_harness/reset  -> zeroes the counters
 
 const crypto = require('crypto');
@@ -127,7 +128,8 @@ async function check(credentials, req, url, body) {
 }
 
 function createVerifyProxy({ upstreamPort, credentials }) {
-  const stats = { verified: 0, rejected: 0, rejections: [] };
+  // verified_by_method: {"PUT": n, "HEAD": n, ...} of the verified requests.
+  const stats = { verified: 0, verified_by_method: {}, rejected: 0, rejections: [] };
   const uploads = new Map();  // uploadId -> {bucket, key}
 
   const server = http.createServer(async (req, res) => {
@@ -137,7 +139,7 @@ function createVerifyProxy({ upstreamPort, credentials }) {
       if (url.pathname.startsWith('/_harness/')) {
         if (url.pathname === '/_harness/stats') return sendJson(res, 200, stats);
         if (url.pathname === '/_harness/reset' && req.method === 'POST') {
-          Object.assign(stats, { verified: 0, rejected: 0, rejections: [] });
+          Object.assign(stats, { verified: 0, verified_by_method: {}, rejected: 0, rejections: [] });
           return sendJson(res, 200, stats);
         }
         return sendJson(res, 404, { error: 'unknown control path' });
@@ -149,6 +151,7 @@ function createVerifyProxy({ upstreamPort, credentials }) {
         return sendS3Error(req, res, ...problem);
       }
       stats.verified += 1;
+      stats.verified_by_method[req.method] = (stats.verified_by_method[req.method] || 0) + 1;
 
       const [, bucket, ...keyParts] = url.pathname.split('/').map(decodeURIComponent);
       const key = keyParts.join('/');
