@@ -48,7 +48,8 @@ inline Error make_transient(Stage stage, std::string reason, std::string file = 
 }
 
 // errno values that pass by themselves once an operator frees space or a server recovers:
-// ENOSPC, EDQUOT, EAGAIN, EINTR, EBUSY, ETIMEDOUT, network errors (ENETDOWN, ECONNREFUSED, ...), ESTALE, ENOMEM, EMFILE.
+// ENOSPC, EDQUOT, EAGAIN, EINTR, EBUSY, ETIMEDOUT, network errors (ENETDOWN, ECONNREFUSED, ...),
+// ESTALE, ENOMEM, EMFILE.
 bool is_transient_errno(int err);
 
 // A value or the Error that prevented it. Small on purpose: std::expected is C++23.

@@ -34,7 +34,8 @@ Status make_dirs(const stdfs::path& dir) {
     std::error_code ec;
     stdfs::create_directories(dir, ec);
     if (ec && !stdfs::is_directory(dir)) {
-        Error e = make_error(Stage::internal, "cannot create folder: " + ec.message(), dir.string());
+        Error e =
+            make_error(Stage::internal, "cannot create folder: " + ec.message(), dir.string());
         e.transient = is_transient_errno(ec.value());  // both categories hold errno values here
         return e;
     }

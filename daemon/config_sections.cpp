@@ -26,8 +26,8 @@ Status read_daemon(TableReader& top, const std::string& origin, Config& config) 
     r.integer("retry_max_s", d.retry_max_s, 1, 86400);
     r.integer("max_deferred", d.max_deferred, 1, 1000000);
     if (!r.failed() && d.retry_max_s < d.retry_min_s) {
-        r.fail("retry_max_s", "must not be less than retry_min_s (" +
-                                  std::to_string(d.retry_min_s) + ")");
+        r.fail("retry_max_s",
+               "must not be less than retry_min_s (" + std::to_string(d.retry_min_s) + ")");
     }
     return r.finish();
 }

@@ -5,8 +5,8 @@
 #include <set>
 
 #include "common/fs.hpp"
-#include "common/printable_name.hpp"
 #include "common/log.hpp"
+#include "common/printable_name.hpp"
 #include "pipeline/finish.hpp"
 
 namespace imgspool {
@@ -247,12 +247,13 @@ void Intake::recover_file(const RecoveryPlan::Claimed& c) {
             return;
         }
     } else if (record->status == "pending" && !record->next_attempt_at.empty()) {
-        deferred_.add(job, parse_iso_utc(record->next_attempt_at)
-                               .value_or(std::chrono::system_clock::now()));
-        log::info("deferred job waits for its time", {{"upload_id", c.file.upload_id},
-                                                      {"spool", spool.name},
-                                                      {"source", source},
-                                                      {"next_attempt_at", record->next_attempt_at}});
+        deferred_.add(
+            job, parse_iso_utc(record->next_attempt_at).value_or(std::chrono::system_clock::now()));
+        log::info("deferred job waits for its time",
+                  {{"upload_id", c.file.upload_id},
+                   {"spool", spool.name},
+                   {"source", source},
+                   {"next_attempt_at", record->next_attempt_at}});
         return;
     }
     log::info("resuming job",

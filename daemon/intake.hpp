@@ -26,8 +26,8 @@ struct RecoveryPlan {
         const SpoolLayout* spool;
         ClaimedFile file;
     };
-    std::vector<Claimed> claimed;          // files in work/
-    std::vector<JobRecord> unfinished;     // pending or processing rows
+    std::vector<Claimed> claimed;       // files in work/
+    std::vector<JobRecord> unfinished;  // pending or processing rows
 };
 
 class Intake {

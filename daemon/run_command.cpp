@@ -13,9 +13,9 @@
 #include "daemon/intake.hpp"
 #include "daemon/signals.hpp"
 #include "daemon/waiting_files_sync.hpp"
-#include "pipeline/deferred_jobs.hpp"
 #include "metrics/http_server.hpp"
 #include "metrics/imgspool_metrics.hpp"
+#include "pipeline/deferred_jobs.hpp"
 #include "pipeline/finish.hpp"
 #include "store/s3/s3_store.hpp"
 

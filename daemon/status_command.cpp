@@ -276,7 +276,8 @@ void print_summary(const Summary& s) {
         std::printf("\nWaiting in inboxes (not whole yet): none\n");
     } else {
         std::printf("\nWaiting in inboxes (not whole yet) (%zu, oldest first)\n", s.waiting.size());
-        Table t({"since", "spool", "bytes", "source", "reason"}, {false, false, true, false, false});
+        Table t({"since", "spool", "bytes", "source", "reason"},
+                {false, false, true, false, false});
         for (const WaitingFile& f : s.waiting) {
             t.add({cell(f.since), cell(f.spool), std::to_string(f.size), cell(f.source_name),
                    cell(f.reason)});

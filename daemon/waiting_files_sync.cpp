@@ -52,8 +52,8 @@ void WaitingFilesSync::stop() {
 bool WaitingFilesSync::sync_once() {
     std::vector<WaitingFile> now;
     for (const WaitingFileInfo& f : watcher_.waiting_files()) {
-        now.push_back({f.spool, printable_name(f.relative.native()), f.size, f.reason,
-                       iso_utc(f.since)});
+        now.push_back(
+            {f.spool, printable_name(f.relative.native()), f.size, f.reason, iso_utc(f.since)});
     }
     {
         std::lock_guard lock(mutex_);

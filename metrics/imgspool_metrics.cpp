@@ -60,10 +60,10 @@ ImgspoolMetrics::ImgspoolMetrics()
           "Runs that ended deferred by a fault that passes (store, database, disk, a file not "
           "whole yet), by the stage that met it.",
           {"stage"})),
-      deferred_jobs_(registry_
-                         .gauge("imgspool_deferred_jobs",
-                                "Jobs waiting for their next run after a deferral.")
-                         .get()),
+      deferred_jobs_(
+          registry_
+              .gauge("imgspool_deferred_jobs", "Jobs waiting for their next run after a deferral.")
+              .get()),
       queue_depth_(
           registry_.gauge("imgspool_queue_depth", "Stable files waiting for a worker.").get()),
       workers_busy_(

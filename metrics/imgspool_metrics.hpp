@@ -28,8 +28,7 @@ struct MetricsSample {
 };
 
 // The states of the imgspool_jobs gauge, in the order of a job's life.
-inline constexpr const char* kStates[] = {"waiting", "pending", "processing", "complete",
-                                          "failed"};
+inline constexpr const char* kStates[] = {"waiting", "pending", "processing", "complete", "failed"};
 
 class ImgspoolMetrics final : public JobObserver {
   public:

@@ -16,6 +16,7 @@
 #include "common/printable_json.hpp"
 #include "common/printable_name.hpp"
 #include "pipeline/hash.hpp"
+#include "watcher/claim.hpp"
 
 namespace imgspool {
 namespace stdfs = std::filesystem;
@@ -188,17 +189,8 @@ void fail_after_exception(JobDb& db, const Job& job, const std::string& what,
 }
 
 void remove_work_folder(const SpoolLayout& spool, const std::string& upload_id) {
-    if (upload_id.empty()) return;
-    const stdfs::path dir = spool.work() / upload_id;
-    // Bottom-up removal of empty folders only: a file left behind stays for recovery.
-    std::error_code ec;
-    std::vector<stdfs::path> dirs;
-    for (auto it = stdfs::recursive_directory_iterator(dir, ec);
-         !ec && it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
-        if (it->is_directory(ec) && !it->is_symlink(ec)) dirs.push_back(it->path());
-    }
-    for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) stdfs::remove(*d, ec);
-    stdfs::remove(dir, ec);
+    // Empty folders only: a file left behind stays for recovery.
+    if (!upload_id.empty()) remove_empty_folders(spool.work() / upload_id);
 }
 
 }  // namespace imgspool

@@ -34,7 +34,7 @@ struct Pipeline::Work {
     const Profile* profile = nullptr;
     std::string cache_key;
     std::string bytes;
-    FileState read_state;  // the file the bytes came from
+    FileState read_state;           // the file the bytes came from
     std::optional<FileState> seen;  // the file's state last seen (for a deferral)
     SourceInfo info;
     std::string hash;
@@ -136,8 +136,9 @@ Status Pipeline::step_start(Work& w) {
 
 Status Pipeline::step_read(Work& w) {
     // The size limit is checked before reading, so a huge drop never lands in memory.
-    auto source = read_claimed_source(w.job.work_path, w.job.claimed,
-                                      {settings_.limits.max_bytes, settings_.abandon_after}, w.seen);
+    auto source =
+        read_claimed_source(w.job.work_path, w.job.claimed,
+                            {settings_.limits.max_bytes, settings_.abandon_after}, w.seen);
     if (!source) return source.error();
     w.bytes = std::move(source->bytes);
     w.read_state = source->state;
@@ -266,8 +267,8 @@ void Pipeline::finish_failure(const Job& job, const Error& err, JobOutcome& out)
 
 void Pipeline::retry_move(const Job& job, const Error& err, JobOutcome& out) {
     std::error_code ec;
-    const bool still_there = std::filesystem::exists(
-        std::filesystem::symlink_status(job.work_path, ec));
+    const bool still_there =
+        std::filesystem::exists(std::filesystem::symlink_status(job.work_path, ec));
     if (!still_there || (!err.transient && job.deferrals >= kMaxMoveRetries)) {
         // Gone, or a fault that more tries in this run will not mend: the next start tries again.
         log::error("cannot move the original out of work/", {{"upload_id", job.upload_id},
@@ -301,19 +302,18 @@ void Pipeline::defer(const Job& job, const Error& err, JobOutcome& out) {
     out.retry_at = std::chrono::system_clock::now() + delay;
     if (Status st = db_.defer(job.upload_id, err, *out.retry_at); !st) {
         // Kept in memory; a restart finds the job in work/ and runs it again.
-        log::warn("cannot record the deferral", {{"upload_id", job.upload_id},
-                                                 {"error", st.error().message()}});
+        log::warn("cannot record the deferral",
+                  {{"upload_id", job.upload_id}, {"error", st.error().message()}});
     }
 }
 
 void Pipeline::remove_stored(const Work& w) {
     if (w.stored_keys.empty()) return;
     if (Status st = store_.remove_all(w.stored_keys); !st) {
-        log::warn("cannot delete the objects of a failed job",
-                  {{"upload_id", w.job.upload_id},
-                   {"spool", w.job.spool.name},
-                   {"source", w.job.relative.string()},
-                   {"error", st.error().message()}});
+        log::warn("cannot delete the objects of a failed job", {{"upload_id", w.job.upload_id},
+                                                                {"spool", w.job.spool.name},
+                                                                {"source", w.job.relative.string()},
+                                                                {"error", st.error().message()}});
     }
 }
 

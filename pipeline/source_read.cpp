@@ -77,9 +77,8 @@ Result<SourceRead> read_claimed_source(const std::filesystem::path& path,
             std::chrono::duration_cast<std::chrono::system_clock::duration>(
                 std::chrono::nanoseconds(after->mtime_ns)));
         if (std::chrono::system_clock::now() - modified >= limits.abandon_after) {
-            return make_error(Stage::validate,
-                              whole.reason + "; unchanged since it was claimed; " +
-                                  std::to_string(after->size) + " bytes");
+            return make_error(Stage::validate, whole.reason + "; unchanged since it was claimed; " +
+                                                   std::to_string(after->size) + " bytes");
         }
         return make_transient(Stage::claim, whole.reason + "; waiting for the rest");
     }

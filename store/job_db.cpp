@@ -9,8 +9,8 @@
 #include <string_view>
 
 #include "common/fs.hpp"
-#include "common/printable_name.hpp"
 #include "common/log.hpp"
+#include "common/printable_name.hpp"
 #include "store/job_db_schema.hpp"
 #include "store/sqlite_handles.hpp"
 #include "store/variant_json.hpp"
@@ -261,15 +261,15 @@ Status JobDb::start_attempt(const std::string& upload_id) {
 Status JobDb::defer(const std::string& upload_id, const Error& error,
                     std::chrono::system_clock::time_point next_attempt) {
     std::lock_guard lock(mutex_);
-    return update_unfinished(db_.get(), R"sql(
+    return update_unfinished(
+        db_.get(), R"sql(
         UPDATE upload_jobs SET status = 'pending', last_error = ?2, next_attempt_at = ?3,
                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
         WHERE id = ?1 AND status <> 'complete')sql",
-                             upload_id, "defer the job", [&](Statement& s) {
-                                 s.bind(2, std::string(stage_name(error.stage)) + ": " +
-                                               printable_name(error.reason));
-                                 s.bind(3, iso_utc(next_attempt));
-                             });
+        upload_id, "defer the job", [&](Statement& s) {
+            s.bind(2, std::string(stage_name(error.stage)) + ": " + printable_name(error.reason));
+            s.bind(3, iso_utc(next_attempt));
+        });
 }
 
 Result<int> JobDb::record_crash(const std::string& upload_id) {
@@ -494,7 +494,7 @@ Result<std::vector<DeferredJob>> JobDb::jobs_deferred() {
         db_.get(), "jobs_deferred",
         "SELECT id, spool, source_name, attempts, next_attempt_at, last_error FROM jobs_deferred",
         [](const Statement& s) {
-            return DeferredJob{s.text(0), s.text(1),  s.text(2), static_cast<int>(s.int64(3)),
+            return DeferredJob{s.text(0), s.text(1), s.text(2), static_cast<int>(s.int64(3)),
                                s.text(4), s.text(5)};
         });
 }

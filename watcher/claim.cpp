@@ -79,7 +79,8 @@ Result<ClaimedFile> claim(const SpoolLayout& spool, const stdfs::path& inbox_fil
         return e;
     }
     std::optional<FileState> after = lstat_state(dest);
-    if (!after) return make_transient(Stage::claim, "the file vanished from work/ as it was claimed", file);
+    if (!after)
+        return make_transient(Stage::claim, "the file vanished from work/ as it was claimed", file);
     return ClaimedFile{upload_id, dest, rel, *after};
 }
 

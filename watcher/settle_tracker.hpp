@@ -78,8 +78,8 @@ class SettleTracker {
     struct Entry {
         Phase phase = Phase::waiting;
         FileState state;
-        TimePoint since;       // waiting: last change seen or last judged; reported: when
-        TimePoint changed_at;  // when state last changed
+        TimePoint since;               // waiting: last change seen or last judged; reported: when
+        TimePoint changed_at;          // when state last changed
         std::string not_whole_reason;  // set while the file is known to be incomplete
     };
     void wait_again(Entry& e, const FileState& state, TimePoint now);

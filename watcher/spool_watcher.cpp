@@ -121,9 +121,8 @@ void SpoolWatcher::Impl::note_skipped(std::size_t spool, const stdfs::path& rela
                                       std::string_view why) {
     if (skips_logged.size() >= kMaxSkipsLogged) return;
     if (!skips_logged.emplace(spool, relative.native()).second) return;
-    log::info("skipped", {{"spool", options.spools[spool].name},
-                          {"source", relative.native()},
-                          {"why", why}});
+    log::info("skipped",
+              {{"spool", options.spools[spool].name}, {"source", relative.native()}, {"why", why}});
 }
 
 // Empty when the file is whole; otherwise why not. A writer is seen through a read lease, which
@@ -134,8 +133,9 @@ std::string SpoolWatcher::Impl::why_not_whole(std::size_t spool, const stdfs::pa
         ReadLease lease = ReadLease::take(path);
         if (lease.writers() == Writers::present) return "open for writing by another process";
         if (lease.writers() == Writers::unknown && blind_logged.insert(spool).second) {
-            log::warn("cannot see writers in this inbox; relying on the file's format and settle_ms",
-                      {{"spool", options.spools[spool].name}, {"reason", lease.reason()}});
+            log::warn(
+                "cannot see writers in this inbox; relying on the file's format and settle_ms",
+                {{"spool", options.spools[spool].name}, {"reason", lease.reason()}});
         }
     }
     auto judged = judge_file(path, options.max_judged_bytes);
@@ -426,11 +426,12 @@ std::vector<WaitingFileInfo> SpoolWatcher::waiting_files() const {
     std::vector<WaitingFileInfo> files;
     std::lock_guard lock(impl_->mutex);
     for (const auto& f : impl_->tracker.not_whole_files()) {
-        files.push_back({impl_->options.spools[f.key.spool].name, f.key.relative,
-                         static_cast<std::uint64_t>(f.state.size), f.reason,
-                         std::chrono::floor<std::chrono::seconds>(
-                             wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                            steady_now - f.changed_at))});
+        files.push_back(
+            {impl_->options.spools[f.key.spool].name, f.key.relative,
+             static_cast<std::uint64_t>(f.state.size), f.reason,
+             std::chrono::floor<std::chrono::seconds>(
+                 wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                steady_now - f.changed_at))});
     }
     std::sort(files.begin(), files.end(),
               [](const WaitingFileInfo& a, const WaitingFileInfo& b) { return a.since < b.since; });

@@ -63,8 +63,9 @@ struct WatcherStats {
 
 // A file is reported only when it is whole: unchanged for settle, no other process on this host
 // has it open for writing (asked with a read lease), and its format says all of it is there
-// (JPEG end-of-image marker, PNG IEND, WebP RIFF size). Dotfiles and temporary names (*.part, *.filepart, *.tmp, *.crdownload, rsync's .name.XXXXXX)
-// are ignored until renamed to their final name.
+// (JPEG end-of-image marker, PNG IEND, WebP RIFF size). Dotfiles and temporary names (*.part,
+// *.filepart, *.tmp, *.crdownload, rsync's .name.XXXXXX) are ignored until renamed to their final
+// name.
 bool is_ignored_name(std::string_view filename);
 
 class SpoolWatcher {

@@ -159,9 +159,8 @@ TEST_F(FaultsIt, ALockTakenMidJobDefersTheJobsWhichThenComplete) {
     start_daemon();
     wait_until_watching();
     const auto names = drop_photos("mid-", 8, 200, 2400, 1800);
-    ASSERT_TRUE(wait_for([&] {
-        return !query("SELECT id FROM upload_jobs WHERE status = 'processing'").empty();
-    }));
+    ASSERT_TRUE(wait_for(
+        [&] { return !query("SELECT id FROM upload_jobs WHERE status = 'processing'").empty(); }));
     {
         SqliteCliLock lock(db_path());
         ASSERT_TRUE(lock.holding());
@@ -235,15 +234,17 @@ TEST_F(FaultsIt, AFileThatKeepsKillingTheDaemonEndsInFailedAndOthersComplete) {
         // The daemon dies as soon as this run of the job has started.
         ASSERT_TRUE(wait_for(
             [&] {
-                return !query("SELECT id FROM upload_jobs WHERE source_name = 'poison.jpg' AND "
-                              "status = 'processing' AND attempts = ?1",
-                              {std::to_string(kill)})
+                return !query(
+                            "SELECT id FROM upload_jobs WHERE source_name = 'poison.jpg' AND "
+                            "status = 'processing' AND attempts = ?1",
+                            {std::to_string(kill)})
                             .empty();
             },
             60s))
             << "run " << kill << " of the poison job did not start";
         kill_daemon();
-        const auto more = drop_photos("meanwhile-" + std::to_string(kill) + "-", 2, 700 + kill * 10);
+        const auto more =
+            drop_photos("meanwhile-" + std::to_string(kill) + "-", 2, 700 + kill * 10);
         others.insert(others.end(), more.begin(), more.end());
         start_daemon();
     }

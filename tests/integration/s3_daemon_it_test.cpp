@@ -119,6 +119,22 @@ class S3DaemonIt : public SpoolFixture {
                 "S3_ACCESS_KEY_ID=" + access_key_id(), "S3_SECRET_ACCESS_KEY=" + secret_key};
     }
 
+    // The only job of `name` once it is deferred (pending with a last_error) after at least
+    // `attempts` runs.
+    std::optional<Row> wait_deferred(const std::string& name, int attempts = 1) {
+        std::optional<Row> deferred;
+        wait_for([&] {
+            auto jobs = jobs_for(name);
+            if (jobs.size() == 1 && jobs[0].at("status") == "pending" &&
+                !jobs[0].at("last_error").empty() &&
+                std::stoi(jobs[0].at("attempts")) >= attempts) {
+                deferred = jobs[0];
+            }
+            return deferred.has_value();
+        });
+        return deferred;
+    }
+
     // The endpoint (path-style) base of the objects' URLs: fault proxy URL + "/" + bucket.
     std::string endpoint_base() const { return harness_->fault_url() + "/" + bucket(); }
 
@@ -384,15 +400,8 @@ TEST_F(S3DaemonIt, AnUnreachableStoreDefersTheJobWhichCompletesOnceTheStoreIsFix
     const Source src = jpeg_source("offline.jpg", 351);
     drop(src);
     // Deferred, not failed: pending with the reason and attempts, the file kept in work/.
-    std::optional<Row> deferred;
-    ASSERT_TRUE(wait_for([&] {
-        auto jobs = jobs_for(src.name);
-        if (jobs.size() == 1 && jobs[0].at("status") == "pending" &&
-            std::stoi(jobs[0].at("attempts")) >= 2) {
-            deferred = jobs[0];
-        }
-        return deferred.has_value();
-    })) << tree();
+    const std::optional<Row> deferred = wait_deferred(src.name, 2);
+    ASSERT_TRUE(deferred) << tree();
     EXPECT_EQ(deferred->at("status"), "pending");
     EXPECT_TRUE(contains_any(deferred->at("last_error"), {"cannot reach the s3 endpoint"}))
         << deferred->at("last_error");
@@ -431,15 +440,8 @@ TEST_F(S3DaemonIt, ExhaustedRetriesDeferAndTheJobCompletesWhenTheStoreRecovers) 
     ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
     const Source src = png_source("busy.png", 361);
     drop(src);
-    std::optional<Row> deferred;
-    ASSERT_TRUE(wait_for([&] {
-        auto jobs = jobs_for(src.name);
-        if (jobs.size() == 1 && jobs[0].at("status") == "pending" &&
-            !jobs[0].at("last_error").empty()) {
-            deferred = jobs[0];
-        }
-        return deferred.has_value();
-    }));
+    const std::optional<Row> deferred = wait_deferred(src.name);
+    ASSERT_TRUE(deferred) << tree();
     EXPECT_EQ(deferred->at("status"), "pending");
     EXPECT_NE(deferred->at("last_error").find("503 SlowDown"), std::string::npos)
         << deferred->at("last_error");
@@ -506,15 +508,8 @@ TEST_F(S3DaemonIt, AStoreThatNeverAnswersDefersJobsUntilItAnswers) {
     ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
     const Source src = jpeg_source("hung.jpg", 381);
     drop(src);
-    std::optional<Row> deferred;
-    ASSERT_TRUE(wait_for([&] {
-        auto jobs = jobs_for(src.name);
-        if (jobs.size() == 1 && jobs[0].at("status") == "pending" &&
-            !jobs[0].at("last_error").empty()) {
-            deferred = jobs[0];
-        }
-        return deferred.has_value();
-    }));
+    const std::optional<Row> deferred = wait_deferred(src.name);
+    ASSERT_TRUE(deferred) << tree();
     EXPECT_EQ(deferred->at("status"), "pending");
     EXPECT_TRUE(contains_any(deferred->at("last_error"), {"timeout", "timed out"}))
         << deferred->at("last_error");

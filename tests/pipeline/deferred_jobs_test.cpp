@@ -16,8 +16,12 @@ using namespace std::chrono_literals;
 using Clock = DeferredJobs::Clock;
 
 Job job_named(const std::string& id) {
-    return Job{id, SpoolLayout{"photos", "/spool", "web"}, "/spool/work/" + id + "/a.jpg",
-               "a.jpg", std::nullopt, 0};
+    return Job{id,
+               SpoolLayout{"photos", "/spool", "web"},
+               "/spool/work/" + id + "/a.jpg",
+               "a.jpg",
+               std::nullopt,
+               0};
 }
 
 // Collects what the scheduler hands on.

@@ -1,7 +1,7 @@
 #include "pipeline/source_read.hpp"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -19,7 +19,8 @@ const std::string kPlain = "plain bytes that are no image format at all";
 // A PNG signature with nothing after it: incomplete by its own format.
 const std::string kPngStart = std::string("\x89PNG\r\n\x1a\n", 8) + std::string(20, 'x');
 
-void write(const stdfs::path& p, const std::string& bytes, std::ios::openmode mode = std::ios::trunc) {
+void write(const stdfs::path& p, const std::string& bytes,
+           std::ios::openmode mode = std::ios::trunc) {
     std::ofstream out(p, std::ios::binary | mode);
     out << bytes;
 }

@@ -327,24 +327,22 @@ TEST_F(JobDbTest, ProgressOutsideZeroToHundredIsRefused) {
 
 TEST_F(JobDbTest, CountsByStatusListsAllFourAndTheWaitingFiles) {
     using Counts = std::map<std::string, std::int64_t>;
-    EXPECT_EQ(db_->counts_by_status(), (Counts{{"waiting", 0},
-                                               {"pending", 0},
-                                               {"processing", 0},
-                                               {"complete", 0},
-                                               {"failed", 0}}));
-    ASSERT_TRUE(db_->replace_waiting_files(
-                       {{"photos", "slow.jpg", 1000, "incomplete JPEG", "2026-11-30T00:00:00.000Z"}})
+    EXPECT_EQ(
+        db_->counts_by_status(),
+        (Counts{
+            {"waiting", 0}, {"pending", 0}, {"processing", 0}, {"complete", 0}, {"failed", 0}}));
+    ASSERT_TRUE(db_->replace_waiting_files({{"photos", "slow.jpg", 1000, "incomplete JPEG",
+                                             "2026-11-30T00:00:00.000Z"}})
                     .ok());
     ASSERT_TRUE(db_->insert_job("p1", "photos", "p1.jpg", "web").ok());
     ASSERT_TRUE(db_->insert_job("p2", "photos", "p2.jpg", "web").ok());
     start("w1", "h1");
     start("c1", "h2");
     ASSERT_TRUE(db_->complete("c1", outputs_for("c1"), "fp").ok());
-    EXPECT_EQ(db_->counts_by_status(), (Counts{{"waiting", 1},
-                                               {"pending", 2},
-                                               {"processing", 1},
-                                               {"complete", 1},
-                                               {"failed", 0}}));
+    EXPECT_EQ(
+        db_->counts_by_status(),
+        (Counts{
+            {"waiting", 1}, {"pending", 2}, {"processing", 1}, {"complete", 1}, {"failed", 0}}));
 }
 
 TEST_F(JobDbTest, UnfinishedListsPendingAndProcessingOldestFirst) {
@@ -446,12 +444,11 @@ TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
     }
 
     // The views' answers for this data.
-    EXPECT_EQ(raw.query("select * from status_counts"),
-              (Rows{{"waiting", "1"},
-                    {"pending", "2"},
-                    {"processing", "1"},
-                    {"complete", "3"},
-                    {"failed", "1"}}));
+    EXPECT_EQ(raw.query("select * from status_counts"), (Rows{{"waiting", "1"},
+                                                              {"pending", "2"},
+                                                              {"processing", "1"},
+                                                              {"complete", "3"},
+                                                              {"failed", "1"}}));
     EXPECT_EQ(raw.query("select hits, misses, hit_rate_pct from cache_hit_rate"),
               (Rows{{"1", "2", "33.3"}}));
     EXPECT_EQ(raw.query("select id, stage, reason from failures_today"),
@@ -566,8 +563,7 @@ TEST_F(JobDbTest, ADeferredJobIsPendingWithItsReasonAttemptsAndNextTime) {
     ASSERT_TRUE(db_->insert_job("d1", "photos", "d1.jpg", "web").ok());
     ASSERT_TRUE(db_->start_attempt("d1").ok());
     const auto next = std::chrono::system_clock::now() + std::chrono::seconds(30);
-    ASSERT_TRUE(
-        db_->defer("d1", make_transient(Stage::store, "HTTP 503 SlowDown"), next).ok());
+    ASSERT_TRUE(db_->defer("d1", make_transient(Stage::store, "HTTP 503 SlowDown"), next).ok());
     ASSERT_TRUE(db_->start_attempt("d1").ok());
     ASSERT_TRUE(db_->defer("d1", make_transient(Stage::store, "connection refused"), next).ok());
     auto job = db_->find("d1");

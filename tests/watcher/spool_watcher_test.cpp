@@ -4,12 +4,12 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdio>
-#include <functional>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <atomic>
+#include <cstdio>
+#include <functional>
 
 #include <condition_variable>
 #include <fstream>
@@ -75,10 +75,11 @@ class SpoolWatcherTest : public ::testing::Test {
     stdfs::path outside() const { return dir.path() / "outside"; }
 
     void start(std::chrono::seconds rescan = 60s, SpoolWatcher::Callback cb = {}) {
-        if (!cb) cb = [this](const StableFile& f) {
-            reports.add(f);
-            return Offer::taken;
-        };
+        if (!cb)
+            cb = [this](const StableFile& f) {
+                reports.add(f);
+                return Offer::taken;
+            };
         WatcherOptions o{{spool}, kSettle, rescan};
         watcher = std::make_unique<SpoolWatcher>(o, std::move(cb));
         Status st = watcher->start();
