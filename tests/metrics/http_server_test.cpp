@@ -190,7 +190,9 @@ TEST(HttpServer, HealthzAnswersAtOnceWhileReadyzAndMetricsHang) {
         const auto took = std::chrono::steady_clock::now() - t0;
         EXPECT_EQ(r.status, 200) << r.error;
         EXPECT_EQ(r.body, "ok");
-        EXPECT_LT(took, std::chrono::milliseconds(100))
+        // Far below the hang (which lasts until the gate opens); loose enough for a loaded
+        // machine under the sanitizers. The daemon's probes_it_test holds the 100 ms line.
+        EXPECT_LT(took, std::chrono::milliseconds(1000))
             << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
     }
     {

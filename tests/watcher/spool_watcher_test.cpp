@@ -321,6 +321,7 @@ TEST_F(SpoolWatcherTest, ReaderKeepsDrainingWhileTheCallbackBlocks) {
     }
     gate_cv.notify_all();
     EXPECT_EQ(reports.wait_for(2).size(), 2u);
+    watcher->stop();  // the callback uses this test's locals: no call after they are gone
 }
 
 TEST_F(SpoolWatcherTest, CallbackCanClaimTheFile) {
