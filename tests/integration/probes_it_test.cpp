@@ -17,6 +17,14 @@
 namespace imgspool::it {
 namespace {
 
+// What the issue asks of every probe: an answer within 100 ms. Sanitizer builds run the same
+// code several times slower on a loaded 2-core machine, so they get more room.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr long kAnswerMs = 500;
+#else
+constexpr long kAnswerMs = 100;
+#endif
+
 // A loopback TCP port that accepts connections (the kernel completes the handshake) and never
 // reads or answers: a store that hangs.
 class SilentListener {
@@ -106,7 +114,7 @@ class ProbesIt : public SpoolFixture {
         write_config(c);
     }
 
-    // Polls every probe for `span`: /healthz (and /metrics) within 100 ms each time, and
+    // Polls every probe for `span`: /healthz (and /metrics) within kAnswerMs each time, and
     // /readyz 503 with a reason about the store; returns the last /readyz answer.
     Reply probe_for(std::chrono::seconds span) {
         Reply ready;
@@ -116,15 +124,17 @@ class ProbesIt : public SpoolFixture {
             const Reply health = http_get(port_, "/healthz");
             EXPECT_EQ(health.status, 200) << "round " << rounds;
             EXPECT_EQ(health.body, "ok");
-            EXPECT_LT(health.took.count(), 100) << "/healthz took " << health.took.count() << " ms";
+            EXPECT_LT(health.took.count(), kAnswerMs)
+                << "/healthz took " << health.took.count() << " ms";
             const Reply metrics = http_get(port_, "/metrics");
             EXPECT_EQ(metrics.status, 200);
             EXPECT_NE(metrics.body.find("imgspool_jobs"), std::string::npos);
-            EXPECT_LT(metrics.took.count(), 100)
+            EXPECT_LT(metrics.took.count(), kAnswerMs)
                 << "/metrics took " << metrics.took.count() << " ms";
             ready = http_get(port_, "/readyz");
             EXPECT_EQ(ready.status, 503) << ready.body;
-            EXPECT_LT(ready.took.count(), 100) << "/readyz took " << ready.took.count() << " ms";
+            EXPECT_LT(ready.took.count(), kAnswerMs)
+                << "/readyz took " << ready.took.count() << " ms";
             ++rounds;
             std::this_thread::sleep_for(std::chrono::milliseconds(250));
         }
