@@ -10,15 +10,16 @@
 #                                     exits non-zero if anything broke
 # More: --runs N, --imgspool BIN (default build/imgspool), --peers a,b,... (see bench/README.md),
 #       --limit N (use N photos of the corpus), --settle-ms MS (daemon, default 100),
-#       --quality-sample N, --long N (daemon RSS after 200 vs N photos; by hand), --out DIR,
-#       --keep-work (keep every peer's outputs under OUT/work).
+#       --quality-sample N, --lone N (lone-JPEG latency samples), --long N (daemon RSS after 200 vs
+#       N photos; by hand), --out DIR, --keep-work (keep every peer's outputs under OUT/work),
+#       --baseline BIN (another imgspool build's daemon, interleaved with imgspool-daemon in each run).
 # Needs bench/install-deps.sh to have run. Runs everything under `nice`.
 set -euo pipefail
 BENCH=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$BENCH")
 
 corpus="" n="" reference=100 want_reference="" runs="" mode=full limit=0 out="$BENCH/out" imgspool="" peers=""
-settle=100 quality="" long=0 keep=""
+settle=100 quality="" lone="" long=0 keep="" baseline=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --corpus) corpus=$2; shift 2 ;;
@@ -33,17 +34,19 @@ while [[ $# -gt 0 ]]; do
     --peers) peers=$2; shift 2 ;;
     --settle-ms) settle=$2; shift 2 ;;
     --quality-sample) quality=$2; shift 2 ;;
+    --lone) lone=$2; shift 2 ;;
+    --baseline) baseline=$2; shift 2 ;;
     --long) long=$2; shift 2 ;;
     --keep-work) keep=--keep-work; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
 case $mode in
-  smoke) runs=${runs:-1}; quality=${quality:-1}; lone=1; [[ -n $corpus$want_reference ]] || n=${n:-3}; [[ $limit -gt 0 ]] || limit=3 ;;
-  quick) runs=${runs:-1}; quality=${quality:-2}; lone=3; [[ -n $corpus$want_reference ]] || n=${n:-10} ;;
-  full) runs=${runs:-3}; quality=${quality:-5}; lone=5 ;;
+  smoke) runs=${runs:-1}; quality=${quality:-1}; lone=${lone:-1}; [[ -n $corpus$want_reference ]] || n=${n:-3}; [[ $limit -gt 0 ]] || limit=3 ;;
+  quick) runs=${runs:-1}; quality=${quality:-2}; lone=${lone:-3}; [[ -n $corpus$want_reference ]] || n=${n:-10} ;;
+  full) runs=${runs:-3}; quality=${quality:-5}; lone=${lone:-5} ;;
 esac
 
 for tool in node python3 vips vipsheader butteraugli /usr/bin/convert-im6.q16 gnuplot; do
@@ -94,6 +97,10 @@ fi
 args=(--corpus "$corpus" --out "$out" --runs "$runs" --mode "$mode" --limit "$limit" --settle-ms "$settle"
   --quality-sample "$quality" --lone "$lone" --long "$long" --imgspool "$imgspool")
 [[ -n $peers ]] && args+=(--peers "$peers")
+if [[ -n $baseline ]]; then
+  [[ -x $baseline ]] || { echo "bench/run.sh: --baseline $baseline is not an executable" >&2; exit 1; }
+  args+=(--baseline "$baseline")
+fi
 [[ -n $keep ]] && args+=("$keep")
 t0=$(date +%s)
 rc=0

@@ -31,6 +31,10 @@ PEERS = {  # name -> (label, needs)
     "imgspool-daemon": "imgspool run (daemon)",
     "imgspool-s3": "imgspool process, S3 store",
 }
+# With --baseline BIN: the daemon of another imgspool build (e.g. the last benchmarked commit),
+# run right before or after imgspool-daemon in every run, so the two compare within one run.
+BASELINE = "imgspool-daemon-baseline"
+BASELINE_LABEL = "imgspool run (daemon), baseline build"
 
 
 T0 = time.monotonic()
@@ -174,6 +178,7 @@ class Bench:
             "corpus_bytes": sum(os.path.getsize(f) for f in self.files),
             "runs": self.a.runs, "mode": self.a.mode, "settle_ms": self.a.settle_ms,
             "imgspool": version([self.a.imgspool, "--version"]) if self.a.imgspool else None,
+            "baseline": os.path.abspath(self.a.baseline) if self.a.baseline else None,
             "sharp": sharp_version, "vips": version(["vips", "--version"]),
             "imagemagick": " ".join(version(["/usr/bin/convert-im6.q16", "-version"]).split()[1:3]),
             "node": version(["node", "--version"]),
@@ -207,7 +212,9 @@ class Bench:
         elif peer == "imgspool-s3":
             r = isp.run_batch(self.a.imgspool, self.files, os.path.join(self.work, peer, "run"), store=self.s3_store())
         elif peer == "imgspool-daemon":
-            r, extra = self.run_daemon(out_dir, run_no)
+            r, extra = self.run_daemon(self.a.imgspool, peer, out_dir)
+        elif peer == BASELINE:
+            r, extra = self.run_daemon(self.a.baseline, peer, out_dir)
         else:
             raise KeyError(peer)
         if peer != "imgspool-s3":
@@ -219,12 +226,12 @@ class Bench:
         r.update(extra)
         return r
 
-    def run_daemon(self, out_dir, run_no):
+    def run_daemon(self, binary, peer, out_dir):
         """The corpus dropped at once into a fresh daemon's inbox: time from the first rename to
         the last original in done/, per-file drop->done latency; then the same photos again under
         new names (cache hits)."""
-        work = os.path.join(self.work, "imgspool-daemon", "run")
-        d = isp.Daemon(self.a.imgspool, work, settle_ms=self.a.settle_ms)
+        work = os.path.join(self.work, peer, "run")
+        d = isp.Daemon(binary, work, settle_ms=self.a.settle_ms)
         try:
             names = [d.stage_copy(f, os.path.basename(f)) for f in self.files]
             cpu0 = d.cpu_seconds()
@@ -257,14 +264,14 @@ class Bench:
         }
         return result, extra
 
-    def lone_latency(self):
+    def lone_latency(self, binary=None):
         """A 12 MP JPEG dropped alone into an idle daemon, one after the other. A first drop (another
         photo, when the corpus has one) warms the process up and is not counted."""
         jpegs = [f for f in self.files if sniff(f) == "jpeg"] or self.files
         timed = jpegs[: max(1, self.a.lone)]
         warm = [f for f in self.files if f not in timed][:1]
         work = os.path.join(self.work, "imgspool-lone")
-        d = isp.Daemon(self.a.imgspool, work, settle_ms=self.a.settle_ms)
+        d = isp.Daemon(binary or self.a.imgspool, work, settle_ms=self.a.settle_ms)
         lat = []
         try:
             for f in warm + timed:
@@ -278,7 +285,11 @@ class Bench:
             rc = d.stop()
         if rc != 0:
             raise RuntimeError(f"imgspool run exited {rc} on SIGTERM: {isp.tail(d.stderr)}")
-        return {"samples": len(lat), **{f"p{p}": round(isp.percentile(lat, p), 3) for p in (50, 95, 99)}}
+        return {"samples": len(lat), **{f"p{p}": round(isp.percentile(lat, p), 3) for p in (50, 95, 99)},
+                "all_s": [round(x, 3) for x in lat]}
+
+    def lone_latency_baseline(self):
+        return self.lone_latency(self.a.baseline)
 
     def scaling(self):
         out = []
@@ -415,7 +426,11 @@ class Bench:
                 log(f"no imgspool binary: skipping {', '.join(skipped)}")
                 self.results["meta"]["skipped"] = skipped
             peers = [p for p in peers if not p.startswith("imgspool")]
-        self.results["meta"]["peers"] = {p: PEERS[p] for p in peers}
+        if self.a.baseline:
+            if "imgspool-daemon" not in peers:
+                sys.exit("bench: --baseline compares daemons: it needs the imgspool-daemon peer")
+            peers.insert(peers.index("imgspool-daemon") + 1, BASELINE)
+        self.results["meta"]["peers"] = {p: PEERS.get(p, BASELINE_LABEL) for p in peers}
         os.makedirs(self.out, exist_ok=True)
         log(f"{self.n} images from {self.a.corpus}, {self.a.runs} run(s), peers: {', '.join(peers)}")
         failures = []
@@ -426,7 +441,7 @@ class Bench:
                         while fh.read(1 << 20):
                             pass
                 run = {"run": run_no, "load_at_start": os.getloadavg(), "peers": {}}
-                for peer in peers:
+                for peer in self.interleaved(peers, run_no):
                     try:
                         r = self.run_peer(peer, run_no)
                         run["peers"][peer] = r
@@ -435,17 +450,13 @@ class Bench:
                     except Exception as e:  # keep going: the report says what broke
                         failures.append(f"run {run_no}: {peer}: {one_line(e)}")
                         log(f"FAILED run {run_no}: {peer}: {e}")
-                if self.a.imgspool and "imgspool-batch" in peers:
-                    for name, fn in (("scaling", self.scaling), ("lone_latency", self.lone_latency),
-                                     ("batch_duplicates", self.batch_duplicates)):
-                        if name == "scaling" and self.a.mode == "quick" and run_no > 1:
-                            continue
-                        try:
-                            run[name] = fn()
-                            log(f"run {run_no}: {name}: {json.dumps(run[name])}")
-                        except Exception as e:
-                            failures.append(f"run {run_no}: {name}: {one_line(e)}")
-                            log(f"FAILED run {run_no}: {name}: {e}")
+                for name, fn in self.scenarios(peers, run_no):
+                    try:
+                        run[name] = fn()
+                        log(f"run {run_no}: {name}: {json.dumps(run[name])}")
+                    except Exception as e:
+                        failures.append(f"run {run_no}: {name}: {one_line(e)}")
+                        log(f"FAILED run {run_no}: {name}: {e}")
                 self.results["runs"].append(run)
                 self.save()
             if self.a.quality_sample > 0:
@@ -469,6 +480,36 @@ class Bench:
         if not self.a.keep_work:
             shutil.rmtree(self.work, ignore_errors=True)
         return 1 if failures else 0
+
+    @staticmethod
+    def interleaved(names, run_no):
+        """The run's order: in even runs the baseline daemon goes before imgspool-daemon (and its
+        lone latency before theirs), so neither always runs on the other's warm caches."""
+        names = list(names)
+        if run_no % 2 == 0 and BASELINE in names:
+            i, j = names.index("imgspool-daemon"), names.index(BASELINE)
+            names[i], names[j] = names[j], names[i]
+        return names
+
+    def scenarios(self, peers, run_no):
+        """The imgspool scenarios beside the peer runs: (result key, function), in order. The lone
+        latency comes with the batch peer (as it always has) or with the daemon peer."""
+        if not self.a.imgspool:
+            return []
+        batch = "imgspool-batch" in peers
+        out = []
+        if batch and not (self.a.mode == "quick" and run_no > 1):
+            out.append(("scaling", self.scaling))
+        if batch or "imgspool-daemon" in peers:
+            lone = [("lone_latency", self.lone_latency)]
+            if BASELINE in peers:
+                lone.append(("lone_latency_baseline", self.lone_latency_baseline))
+                if run_no % 2 == 0:
+                    lone.reverse()
+            out += lone
+        if batch:
+            out.append(("batch_duplicates", self.batch_duplicates))
+        return out
 
     def long_run(self, total):
         """RSS of the daemon after 200 and after `total` distinct photos (hand runs only). The
@@ -524,6 +565,7 @@ def main():
     ap.add_argument("--mode", choices=("full", "quick", "smoke"), default="full")
     ap.add_argument("--limit", type=int, default=0, help="use only this many photos of the corpus")
     ap.add_argument("--imgspool", default="")
+    ap.add_argument("--baseline", default="", help="another imgspool build: adds the imgspool-daemon-baseline peer")
     ap.add_argument("--peers", default=",".join(PEERS))
     ap.add_argument("--settle-ms", type=int, default=100)
     ap.add_argument("--lone", type=int, default=5, help="lone-JPEG latency samples")

@@ -9,7 +9,10 @@ import statistics
 import subprocess
 import sys
 
+from imgspool_peer import percentile
+
 REF1, REF2 = "sharp-seed", "sharp-imgspool"
+DAEMON, BASELINE = "imgspool-daemon", "imgspool-daemon-baseline"
 MIB = 2**20
 KIND_ORDER = [f"{v} {f}" for v in ("small", "medium", "large", "original") for f in ("jpeg", "png", "webp")]
 
@@ -207,6 +210,46 @@ class Report:
                          f" cache hits {bdup[-1]['cache_hits']} of {bdup[-1]['files']}.")
         return lines + [""]
 
+    def baseline_section(self):
+        """imgspool-daemon against the baseline build's daemon (bench --baseline), run by run."""
+        runs = [run for run in self.runs if DAEMON in run["peers"] and BASELINE in run["peers"]]
+        if not runs:
+            return []
+        lines = [f"## Daemon against the baseline build (`{self.meta.get('baseline')}`)", "",
+                 "Both daemons get the same drop in every run, one right after the other (the baseline first in"
+                 " even runs); the ratio divides the two figures of the same run. Lone latency: a 12 MP JPEG"
+                 f" dropped alone into an idle daemon, settle_ms = {self.meta['settle_ms']} included.", "",
+                 "| run | load at start | images/s: daemon / baseline | daemon ÷ baseline | CPU s: daemon / baseline"
+                 " | daemon × batch | baseline × batch | lone p50: daemon / baseline (s) | lone p99: daemon / baseline (s) |",
+                 "|---:|---:|---|---:|---|---:|---:|---|---|"]
+
+        def per_batch(run, peer):
+            b = run["peers"].get("imgspool-batch")
+            return run["peers"][peer]["images_per_s"] / b["images_per_s"] if b else None
+
+        def lone(run, key, p):
+            return fmt(run.get(key, {}).get(f"p{p}"), 3)
+        ratios = []
+        for run in runs:
+            d, b = run["peers"][DAEMON], run["peers"][BASELINE]
+            ratios.append(d["images_per_s"] / b["images_per_s"])
+            lines.append(
+                f"| {run['run']} | {run['load_at_start'][0]:.1f} | {d['images_per_s']:.3f} / {b['images_per_s']:.3f}"
+                f" | {ratios[-1]:.3f}× | {d['cpu_s']:.1f} / {b['cpu_s']:.1f}"
+                f" | {fmt(per_batch(run, DAEMON), 3, '×')} | {fmt(per_batch(run, BASELINE), 3, '×')}"
+                f" | {lone(run, 'lone_latency', 50)} / {lone(run, 'lone_latency_baseline', 50)}"
+                f" | {lone(run, 'lone_latency', 99)} / {lone(run, 'lone_latency_baseline', 99)} |")
+        lines += ["", f"- Throughput, daemon ÷ baseline daemon: median {med(ratios):.3f}× over {len(ratios)} run(s)"
+                  f" (range {min(ratios):.3f}–{max(ratios):.3f}×); CPU per image, daemon ÷ baseline:"
+                  f" {fmt(self.ratio(DAEMON, BASELINE, 'cpu_s'), 3, '×')} (median)."]
+        for key, who in (("lone_latency", "daemon"), ("lone_latency_baseline", "baseline daemon")):
+            pooled = [x for run in runs for x in run.get(key, {}).get("all_s", [])]
+            if pooled:
+                lines.append(f"- Lone 12 MP JPEG drop→done, {who}, all {len(pooled)} samples pooled:"
+                             f" p50 {percentile(pooled, 50):.3f} s, p99 {percentile(pooled, 99):.3f} s,"
+                             f" max {max(pooled):.3f} s.")
+        return lines + [""]
+
     def scaling_section(self):
         runs = [run["scaling"] for run in self.runs if "scaling" in run]
         if not runs:
@@ -285,7 +328,7 @@ do for [t in "svg pngcairo"] {{
 
     def write(self, out_dir):
         lines = self.header() + self.chart(out_dir) + self.targets() + self.main_table() + self.bytes_table() \
-            + self.quality_tables() + self.daemon_section() + self.scaling_section() + self.long_section() \
+            + self.quality_tables() + self.daemon_section() + self.baseline_section() + self.scaling_section() + self.long_section() \
             + self.failures()
         with open(os.path.join(out_dir, "report.md"), "w") as f:
             f.write("\n".join(lines))
