@@ -434,7 +434,8 @@ TEST_F(SpoolWatcherTest, AnIncompleteFileWaitsListedWithItsReasonUntilItIsWhole)
     std::ofstream(p, std::ios::binary | std::ios::app) << png_tail();
     ASSERT_EQ(reports.wait_for(1).size(), 1u);
     EXPECT_TRUE(reports.all()[0].file.abandoned.empty());
-    EXPECT_TRUE(watcher->waiting_files().empty());
+    // Listed until the callback has returned.
+    EXPECT_TRUE(wait_until([&] { return watcher->waiting_files().empty(); }));
 }
 
 TEST_F(SpoolWatcherTest, AFileIncompleteTooLongIsReportedAbandonedWithTheReason) {
