@@ -11,6 +11,7 @@
 #include "common/printable_name.hpp"
 #include "daemon/commands.hpp"
 #include "store/job_db.hpp"
+#include "store/variant_json.hpp"
 
 namespace imgspool {
 namespace {
@@ -18,24 +19,9 @@ namespace {
 // Everything read back from the database may hold any bytes (a name, a reason quoting a path):
 // the JSON is written with dump_printable and the tables with cell(), so neither ever throws.
 
-// The same shape as images.outputs in the database (variants_to_json), built here as a value
-// so that odd bytes in a stored key or URL are escaped rather than thrown on.
-nlohmann::json outputs_json(const std::vector<StoredVariant>& outputs) {
-    nlohmann::json list = nlohmann::json::array();
-    for (const StoredVariant& v : outputs) {
-        list.push_back({{"variant", v.variant},
-                        {"format", v.format},
-                        {"key", v.key},
-                        {"url", v.url},
-                        {"width", v.width},
-                        {"height", v.height},
-                        {"bytes", v.bytes}});
-    }
-    return list;
-}
-
 nlohmann::json job_json(const JobRecord& r) {
-    const nlohmann::json outputs = outputs_json(r.outputs);
+    // The shape of images.outputs; odd bytes in a key or URL are escaped by dump_printable.
+    const nlohmann::json outputs = variants_json_value(r.outputs);
     return {{"upload_id", r.upload_id},
             {"spool", r.spool},
             {"source", r.source_name},

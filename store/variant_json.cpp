@@ -17,6 +17,10 @@ std::string extension_of(const StoredVariant& v) {
 }  // namespace
 
 std::string variants_to_json(const std::vector<StoredVariant>& variants) {
+    return variants_json_value(variants).dump();
+}
+
+nlohmann::json variants_json_value(const std::vector<StoredVariant>& variants) {
     auto list = nlohmann::json::array();
     for (const auto& v : variants) {
         list.push_back({{"variant", v.variant},
@@ -27,7 +31,7 @@ std::string variants_to_json(const std::vector<StoredVariant>& variants) {
                         {"height", v.height},
                         {"bytes", v.bytes}});
     }
-    return list.dump();
+    return list;
 }
 
 Result<std::vector<StoredVariant>> variants_from_json(const std::string& json) {

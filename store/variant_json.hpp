@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.hpp"
 #include "store/job_db.hpp"
 
@@ -11,6 +13,8 @@ namespace imgspool {
 
 // [{"variant","format","key","url","width","height","bytes"}, ...]
 std::string variants_to_json(const std::vector<StoredVariant>& variants);
+// The same list as a JSON value, for callers that embed it (and escape odd bytes on output).
+nlohmann::json variants_json_value(const std::vector<StoredVariant>& variants);
 Result<std::vector<StoredVariant>> variants_from_json(const std::string& json);
 
 // {"small.jpg": url, ...}: "variant.ext" with ext taken from the key (the format if it has none).

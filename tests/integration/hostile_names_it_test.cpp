@@ -52,15 +52,6 @@ std::vector<Hostile> hostile_names() {
 // A folder name that is itself hostile: not UTF-8, with a newline, starting with a dash.
 const std::string kHostileFolder = "-sub\xfe\nfolder";
 
-std::vector<nlohmann::json> json_lines(const std::string& text) {
-    std::vector<nlohmann::json> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-    }
-    return lines;
-}
-
 // The note in `dir` whose "file" is the printable name of `file` (a shortened note name says
 // which original it belongs to only inside).
 std::optional<nlohmann::json> note_for(const stdfs::path& dir, const std::string& file) {

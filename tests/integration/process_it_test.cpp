@@ -12,15 +12,6 @@ namespace {
 
 using CommandsTest = SpoolFixture;
 
-std::vector<nlohmann::json> json_lines(const std::string& text) {
-    std::vector<nlohmann::json> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-    }
-    return lines;
-}
-
 TEST_F(CommandsTest, ProcessRendersEachFileAndLeavesTheInputsAlone) {
     const std::string jpeg = make_jpeg({.width = 1000, .height = 850, .seed = 60});
     const std::string png = make_png({.width = 900, .height = 820, .seed = 61});

@@ -277,6 +277,15 @@ std::string SpoolFixture::tree() const {
     return out.str();
 }
 
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+    std::vector<nlohmann::json> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+    }
+    return lines;
+}
+
 nlohmann::json read_json(const stdfs::path& path) {
     return nlohmann::json::parse(read_file(path));
 }

@@ -114,6 +114,9 @@ void write_file(const stdfs::path& path, const std::string& bytes);
 // Reads a whole file; throws when it cannot be opened.
 std::string read_file(const stdfs::path& path);
 
+// Each non-empty line of text parsed as JSON (throws on a line that is not).
+std::vector<nlohmann::json> json_lines(const std::string& text);
+
 // Parses a JSON file (throws on bad JSON).
 nlohmann::json read_json(const stdfs::path& path);
 
