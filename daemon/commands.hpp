@@ -13,5 +13,7 @@ int process_files(Config config, const std::string& spool_name,
                   const std::vector<std::string>& files);
 int show_status(Config config, const std::string& upload_id, bool json);
 int check_config(Config config);
+// Sends SIGHUP to the daemon holding config's state_dir; exit 1 when none runs.
+int reload_daemon(const Config& config);
 
 }  // namespace imgspool

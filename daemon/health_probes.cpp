@@ -2,9 +2,10 @@
 
 namespace imgspool {
 
-HealthProbes daemon_health_probes(ObjectStore& store, JobDb& db) {
+HealthProbes daemon_health_probes(std::function<std::shared_ptr<ObjectStore>()> current_store,
+                                  JobDb& db) {
     return HealthProbes{
-        .store = [&store] { return store.check(); },
+        .store = [current_store = std::move(current_store)] { return current_store()->check(); },
         // counts_by_status() logs its errors and answers zeros; the view read before it says
         // whether the database answers at all.
         .database = [&db]() -> Result<JobCounts> {

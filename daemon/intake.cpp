@@ -31,10 +31,27 @@ std::string kind_of(const std::filesystem::path& p) {
 
 Intake::Intake(Runtime& runtime, Pipeline& pipeline, WorkerPool& pool, DeferredJobs& deferred,
                JobObserver* observer)
-    : rt_(runtime), pipeline_(pipeline), pool_(pool), deferred_(deferred), observer_(observer) {}
+    : rt_(runtime),
+      pipeline_(pipeline),
+      pool_(pool),
+      deferred_(deferred),
+      observer_(observer),
+      max_deferred_(runtime.config.daemon.max_deferred),
+      spools_(std::make_shared<const std::vector<SpoolLayout>>(runtime.config.spools)),
+      settings_(pipeline.current().settings()) {}
+
+void Intake::reconfigure(std::vector<SpoolLayout> spools,
+                         std::shared_ptr<const PipelineSettings> settings, int max_deferred) {
+    auto next = std::make_shared<const std::vector<SpoolLayout>>(std::move(spools));
+    max_deferred_ = max_deferred;
+    std::lock_guard lock(mutex_);
+    spools_.swap(next);
+    settings_.swap(settings);
+}
 
 bool Intake::intake_paused() {
-    const auto limit = static_cast<std::size_t>(rt_.config.daemon.max_deferred);
+    const int max_deferred = max_deferred_;
+    const auto limit = static_cast<std::size_t>(max_deferred);
     const std::size_t waiting = deferred_.size();
     std::lock_guard lock(mutex_);
     if (waiting < limit) {
@@ -44,14 +61,23 @@ bool Intake::intake_paused() {
     }
     if (!paused_logged_) {
         log::warn("intake paused: too many deferred jobs; new files wait in inbox/",
-                  {{"deferred_jobs", waiting}, {"max_deferred", rt_.config.daemon.max_deferred}});
+                  {{"deferred_jobs", waiting}, {"max_deferred", max_deferred}});
     }
     paused_logged_ = true;
     return true;
 }
 
 Offer Intake::accept(const StableFile& file) {
-    const SpoolLayout* spool = find_spool(rt_.config, file.spool);
+    std::optional<SpoolLayout> spool;
+    std::shared_ptr<const PipelineSettings> settings;
+    {
+        std::lock_guard lock(mutex_);
+        for (const SpoolLayout& s : *spools_) {
+            if (s.name == file.spool) spool = s;
+        }
+        settings = settings_;
+    }
+    // A spool removed by a reload: the file stays in inbox/, its watcher is being replaced.
     if (!spool) return Offer::taken;
     if (intake_paused()) return Offer::try_later;
     if (!file.regular) {
@@ -83,7 +109,9 @@ Offer Intake::accept(const StableFile& file) {
     const ClaimedFile& c = claimed.value();
     log::debug("claimed", {{"upload_id", c.upload_id}, {"spool", spool->name}, {"source", source}});
     // false only while stopping: the file stays claimed and recorded for the next start.
-    (void)pool_.submit(Job{c.upload_id, *spool, c.work_path, c.relative, c.state, 0});
+    // The settings as they are now go with the job: a reload while it waits changes nothing.
+    (void)pool_.submit(
+        Job{c.upload_id, *spool, c.work_path, c.relative, c.state, 0, std::move(settings)});
     return Offer::taken;
 }
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -32,7 +33,8 @@ struct RecoveryPlan {
 
 class Intake {
   public:
-    // observer (may be null) hears of files rejected without running the pipeline.
+    // observer (may be null) hears of files rejected without running the pipeline. The spools
+    // and max_deferred are the runtime's config until a reload sets others.
     Intake(Runtime& runtime, Pipeline& pipeline, WorkerPool& pool, DeferredJobs& deferred,
            JobObserver* observer);
 
@@ -50,6 +52,13 @@ class Intake {
     void recover(const RecoveryPlan& plan);
 
     std::uint64_t rejected_files() const { return rejected_.load(); }
+
+    // A reload: files of spools not in the list are no longer taken (the watcher stops
+    // reporting them; one it reports meanwhile stays in inbox/); later claims carry `settings`.
+    // Spools and settings change together, so no claim pairs a spool with a profile set that
+    // lacks its profile. Any thread.
+    void reconfigure(std::vector<SpoolLayout> spools,
+                     std::shared_ptr<const PipelineSettings> settings, int max_deferred);
 
   private:
     using FileId = std::pair<std::string, std::string>;  // spool, relative path
@@ -70,6 +79,7 @@ class Intake {
     DeferredJobs& deferred_;
     JobObserver* observer_;
     std::atomic<std::uint64_t> rejected_{0};
+    std::atomic<int> max_deferred_;
 
     std::mutex mutex_;  // guards the members below (accept runs on the watcher's thread only,
                         // but recovery may reach them too)
@@ -77,6 +87,8 @@ class Intake {
     // kMaxClaimRefusals a copy goes to failed/ with the reason, and later refusals are quiet.
     std::map<FileId, int> claim_refusals_;
     bool paused_logged_ = false;
+    std::shared_ptr<const std::vector<SpoolLayout>> spools_;  // the spools files are taken from
+    std::shared_ptr<const PipelineSettings> settings_;        // what their claims carry
 };
 
 }  // namespace imgspool

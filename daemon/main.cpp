@@ -44,9 +44,9 @@ int main(int argc, char** argv) {
 
     CLI::App* run = app.add_subcommand(
         "run",
-        "Run the daemon in the foreground; SIGTERM/SIGINT stop it cleanly (exit 0), SIGHUP is "
-        "logged and ignored. Refuses to start (exit 1) while another imgspool holds the "
-        "state_dir or a spool root.");
+        "Run the daemon in the foreground; SIGTERM/SIGINT stop it cleanly (exit 0), SIGHUP "
+        "reloads the config file (a config with errors is rejected and the running one stays). "
+        "Refuses to start (exit 1) while another imgspool holds the state_dir or a spool root.");
     add_config(run);
 
     CLI::App* process = app.add_subcommand(
@@ -76,6 +76,12 @@ int main(int argc, char** argv) {
                            "check the store; exit non-zero on error.");
     add_config(check);
 
+    CLI::App* reload = app.add_subcommand(
+        "reload",
+        "Send SIGHUP to the daemon running on the config's state_dir (the pid in "
+        "<state_dir>/imgspool.lock), which reloads its config; exit 1 when no daemon runs.");
+    add_config(reload);
+
     CLI11_PARSE(app, argc, argv);
     ignore_process_signals();
 
@@ -90,6 +96,7 @@ int main(int argc, char** argv) {
     if (!config) return 2;
     if (*check) return check_config(std::move(config).value());
     if (*status) return show_status(std::move(config).value(), upload_id, json);
+    if (*reload) return reload_daemon(config.value());
 
     if (Status st = init_vips(argv[0]); !st) {
         std::fprintf(stderr, "imgspool: %s\n", st.error().message().c_str());

@@ -1,4 +1,5 @@
-// `imgspool run`: the daemon in the foreground until SIGTERM or SIGINT.
+// `imgspool run`: the daemon in the foreground until SIGTERM or SIGINT; SIGHUP reloads the
+// configuration (daemon/reload.hpp).
 #include <vips/vips.h>
 
 #include <chrono>
@@ -11,13 +12,14 @@
 #include "daemon/health_probes.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/intake.hpp"
+#include "daemon/reload.hpp"
+#include "daemon/replaceable_watcher.hpp"
 #include "daemon/signals.hpp"
 #include "daemon/waiting_files_sync.hpp"
 #include "metrics/http_server.hpp"
 #include "metrics/imgspool_metrics.hpp"
 #include "pipeline/deferred_jobs.hpp"
 #include "pipeline/finish.hpp"
-#include "store/s3/s3_store.hpp"
 
 namespace imgspool {
 
@@ -39,7 +41,8 @@ int run_daemon(Config config) {
     vips_concurrency_set(vips_threads_per_worker(workers));
 
     ImgspoolMetrics metrics;
-    Pipeline pipeline(pipeline_settings(cfg), *runtime.db, *runtime.store, &metrics);
+    // The pipeline owns the store from here: a reload may swap it.
+    Pipeline pipeline(pipeline_settings(cfg), *runtime.db, std::move(runtime.store), &metrics);
     std::optional<WorkerPool> pool;  // built before deferred, which hands it due jobs
     DeferredJobs deferred([&pool](Job job) { return pool->submit(std::move(job)); });
     pool.emplace(
@@ -60,36 +63,33 @@ int run_daemon(Config config) {
     // do not wait behind it.
     const RecoveryPlan recovery = intake.plan_recovery();
 
-    WatcherOptions options{cfg.spools, std::chrono::milliseconds(cfg.daemon.settle_ms),
-                           std::chrono::seconds(cfg.daemon.rescan_s)};
-    options.abandon_after = std::chrono::seconds(cfg.daemon.abandon_after_s);
-    options.max_judged_bytes = cfg.limits.max_bytes;
-    options.wake_dir = cfg.daemon.state_dir;
-    SpoolWatcher watcher(options, [&intake](const StableFile& f) { return intake.accept(f); });
-    if (Status st = watcher.start(); !st) {
+    ReplaceableWatcher watcher([&intake](const StableFile& f) { return intake.accept(f); });
+    if (Status st = watcher.start(watcher_options(cfg)); !st) {
         log::error("cannot watch spools", {{"error", st.error().message()}});
         pool->stop(false);
         return 1;
     }
     deferred.start();
     std::thread recovering([&intake, &recovery] { intake.recover(recovery); });
-    WaitingFilesSync waiting(watcher, *runtime.db);
+    WaitingFilesSync waiting([&watcher] { return watcher.waiting_files(); }, *runtime.db);
     (void)runtime.db->replace_waiting_files({});  // what an earlier run saw is judged again
     waiting.start();
 
     // Jobs deferred by a store fault need not wait out their backoff once it answers again.
-    HealthMonitor health(daemon_health_probes(*runtime.store, *runtime.db),
-                         {.on_store_recovered = [&deferred] { deferred.release_all(); }});
+    HealthMonitor health(
+        daemon_health_probes([&pipeline] { return pipeline.current().store(); }, *runtime.db),
+        {.on_store_recovered = [&deferred] { deferred.release_all(); }});
     health.start();
-    const auto* s3 = dynamic_cast<const S3Store*>(runtime.store.get());
+    ConfigReloader reloader(
+        cfg, std::move(locks).value(),
+        {.pipeline = pipeline, .intake = intake, .watcher = watcher, .deferred = deferred});
     auto sample = [&] {
-        metrics.sample(
-            {.jobs_by_state = health.job_counts(),
-             .queue_depth = static_cast<std::int64_t>(pool->queue_depth()),
-             .deferred_jobs = static_cast<std::int64_t>(deferred.size()),
-             .s3_retries_total = s3 ? std::optional<std::uint64_t>(s3->retries()) : std::nullopt,
-             .inotify_overflows_total = watcher.stats().overflows.load(),
-             .rescans_total = watcher.stats().rescans.load()});
+        metrics.sample({.jobs_by_state = health.job_counts(),
+                        .queue_depth = static_cast<std::int64_t>(pool->queue_depth()),
+                        .deferred_jobs = static_cast<std::int64_t>(deferred.size()),
+                        .s3_retries_total = reloader.s3_retries_total(),
+                        .inotify_overflows_total = watcher.overflows(),
+                        .rescans_total = watcher.rescans()});
     };
     HttpServer http(
         {.bind = cfg.metrics.bind, .port = cfg.metrics.port},
@@ -114,13 +114,15 @@ int run_daemon(Config config) {
     }
     log::info("imgspool started", {{"workers", workers},
                                    {"spools", static_cast<unsigned long long>(cfg.spools.size())},
-                                   {"store", runtime.store->describe()},
+                                   {"store", pipeline.current().store()->describe()},
                                    {"database", cfg.database_path().string()},
                                    {"metrics", cfg.metrics.enabled ? cfg.metrics.bind + ":" +
                                                                          std::to_string(http.port())
                                                                    : std::string("off")}});
 
-    while (!stop_signals.wait_for_stop()) {
+    for (DaemonSignal sig = DaemonSignal::none; sig != DaemonSignal::stop;
+         sig = stop_signals.wait()) {
+        if (sig == DaemonSignal::reload) (void)reloader.reload();  // logs what it did, or why not
     }
 
     // Stop taking files, let running jobs finish; queued and deferred ones stay claimed in work/

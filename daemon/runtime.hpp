@@ -14,7 +14,8 @@ namespace imgspool {
 struct Runtime {
     Config config;
     std::unique_ptr<JobDb> db;
-    std::unique_ptr<ObjectStore> store;
+    std::shared_ptr<ObjectStore>
+        store;  // shared: a reload swaps it while jobs finish on the old one
 };
 
 // Creates the state dir and the spools' folders, opens the database and the store.

@@ -24,18 +24,18 @@ StopSignals::StopSignals() {
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
 }
 
-bool StopSignals::wait_for_stop() const {
+DaemonSignal StopSignals::wait() const {
     timespec tick{1, 0};
     const int sig = sigtimedwait(&set_, nullptr, &tick);
     if (sig == SIGHUP) {
-        log::warn("SIGHUP received: reloading the configuration is not supported yet; ignored");
-        return false;
+        log::info("SIGHUP received: reloading the configuration");
+        return DaemonSignal::reload;
     }
     if (sig == SIGTERM || sig == SIGINT) {
         log::info("stop signal received", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-        return true;
+        return DaemonSignal::stop;
     }
-    return false;
+    return DaemonSignal::none;
 }
 
 }  // namespace imgspool

@@ -11,18 +11,23 @@ namespace imgspool {
 // the signal the kernel sends when a read lease taken by the completeness check is broken.
 void ignore_process_signals();
 
+// What the daemon's main loop was woken for.
+enum class DaemonSignal {
+    none,    // a second passed
+    stop,    // SIGTERM or SIGINT
+    reload,  // SIGHUP: read the configuration again
+};
+
 // Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and in every thread started after it
-// (construct it before any thread), so that only wait_for_stop() sees them.
+// (construct it before any thread), so that only wait() sees them.
 class StopSignals {
   public:
     StopSignals();
     StopSignals(const StopSignals&) = delete;
     StopSignals& operator=(const StopSignals&) = delete;
 
-    // Waits up to one second; true when SIGTERM or SIGINT arrived. SIGHUP is logged and
-    // ignored: reloading the configuration does not exist yet, and dying of it would look like
-    // a clean stop to systemd's Restart=on-failure.
-    bool wait_for_stop() const;
+    // Waits up to one second for one of them (logged).
+    DaemonSignal wait() const;
 
   private:
     sigset_t set_;

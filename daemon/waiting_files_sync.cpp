@@ -20,9 +20,8 @@ bool same(const std::vector<WaitingFile>& a, const std::vector<WaitingFile>& b) 
 
 }  // namespace
 
-WaitingFilesSync::WaitingFilesSync(const SpoolWatcher& watcher, JobDb& db,
-                                   std::chrono::milliseconds every)
-    : watcher_(watcher), db_(db), every_(every) {}
+WaitingFilesSync::WaitingFilesSync(List list, JobDb& db, std::chrono::milliseconds every)
+    : list_(std::move(list)), db_(db), every_(every) {}
 
 WaitingFilesSync::~WaitingFilesSync() {
     stop();
@@ -51,7 +50,7 @@ void WaitingFilesSync::stop() {
 
 bool WaitingFilesSync::sync_once() {
     std::vector<WaitingFile> now;
-    for (const WaitingFileInfo& f : watcher_.waiting_files()) {
+    for (const WaitingFileInfo& f : list_()) {
         now.push_back(
             {f.spool, printable_name(f.relative.native()), f.size, f.reason, iso_utc(f.since)});
     }

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -16,7 +17,9 @@ namespace imgspool {
 
 class WaitingFilesSync {
   public:
-    WaitingFilesSync(const SpoolWatcher& watcher, JobDb& db,
+    // list: the watcher's files that are not whole yet (SpoolWatcher::waiting_files).
+    using List = std::function<std::vector<WaitingFileInfo>()>;
+    WaitingFilesSync(List list, JobDb& db,
                      std::chrono::milliseconds every = std::chrono::seconds(1));
     ~WaitingFilesSync();  // stop()
     WaitingFilesSync(const WaitingFilesSync&) = delete;
@@ -29,7 +32,7 @@ class WaitingFilesSync {
     std::size_t waiting() const;  // files in the last list written
 
   private:
-    const SpoolWatcher& watcher_;
+    List list_;
     JobDb& db_;
     std::chrono::milliseconds every_;
     mutable std::mutex mutex_;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@
 
 namespace imgspool {
 
+struct PipelineSettings;  // pipeline/pipeline_settings.hpp
+
 struct Job {
     std::string upload_id;
     SpoolLayout spool;
@@ -24,6 +27,9 @@ struct Job {
     // does not use it. nullopt after a restart: nothing to compare with.
     std::optional<FileState> claimed{};
     int deferrals = 0;  // runs of this process that ended deferred (for the backoff)
+    // The settings (profiles, limits, key template, retries) as they were when the job was
+    // claimed: a reload changes them for later claims only. Null: the pipeline's current ones.
+    std::shared_ptr<const PipelineSettings> settings{};
 };
 
 struct JobOutcome {

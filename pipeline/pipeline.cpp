@@ -29,8 +29,12 @@ std::string extension_of(const Rendered& r) {
 
 // What a job carries from one step to the next.
 struct Pipeline::Work {
-    explicit Work(const Job& j) : job(j) {}
+    Work(const Job& j, std::shared_ptr<const PipelineSettings> s, std::shared_ptr<ObjectStore> st)
+        : job(j), settings(std::move(s)), store(std::move(st)) {}
     const Job& job;
+    // Held for the whole run: a reload that swaps either leaves this run as it started.
+    std::shared_ptr<const PipelineSettings> settings;
+    std::shared_ptr<ObjectStore> store;
     const Profile* profile = nullptr;
     std::string cache_key;
     std::string bytes;
@@ -47,17 +51,20 @@ struct Pipeline::Work {
     std::optional<ReadLease> lease;
 };
 
-Pipeline::Pipeline(PipelineSettings settings, JobDb& db, ObjectStore& store, JobObserver* observer)
-    : settings_(std::move(settings)),
+Pipeline::Pipeline(PipelineSettings settings, JobDb& db, std::shared_ptr<ObjectStore> store,
+                   JobObserver* observer)
+    : current_(std::move(settings), std::move(store)),
       db_(db),
-      store_(store),
       observer_(observer),
-      rng_(std::random_device{}()) {
-    // A cached set is valid only for the same profile settings, key layout and store.
-    for (const auto& [name, profile] : settings_.profiles) {
-        cache_keys_[name] = sha256_hex(profile.fingerprint() + "\n" + settings_.key_template +
-                                       "\n" + store_.describe());
-    }
+      rng_(std::random_device{}()) {}
+
+Pipeline::Pipeline(PipelineSettings settings, JobDb& db, ObjectStore& store, JobObserver* observer)
+    // An empty owner: the store is borrowed.
+    : Pipeline(std::move(settings), db,
+               std::shared_ptr<ObjectStore>(std::shared_ptr<void>(), &store), observer) {}
+
+std::shared_ptr<const PipelineSettings> Pipeline::settings_for(const Job& job) const {
+    return job.settings ? job.settings : current_.settings();
 }
 
 JobOutcome Pipeline::run(const Job& job) {
@@ -67,7 +74,7 @@ JobOutcome Pipeline::run(const Job& job) {
     }
     const auto started = Clock::now();
     if (observer_) observer_->job_started(job);
-    Work w(job);
+    Work w(job, settings_for(job), current_.store());
     JobOutcome out = begin_outcome(job);
 
     // The pipeline, in order. Each step either fills `w` or returns the reason it cannot.
@@ -95,13 +102,13 @@ JobOutcome Pipeline::run(const Job& job) {
         if (err.file.empty()) err.file = job.relative.string();
     }
     if (st) {
-        finish_done(job, out);
+        finish_done(job, *w.settings, out);
     } else if (err.transient) {
         // What this run stored stays: the next run writes the same keys.
-        defer(job, err, out);
+        defer(job, *w.settings, err, out);
     } else {
         remove_stored(w);
-        finish_failure(job, err, out);
+        finish_failure(job, *w.settings, err, out);
     }
     out.elapsed = Clock::now() - started;
     report(out);
@@ -118,13 +125,15 @@ JobOutcome Pipeline::begin_outcome(const Job& job) const {
 }
 
 Status Pipeline::step_start(Work& w) {
-    auto it = settings_.profiles.find(w.job.spool.profile);
-    if (it == settings_.profiles.end()) {
+    auto it = w.settings->profiles.find(w.job.spool.profile);
+    if (it == w.settings->profiles.end()) {
         return make_error(Stage::config,
                           "spool uses unknown profile \"" + w.job.spool.profile + "\"");
     }
     w.profile = &it->second;
-    w.cache_key = cache_keys_.at(it->first);
+    // A cached set is valid only for the same profile settings, key layout and store.
+    w.cache_key = sha256_hex(it->second.fingerprint() + "\n" + w.settings->key_template + "\n" +
+                             w.store->describe());
     // Counted before the run: a run that kills the daemon is known at the next start.
     if (Status st = db_.start_attempt(w.job.upload_id); !st) return st;
     log::info("job started", {{"upload_id", w.job.upload_id},
@@ -138,7 +147,7 @@ Status Pipeline::step_read(Work& w) {
     // The size limit is checked before reading, so a huge drop never lands in memory.
     auto source =
         read_claimed_source(w.job.work_path, w.job.claimed,
-                            {settings_.limits.max_bytes, settings_.abandon_after}, w.seen);
+                            {w.settings->limits.max_bytes, w.settings->abandon_after}, w.seen);
     if (!source) return source.error();
     w.bytes = std::move(source->bytes);
     w.read_state = source->state;
@@ -146,7 +155,7 @@ Status Pipeline::step_read(Work& w) {
 }
 
 Status Pipeline::step_validate(Work& w) {
-    auto info = validate_source(w.bytes, settings_.limits);
+    auto info = validate_source(w.bytes, w.settings->limits);
     if (!info) return info.error();
     w.info = info.value();
     set_progress(w.job.upload_id, 10);
@@ -180,7 +189,7 @@ Status Pipeline::step_store(Work& w) {
     objects.reserve(w.rendered.size());
     for (const Rendered& r : w.rendered) {
         const std::string ext = extension_of(r);
-        std::string key = expand_key(settings_.key_template, w.job.upload_id, r.variant, ext,
+        std::string key = expand_key(w.settings->key_template, w.job.upload_id, r.variant, ext,
                                      w.job.spool.name, w.job.spool.profile);
         objects.push_back(PutObject{key, format_mime(r.format), r.bytes});
         w.outputs.push_back(StoredVariant{r.variant,
@@ -191,7 +200,7 @@ Status Pipeline::step_store(Work& w) {
                                           r.height,
                                           r.bytes.size()});
     }
-    if (Status st = store_.put_all(objects); !st) {
+    if (Status st = w.store->put_all(objects); !st) {
         // An earlier, deferred run of this job may have stored some of these keys: a permanent
         // failure removes them all (deleting a key that is not there is fine).
         if (!st.error().transient) {
@@ -200,7 +209,7 @@ Status Pipeline::step_store(Work& w) {
         return st;
     }
     for (StoredVariant& v : w.outputs) {
-        v.url = store_.url_for(v.key);
+        v.url = w.store->url_for(v.key);
         w.stored_keys.push_back(v.key);
     }
     set_progress(w.job.upload_id, 90);
@@ -231,19 +240,20 @@ Status Pipeline::step_commit(Work& w, TimePoint started) {
                         ms.count());
 }
 
-void Pipeline::finish_done(const Job& job, JobOutcome& out) {
+void Pipeline::finish_done(const Job& job, const PipelineSettings& settings, JobOutcome& out) {
     out.success = true;
     auto moved = move_to_done(job.spool, job.work_path, job.relative);
     if (!moved) {
         // The job is committed; the original stays in work/ and the move is tried again.
-        retry_move(job, moved.error(), out);
+        retry_move(job, settings, moved.error(), out);
         return;  // final_path stays empty: the original is still in work/
     }
     remove_work_folder(job.spool, job.upload_id);
     out.final_path = moved.value();
 }
 
-void Pipeline::finish_failure(const Job& job, const Error& err, JobOutcome& out) {
+void Pipeline::finish_failure(const Job& job, const PipelineSettings& settings, const Error& err,
+                              JobOutcome& out) {
     out.success = false;
     out.error = err;
     if (Status st = db_.fail(job.upload_id, err); !st) {
@@ -252,20 +262,21 @@ void Pipeline::finish_failure(const Job& job, const Error& err, JobOutcome& out)
                                              {"spool", job.spool.name},
                                              {"source", job.relative.string()},
                                              {"error", st.error().message()}});
-        retry_move(job, st.error(), out);
+        retry_move(job, settings, st.error(), out);
         return;
     }
     FailureNote note{job.upload_id, job.spool.name, job.relative.string(), err};
     auto moved = move_to_failed(job.spool, job.work_path, job.relative, note);
     if (!moved) {
-        retry_move(job, moved.error(), out);
+        retry_move(job, settings, moved.error(), out);
         return;  // final_path stays empty: the original is still in work/
     }
     remove_work_folder(job.spool, job.upload_id);
     out.final_path = moved.value();
 }
 
-void Pipeline::retry_move(const Job& job, const Error& err, JobOutcome& out) {
+void Pipeline::retry_move(const Job& job, const PipelineSettings& settings, const Error& err,
+                          JobOutcome& out) {
     std::error_code ec;
     const bool still_there =
         std::filesystem::exists(std::filesystem::symlink_status(job.work_path, ec));
@@ -280,7 +291,7 @@ void Pipeline::retry_move(const Job& job, const Error& err, JobOutcome& out) {
     std::chrono::milliseconds delay;
     {
         std::lock_guard lock(rng_mutex_);
-        delay = retry_delay(job.deferrals, settings_.retry, rng_);
+        delay = retry_delay(job.deferrals, settings.retry, rng_);
     }
     out.retry_at = std::chrono::system_clock::now() + delay;
     log::error("cannot move the original out of work/; trying again later",
@@ -291,11 +302,12 @@ void Pipeline::retry_move(const Job& job, const Error& err, JobOutcome& out) {
                 {"retry_in_s", std::chrono::duration<double>(delay).count()}});
 }
 
-void Pipeline::defer(const Job& job, const Error& err, JobOutcome& out) {
-    std::chrono::milliseconds delay = settings_.recheck_after;
+void Pipeline::defer(const Job& job, const PipelineSettings& settings, const Error& err,
+                     JobOutcome& out) {
+    std::chrono::milliseconds delay = settings.recheck_after;
     if (err.stage != Stage::claim) {  // claim: the file is not whole or changed; others back off
         std::lock_guard lock(rng_mutex_);
-        delay = retry_delay(job.deferrals, settings_.retry, rng_);
+        delay = retry_delay(job.deferrals, settings.retry, rng_);
     }
     out.deferred = true;
     out.error = err;
@@ -309,7 +321,7 @@ void Pipeline::defer(const Job& job, const Error& err, JobOutcome& out) {
 
 void Pipeline::remove_stored(const Work& w) {
     if (w.stored_keys.empty()) return;
-    if (Status st = store_.remove_all(w.stored_keys); !st) {
+    if (Status st = w.store->remove_all(w.stored_keys); !st) {
         log::warn("cannot delete the objects of a failed job", {{"upload_id", w.job.upload_id},
                                                                 {"spool", w.job.spool.name},
                                                                 {"source", w.job.relative.string()},
@@ -378,7 +390,7 @@ void Pipeline::report(const JobOutcome& out) {
 JobOutcome Pipeline::finish_completed(const Job& job) {
     JobOutcome out = begin_outcome(job);
     if (auto rec = db_.find(job.upload_id)) out.outputs = rec->outputs;
-    finish_done(job, out);
+    finish_done(job, *settings_for(job), out);
     log::info("recovered committed job", {{"upload_id", job.upload_id},
                                           {"spool", job.spool.name},
                                           {"source", job.relative.string()},
@@ -393,7 +405,8 @@ JobOutcome Pipeline::finish_failed(const Job& job, const JobRecord& record) {
                     Stage::cache, Stage::render, Stage::store, Stage::commit, Stage::move}) {
         if (record.error_stage == stage_name(s)) stage = s;
     }
-    finish_failure(job, make_error(stage, record.error, job.relative.string()), out);
+    finish_failure(job, *settings_for(job), make_error(stage, record.error, job.relative.string()),
+                   out);
     return out;
 }
 

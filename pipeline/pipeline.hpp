@@ -7,12 +7,13 @@
 #pragma once
 
 #include <chrono>
-#include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
 
 #include "pipeline/job.hpp"
+#include "pipeline/pipeline_settings.hpp"
 #include "pipeline/profile.hpp"
 #include "pipeline/retry_delay.hpp"
 #include "pipeline/validate.hpp"
@@ -21,21 +22,17 @@
 
 namespace imgspool {
 
-struct PipelineSettings {
-    Limits limits;
-    std::string key_template = "images/{upload_id}/{variant}.{ext}";
-    std::map<std::string, Profile> profiles;  // built-in plus custom, by name
-    RetrySettings retry;
-    // A job deferred because its file is not whole or changed runs again after this (settle_ms).
-    std::chrono::milliseconds recheck_after{2000};
-    // A claimed file still incomplete and unmodified this long fails ([daemon] abandon_after_s).
-    std::chrono::seconds abandon_after{3600};
-};
-
 class Pipeline {
   public:
+    Pipeline(PipelineSettings settings, JobDb& db, std::shared_ptr<ObjectStore> store,
+             JobObserver* observer = nullptr);
+    // The store is not owned: it must outlive the pipeline.
     Pipeline(PipelineSettings settings, JobDb& db, ObjectStore& store,
              JobObserver* observer = nullptr);
+
+    // The settings new claims take (Job::settings) and the store jobs starting now use; a
+    // reload swaps them.
+    SwappableSettings& current() { return current_; }
 
     // Runs one claimed job to its end, or defers it. Never throws; the outcome says what
     // happened: decided (the original in done/ or failed/) or deferred (out.retry_at says when
@@ -61,19 +58,21 @@ class Pipeline {
     Status step_render(Work& w);
     Status step_store(Work& w);
     Status step_commit(Work& w, TimePoint started);
-    void finish_done(const Job& job, JobOutcome& out);
-    void finish_failure(const Job& job, const Error& err, JobOutcome& out);
-    void defer(const Job& job, const Error& err, JobOutcome& out);
+    void finish_done(const Job& job, const PipelineSettings& settings, JobOutcome& out);
+    void finish_failure(const Job& job, const PipelineSettings& settings, const Error& err,
+                        JobOutcome& out);
+    void defer(const Job& job, const PipelineSettings& settings, const Error& err, JobOutcome& out);
     // Asks for another run when the original could not leave work/ yet.
-    void retry_move(const Job& job, const Error& err, JobOutcome& out);
+    void retry_move(const Job& job, const PipelineSettings& settings, const Error& err,
+                    JobOutcome& out);
+    // The job's own settings snapshot, or the current ones for a job claimed without one.
+    std::shared_ptr<const PipelineSettings> settings_for(const Job& job) const;
     void remove_stored(const Work& w);
     void set_progress(const std::string& upload_id, int progress);
     void report(const JobOutcome& out);
 
-    PipelineSettings settings_;
-    std::map<std::string, std::string> cache_keys_;  // profile name -> derivative cache key
+    SwappableSettings current_;
     JobDb& db_;
-    ObjectStore& store_;
     JobObserver* observer_;
     std::mutex rng_mutex_;
     std::mt19937_64 rng_;  // jitter of the retry delays
