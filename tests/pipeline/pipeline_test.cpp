@@ -146,6 +146,57 @@ TEST_F(PipelineTest, ChangedProfileSettingsRenderAfresh) {
     EXPECT_EQ(store_.calls, 2);
 }
 
+// A reload swaps the settings: a job claimed before keeps the ones it was claimed with (its
+// key layout and limits), a job claimed after gets the new ones.
+TEST_F(PipelineTest, AJobKeepsTheSettingsItWasClaimedWithAcrossASwap) {
+    Pipeline p(settings_, *db_, store_);
+    Job before = drop("before.jpg", make_jpeg(640, 480, 11));
+    before.settings = p.current().settings();
+
+    PipelineSettings next = settings_;
+    next.key_template = "reloaded/{upload_id}/{variant}.{ext}";
+    next.limits.min_width = 1000;  // 640x480 is too small now
+    p.current().set_settings(std::make_shared<const PipelineSettings>(next));
+    Job after = drop("after.jpg", make_jpeg(640, 480, 12));
+    after.settings = p.current().settings();
+
+    const JobOutcome first = p.run(before);
+    EXPECT_TRUE(first.success) << (first.error ? first.error->message() : "");
+    EXPECT_TRUE(store_.objects_.count("images/" + before.upload_id + "/small.jpg"));
+    const JobOutcome second = p.run(after);
+    EXPECT_FALSE(second.success);
+    ASSERT_TRUE(second.error.has_value());
+    EXPECT_EQ(second.error->stage, Stage::validate);
+    EXPECT_NE(second.error->reason.find("1000"), std::string::npos) << second.error->reason;
+
+    // A job without a snapshot of its own (resumed after a restart) runs with the current ones.
+    next.limits.min_width = 100;
+    p.current().set_settings(std::make_shared<const PipelineSettings>(next));
+    Job resumed = drop("resumed.jpg", make_jpeg(640, 480, 13));
+    const JobOutcome third = p.run(resumed);
+    EXPECT_TRUE(third.success) << (third.error ? third.error->message() : "");
+    EXPECT_TRUE(store_.objects_.count("reloaded/" + resumed.upload_id + "/small.jpg"));
+}
+
+// A store swapped in is used by the jobs that start afterwards; the old one is released once
+// no job holds it.
+TEST_F(PipelineTest, JobsStartingAfterAStoreSwapUseTheNewStore) {
+    auto old_store = std::make_shared<FakeStore>();
+    auto new_store = std::make_shared<FakeStore>();
+    Pipeline p(settings_, *db_, old_store);
+    const JobOutcome first = p.run(drop("a.jpg", make_jpeg(640, 480, 21)));
+    EXPECT_TRUE(first.success);
+    EXPECT_EQ(old_store->objects_.size(), 7u);
+
+    std::weak_ptr<FakeStore> old_ref = old_store;
+    old_store.reset();
+    p.current().set_store(new_store);
+    EXPECT_TRUE(old_ref.expired());
+    const JobOutcome second = p.run(drop("b.jpg", make_jpeg(640, 480, 22)));
+    EXPECT_TRUE(second.success);
+    EXPECT_EQ(new_store->objects_.size(), 7u);
+}
+
 TEST_F(PipelineTest, FailedUploadFailsTheJobAndIsNotCached) {
     Pipeline p(settings_, *db_, store_);
     const std::string bytes = make_jpeg(400, 300, 4);

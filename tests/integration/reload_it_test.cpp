@@ -1,0 +1,323 @@
+// SIGHUP reloads the configuration without dropping work: the real daemon, real signals (kill()
+// and `imgspool reload`), real inotify.
+#include <signal.h>
+#include <sys/mount.h>
+
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/images.hpp"
+#include "tests/integration/spool_fixture.hpp"
+
+namespace imgspool::it {
+namespace {
+
+std::string quoted(const stdfs::path& p) {
+    return "\"" + p.string() + "\"";
+}
+
+// A read-only tmpfs: every write into it fails with EROFS, a fault that passes (the job is
+// deferred, not failed).
+class ReadOnlyDisk {
+  public:
+    explicit ReadOnlyDisk(const stdfs::path& dir) : dir_(dir) {
+        stdfs::create_directories(dir);
+        mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", MS_RDONLY, "size=1m") == 0;
+    }
+    ~ReadOnlyDisk() {
+        if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+    }
+    ReadOnlyDisk(const ReadOnlyDisk&) = delete;
+    ReadOnlyDisk& operator=(const ReadOnlyDisk&) = delete;
+    bool mounted() const { return mounted_; }
+
+  private:
+    stdfs::path dir_;
+    bool mounted_ = false;
+};
+
+class ReloadIt : public SpoolFixture {
+  protected:
+    stdfs::path extra_root() const { return root() / "extra"; }
+    stdfs::path extra_inbox() const { return extra_root() / "inbox"; }
+    stdfs::path extra_done() const { return extra_root() / "done"; }
+
+    // A second spool, "extra", for DaemonConfig::extra_toml.
+    std::string extra_spool(const std::string& profile = "web") const {
+        return "\n[[spool]]\nname = \"extra\"\nroot = " + quoted(extra_root()) + "\nprofile = \"" +
+               profile + "\"\n";
+    }
+
+    // The daemon's log lines whose msg is `msg` (the harness's own marker lines skipped).
+    std::vector<nlohmann::json> logged(const std::string& msg) const {
+        std::vector<nlohmann::json> out;
+        std::istringstream in(daemon_log());
+        for (std::string line; std::getline(in, line);) {
+            nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+            if (!j.is_discarded() && j.is_object() && j.value("msg", "") == msg) out.push_back(j);
+        }
+        return out;
+    }
+
+    // Sends SIGHUP with kill() and waits for the reload's outcome line ("configuration
+    // reloaded" or "configuration reload rejected ..."); returns it.
+    nlohmann::json sighup(const std::string& outcome = kApplied) {
+        const std::size_t before = logged(outcome).size();
+        daemon().send(SIGHUP);
+        return wait_outcome(outcome, before);
+    }
+    // The same through `imgspool reload -c CONFIG`, which must name the daemon's pid.
+    nlohmann::json reload_command(const std::string& outcome = kApplied) {
+        const std::size_t before = logged(outcome).size();
+        const CommandResult r = run_imgspool({"reload", "-c", config_path().string()}, root());
+        EXPECT_EQ(r.status.describe(), "exit 0") << r.err;
+        EXPECT_NE(r.out.find("pid " + std::to_string(daemon().pid())), std::string::npos) << r.out;
+        return wait_outcome(outcome, before);
+    }
+
+    nlohmann::json wait_outcome(const std::string& outcome, std::size_t before) {
+        const bool seen = wait_for([&] { return logged(outcome).size() > before; }, 20s);
+        EXPECT_TRUE(seen) << "no \"" << outcome << "\" line after SIGHUP\n" << daemon_log();
+        const auto lines = logged(outcome);
+        return seen ? lines.back() : nlohmann::json::object();
+    }
+
+    // The job of source_name once it is complete, with the spool it ran in.
+    std::optional<Row> complete_job(const std::string& source_name,
+                                    std::chrono::milliseconds t = 30s) {
+        std::optional<Row> found;
+        wait_for(
+            [&] {
+                auto rows = query(
+                    "SELECT id, spool, status FROM upload_jobs WHERE "
+                    "source_name = ? AND status = 'complete'",
+                    {source_name});
+                if (!rows.empty()) found = rows.front();
+                return found.has_value();
+            },
+            t);
+        return found;
+    }
+
+    static constexpr const char* kApplied = "configuration reloaded";
+    static constexpr const char* kRejected =
+        "configuration reload rejected; the running configuration stays";
+};
+
+TEST_F(ReloadIt, ASpoolAddedToTheConfigIsWatchedAfterSighup) {
+    start_daemon();
+    wait_until_watching();
+    EXPECT_FALSE(stdfs::exists(extra_root()));
+
+    write_config(DaemonConfig{.extra_toml = extra_spool()});
+    const nlohmann::json applied = sighup();
+    EXPECT_EQ(applied.value("spools_added", ""), "extra") << applied.dump();
+    EXPECT_EQ(applied.value("spools", 0), 2);
+    // Locked like a spool the daemon started with, with the daemon's pid.
+    EXPECT_EQ(read_file(extra_root() / ".imgspool.lock"), std::to_string(daemon().pid()) + "\n");
+
+    const std::string photo = make_jpeg({.width = 800, .height = 600, .seed = 41});
+    write_file(extra_inbox() / "new-spool.jpg", photo);
+    const std::optional<Row> job = complete_job("new-spool.jpg");
+    ASSERT_TRUE(job) << tree() << daemon_log();
+    EXPECT_EQ(job->at("spool"), "extra");
+    EXPECT_TRUE(wait_for([&] { return stdfs::exists(extra_done() / "new-spool.jpg"); }));
+    EXPECT_EQ(read_file(extra_done() / "new-spool.jpg"), photo);
+    // The spool it had keeps working.
+    write_file(inbox() / "old-spool.jpg", make_jpeg({.width = 800, .height = 600, .seed = 42}));
+    EXPECT_TRUE(wait_complete("old-spool.jpg"));
+    EXPECT_TRUE(daemon_running());
+}
+
+TEST_F(ReloadIt, ARemovedSpoolStopsTakingFilesWhileItsClaimedJobsComplete) {
+    write_config(DaemonConfig{.workers = 1, .extra_toml = extra_spool()});
+    start_daemon();
+    wait_until_watching();
+    ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(extra_inbox()); }));
+
+    // One worker and large photos: when all are claimed, most are still queued or rendering.
+    std::vector<std::string> names;
+    for (int i = 0; i < 4; ++i) {
+        names.push_back("big-" + std::to_string(i) + ".jpg");
+        write_file(extra_inbox() / names.back(),
+                   make_jpeg({.width = 3000, .height = 2200, .seed = 50u + unsigned(i)}));
+    }
+    ASSERT_TRUE(wait_for([&] {
+        return files_under(extra_inbox()).empty() &&
+               query("SELECT id FROM upload_jobs WHERE spool = 'extra'").size() == names.size();
+    })) << tree();
+
+    write_config(DaemonConfig{.workers = 1});
+    const nlohmann::json applied = reload_command();
+    EXPECT_EQ(applied.value("spools_removed", ""), "extra") << applied.dump();
+    const auto unfinished_at_reload =
+        query("SELECT id FROM upload_jobs WHERE spool = 'extra' AND status NOT IN ('complete')");
+    EXPECT_FALSE(unfinished_at_reload.empty())
+        << "test setup: every job finished before the reload; nothing was in flight";
+
+    write_file(extra_inbox() / "after-removal.jpg",
+               make_jpeg({.width = 800, .height = 600, .seed = 60}));
+    for (const std::string& name : names) {
+        EXPECT_TRUE(complete_job(name, 60s)) << name << "\n" << tree();
+        EXPECT_TRUE(stdfs::exists(extra_done() / name)) << name;
+    }
+    // Several rescans and settle periods later, the new file is still where it was dropped.
+    std::this_thread::sleep_for(3s);
+    EXPECT_EQ(files_under(extra_inbox()), std::vector<std::string>{"after-removal.jpg"});
+    EXPECT_TRUE(jobs_for("after-removal.jpg").empty());
+    // The remaining spool still works.
+    write_file(inbox() / "kept.jpg", make_jpeg({.width = 800, .height = 600, .seed = 61}));
+    EXPECT_TRUE(wait_complete("kept.jpg"));
+}
+
+TEST_F(ReloadIt, ABrokenConfigIsRejectedWithTheKeyNamedAndTheOldOneKeepsWorking) {
+    start_daemon();
+    wait_until_watching();
+
+    // A bad key, in a config that would also add a spool.
+    write_config(DaemonConfig{.extra_toml = extra_spool(), .daemon = {{"bogus_key", "1"}}});
+    nlohmann::json rejected = sighup(kRejected);
+    EXPECT_NE(rejected.value("error", "").find("bogus_key"), std::string::npos) << rejected.dump();
+    // A bad value.
+    write_config(
+        DaemonConfig{.extra_toml = extra_spool(), .daemon = {{"retry_min_s", "\"soon\""}}});
+    rejected = sighup(kRejected);
+    EXPECT_NE(rejected.value("error", "").find("retry_min_s"), std::string::npos)
+        << rejected.dump();
+
+    EXPECT_TRUE(logged(kApplied).empty());
+    EXPECT_FALSE(stdfs::exists(extra_root())) << "a rejected reload must change nothing";
+    write_file(inbox() / "after-broken.jpg", make_jpeg({.width = 800, .height = 600, .seed = 70}));
+    EXPECT_TRUE(wait_complete("after-broken.jpg"));
+    EXPECT_TRUE(daemon_running());
+}
+
+TEST_F(ReloadIt, AProfileChangeAppliesToFilesDroppedAfterTheReload) {
+    write_config(DaemonConfig{.profile = "dall-e"});
+    start_daemon();
+    ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
+    const std::string square = make_jpeg({.width = 2000, .height = 2000, .seed = 80});
+    write_file(inbox() / "before.jpg", square);
+    const std::optional<Row> before = wait_complete("before.jpg");
+    ASSERT_TRUE(before) << daemon_log();
+
+    write_config(DaemonConfig{.profile = "sora"});
+    const nlohmann::json applied = sighup();
+    EXPECT_EQ(applied.value("spools_changed", ""), "main") << applied.dump();
+    write_file(inbox() / "after.jpg", make_jpeg({.width = 2000, .height = 2000, .seed = 81}));
+    const std::optional<Row> after = wait_complete("after.jpg");
+    ASSERT_TRUE(after) << daemon_log();
+
+    // dall-e's "normal" fits a 1024x1024 box, sora's a 1280x720 one.
+    const ReadBack first = read_image(objects() / "images" / before->at("id") / "normal.jpg");
+    const ReadBack second = read_image(objects() / "images" / after->at("id") / "normal.jpg");
+    ASSERT_TRUE(first.ok) << first.error;
+    ASSERT_TRUE(second.ok) << second.error;
+    EXPECT_EQ(first.width, 1024);
+    EXPECT_EQ(first.height, 1024);
+    EXPECT_EQ(second.width, 720);
+    EXPECT_EQ(second.height, 720);
+    EXPECT_EQ(before->at("profile"), "dall-e");
+    EXPECT_EQ(after->at("profile"), "sora");
+}
+
+TEST_F(ReloadIt, JobsInFlightDuringAReloadAllComplete) {
+    start_daemon();
+    wait_until_watching();
+    std::vector<std::string> names;
+    for (int i = 0; i < 8; ++i) {
+        names.push_back("busy-" + std::to_string(i) + ".jpg");
+        write_file(inbox() / names.back(),
+                   make_jpeg({.width = 2400, .height = 1800, .seed = 90u + unsigned(i)}));
+    }
+    ASSERT_TRUE(wait_for([&] {
+        return !query(
+                    "SELECT id FROM upload_jobs WHERE source_name "
+                    "LIKE 'busy-%'")
+                    .empty();
+    }));
+    // A change that replaces the watcher and the settings while jobs run.
+    write_config(DaemonConfig{.settle_ms = 250, .limits = {{"max_width", 9000}}});
+    const nlohmann::json applied = reload_command();
+    EXPECT_EQ(applied.value("keys_changed", ""), "daemon.settle_ms, limits.max_width")
+        << applied.dump();
+    for (const std::string& name : names) {
+        EXPECT_TRUE(wait_complete(name, 60s)) << name << "\n" << tree();
+        EXPECT_EQ(jobs_for(name).size(), 1u) << name;
+    }
+    EXPECT_TRUE(files_under(failed()).empty());
+    EXPECT_TRUE(wait_for([&] { return files_under(work()).empty(); }, 10s)) << tree();
+}
+
+TEST_F(ReloadIt, AStoreChangeLeavesADeferredJobIntactAndItCompletesOnTheNewStore) {
+    const stdfs::path store_a = root() / "store-a";
+    const stdfs::path store_b = root() / "store-b";
+    ReadOnlyDisk read_only(store_a);
+    if (!read_only.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+    auto config_for = [&](const stdfs::path& store) {
+        return DaemonConfig{.daemon = {{"retry_min_s", "1"}, {"retry_max_s", "2"}},
+                            .store_toml = "kind = \"local\"\npath = " + quoted(store) +
+                                          "\npublic_base_url = \"" + kCdn + "\""};
+    };
+    write_config(config_for(store_a));
+    start_daemon();
+    ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
+    write_file(inbox() / "waits.jpg", make_jpeg({.width = 800, .height = 600, .seed = 100}));
+    ASSERT_TRUE(wait_for([&] {
+        return !query(
+                    "SELECT id FROM upload_jobs WHERE source_name = 'waits.jpg' AND status = "
+                    "'pending' AND last_error LIKE '%Read-only%'")
+                    .empty();
+    })) << daemon_log();
+
+    write_config(config_for(store_b));
+    const nlohmann::json applied = sighup();
+    EXPECT_EQ(applied.value("store_changed", false), true) << applied.dump();
+    EXPECT_EQ(applied.value("store", ""), "local:" + store_b.string());
+    const std::optional<Row> job = wait_complete("waits.jpg");
+    ASSERT_TRUE(job) << daemon_log();
+    EXPECT_EQ(files_under(store_b / "images" / job->at("id")).size(), 7u) << tree();
+    EXPECT_TRUE(files_under(store_a).empty());
+    EXPECT_TRUE(files_under(failed()).empty());
+    EXPECT_EQ(read_file(done() / "waits.jpg").empty(), false);
+}
+
+TEST_F(ReloadIt, ARestartOnlyKeyIsLoggedAndKeepsItsValueWhileTheRestApplies) {
+    start_daemon();
+    wait_until_watching();
+    write_config(DaemonConfig{.workers = 3, .extra_toml = extra_spool()});
+    const std::size_t before =
+        logged("configuration key needs a restart; it keeps its running value").size();
+    const nlohmann::json applied = sighup();
+    const auto restart = logged("configuration key needs a restart; it keeps its running value");
+    ASSERT_EQ(restart.size(), before + 1) << daemon_log();
+    EXPECT_EQ(restart.back().value("key", ""), "daemon.workers");
+    EXPECT_EQ(restart.back().value("running", ""), "2");
+    EXPECT_EQ(restart.back().value("requested", ""), "3");
+    EXPECT_EQ(applied.value("needs_restart", ""), "daemon.workers");
+    EXPECT_EQ(applied.value("spools_added", ""), "extra");
+    write_file(extra_inbox() / "x.jpg", make_jpeg({.width = 800, .height = 600, .seed = 110}));
+    EXPECT_TRUE(complete_job("x.jpg"));
+}
+
+TEST_F(ReloadIt, ReloadWithNoDaemonRunningExitsNonZero) {
+    CommandResult r = run_imgspool({"reload", "-c", config_path().string()}, root());
+    EXPECT_EQ(r.status.describe(), "exit 1");
+    EXPECT_NE(r.err.find("no daemon is running"), std::string::npos) << r.err;
+
+    // A lock file left behind names a pid that is not the daemon's any more (here a `sleep`):
+    // it must not get the SIGHUP.
+    ChildProcess bystander("/bin/sleep", {"30"}, root() / "sleep.out", root() / "sleep.out");
+    stdfs::create_directories(state_dir());
+    write_file(state_dir() / "imgspool.lock", std::to_string(bystander.pid()) + "\n");
+    r = run_imgspool({"reload", "-c", config_path().string()}, root());
+    EXPECT_EQ(r.status.describe(), "exit 1");
+    EXPECT_NE(r.err.find("no daemon is running"), std::string::npos) << r.err;
+    std::this_thread::sleep_for(200ms);
+    EXPECT_TRUE(bystander.running()) << "the pid in a stale lock file got a signal";
+}
+
+}  // namespace
+}  // namespace imgspool::it
