@@ -82,6 +82,20 @@ class ReloadIt : public SpoolFixture {
     stdfs::path extra_inbox() const { return extra_root() / "inbox"; }
     stdfs::path extra_done() const { return extra_root() / "done"; }
 
+    // n photos named prefix-N.jpg, made first (encoding takes a while) and then renamed into
+    // `inbox` one right after the other, so they settle and are claimed together.
+    std::vector<std::string> drop_together(const stdfs::path& inbox, const std::string& prefix,
+                                           int n, unsigned seed, int width, int height) {
+        std::vector<std::string> names;
+        for (int i = 0; i < n; ++i) {
+            names.push_back(prefix + "-" + std::to_string(i) + ".jpg");
+            write_file(outside() / names.back(),
+                       make_jpeg({.width = width, .height = height, .seed = seed + unsigned(i)}));
+        }
+        for (const std::string& name : names) stdfs::rename(outside() / name, inbox / name);
+        return names;
+    }
+
     // A second spool, "extra", for DaemonConfig::extra_toml.
     std::string extra_spool(const std::string& profile = "web") const {
         return "\n[[spool]]\nname = \"extra\"\nroot = " + quoted(extra_root()) + "\nprofile = \"" +
@@ -176,12 +190,7 @@ TEST_F(ReloadIt, ARemovedSpoolStopsTakingFilesWhileItsClaimedJobsComplete) {
     ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(extra_inbox()); }));
 
     // One worker and large photos: when all are claimed, most are still queued or rendering.
-    std::vector<std::string> names;
-    for (int i = 0; i < 4; ++i) {
-        names.push_back("big-" + std::to_string(i) + ".jpg");
-        write_file(extra_inbox() / names.back(),
-                   make_jpeg({.width = 3000, .height = 2200, .seed = 50u + unsigned(i)}));
-    }
+    const std::vector<std::string> names = drop_together(extra_inbox(), "big", 4, 50, 3000, 2200);
     ASSERT_TRUE(wait_for([&] {
         return files_under(extra_inbox()).empty() &&
                query("SELECT id FROM upload_jobs WHERE spool = 'extra'").size() == names.size();
@@ -261,15 +270,56 @@ TEST_F(ReloadIt, AProfileChangeAppliesToFilesDroppedAfterTheReload) {
     EXPECT_EQ(after->at("profile"), "sora");
 }
 
+// The profile's settings change under the same name: the jobs claimed before the reload (one
+// worker, so most of them wait in the queue) keep the settings they were claimed with.
+TEST_F(ReloadIt, JobsClaimedBeforeAProfileChangeKeepTheSettingsTheyWereClaimedWith) {
+    auto thumbs = [](int size) {
+        return DaemonConfig{.workers = 1,
+                            .profile = "thumbs",
+                            .extra_toml =
+                                "\n[profiles.thumbs]\n[[profiles.thumbs.variant]]\n"
+                                "name = \"small\"\nwidth = " +
+                                std::to_string(size) + "\nheight = " + std::to_string(size) + "\n"};
+    };
+    write_config(thumbs(300));
+    start_daemon();
+    ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
+    const std::vector<std::string> names = drop_together(inbox(), "queued", 8, 120, 3000, 2200);
+    ASSERT_TRUE(wait_for([&] {
+        return files_under(inbox()).empty() &&
+               query("SELECT id FROM upload_jobs WHERE source_name LIKE 'queued-%'").size() ==
+                   names.size();
+    })) << tree();
+
+    write_config(thumbs(200));
+    const nlohmann::json applied = sighup();
+    EXPECT_EQ(applied.value("profiles_changed", ""), "thumbs") << applied.dump();
+    // With one worker, most of them are still queued: not even started.
+    EXPECT_GE(query("SELECT id FROM upload_jobs WHERE attempts = 0 AND source_name LIKE "
+                    "'queued-%'")
+                  .size(),
+              2u)
+        << "test setup: the jobs ran before the reload; none was queued";
+    write_file(inbox() / "later.jpg", make_jpeg({.width = 3000, .height = 2200, .seed = 130}));
+
+    for (const std::string& name : names) {
+        const std::optional<Row> job = wait_complete(name, 60s);
+        ASSERT_TRUE(job) << name << "\n" << tree();
+        const ReadBack small = read_image(objects() / "images" / job->at("id") / "small.jpg");
+        ASSERT_TRUE(small.ok) << small.error;
+        EXPECT_EQ(small.width, 300) << name;
+    }
+    const std::optional<Row> later = wait_complete("later.jpg", 60s);
+    ASSERT_TRUE(later) << tree();
+    const ReadBack small = read_image(objects() / "images" / later->at("id") / "small.jpg");
+    ASSERT_TRUE(small.ok) << small.error;
+    EXPECT_EQ(small.width, 200);
+}
+
 TEST_F(ReloadIt, JobsInFlightDuringAReloadAllComplete) {
     start_daemon();
     wait_until_watching();
-    std::vector<std::string> names;
-    for (int i = 0; i < 8; ++i) {
-        names.push_back("busy-" + std::to_string(i) + ".jpg");
-        write_file(inbox() / names.back(),
-                   make_jpeg({.width = 2400, .height = 1800, .seed = 90u + unsigned(i)}));
-    }
+    const std::vector<std::string> names = drop_together(inbox(), "busy", 8, 90, 2400, 1800);
     ASSERT_TRUE(wait_for([&] {
         return !query(
                     "SELECT id FROM upload_jobs WHERE source_name "
@@ -281,6 +331,10 @@ TEST_F(ReloadIt, JobsInFlightDuringAReloadAllComplete) {
     const nlohmann::json applied = reload_command();
     EXPECT_EQ(applied.value("keys_changed", ""), "daemon.settle_ms, limits.max_width")
         << applied.dump();
+    EXPECT_FALSE(query("SELECT id FROM upload_jobs WHERE status != 'complete' AND source_name LIKE "
+                       "'busy-%'")
+                     .empty())
+        << "test setup: every job finished before the reload; nothing was in flight";
     for (const std::string& name : names) {
         EXPECT_TRUE(wait_complete(name, 60s)) << name << "\n" << tree();
         EXPECT_EQ(jobs_for(name).size(), 1u) << name;
