@@ -11,7 +11,7 @@
 //   a job claimed before keeps the settings it was claimed with (Job::settings).
 // - A changed [store] is built first, then swapped in for jobs that start afterwards; jobs
 //   running on the old one finish on it. Deferred jobs run on the new one, at once.
-// - Restart-only keys (daemon_diff's needs_restart) are logged and keep their running value.
+// - Restart-only keys (ConfigDiff::needs_restart) are logged and keep their running value.
 #pragma once
 
 #include <atomic>
