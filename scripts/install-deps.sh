@@ -5,7 +5,8 @@
 #   install-deps.sh --test  that, plus what the tests need (GoogleTest, sqlite3 CLI, promtool,
 #                           Node.js and npm for the S3 test harness, OpenSSH's server and
 #                           clients and rsync for the real-client drop tests, mandoc to lint
-#                           the man pages)
+#                           the man pages, lintian for the Debian package; dpkg-shlibdeps
+#                           and dpkg-parsechangelog come with build-essential's dpkg-dev)
 set -euo pipefail
 
 PACKAGES=(
@@ -15,7 +16,7 @@ PACKAGES=(
   libjemalloc-dev libmicrohttpd-dev
 )
 if [[ ${1:-} == --test ]]; then
-  PACKAGES+=(libgtest-dev mandoc nodejs npm prometheus openssh-server openssh-client rsync)
+  PACKAGES+=(libgtest-dev lintian mandoc nodejs npm prometheus openssh-server openssh-client rsync)
 fi
 
 missing=()
