@@ -16,7 +16,8 @@ PACKAGES=(
   libjemalloc-dev libmicrohttpd-dev
 )
 if [[ ${1:-} == --test ]]; then
-  PACKAGES+=(libgtest-dev lintian mandoc nodejs npm prometheus openssh-server openssh-client rsync)
+  PACKAGES+=(libgtest-dev lintian mandoc nodejs npm prometheus openssh-server openssh-client rsync
+    systemd)
 fi
 
 missing=()
