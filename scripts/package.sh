@@ -64,7 +64,8 @@ fi
 arch=$(dpkg --print-architecture)
 
 stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
+partial=""
+trap 'rm -rf "$stage" "$partial"' EXIT
 pkg=$stage/imgspool
 DESTDIR=$pkg cmake --install "$build_dir" >/dev/null
 # What dh_strip and dh_compress would do.
@@ -106,5 +107,8 @@ CONTROL
 
 mkdir -p "$out_dir"
 deb=$out_dir/imgspool_${deb_version}_${arch}.deb
-dpkg-deb --root-owner-group -Zxz --build "$pkg" "$deb" >&2
+# Written under a hidden name and renamed: out_dir never shows a half-written .deb.
+partial=$out_dir/.${deb##*/}.partial
+dpkg-deb --root-owner-group -Zxz --build "$pkg" "$partial" >&2
+mv "$partial" "$deb"
 echo "$deb"
