@@ -14,7 +14,7 @@ PACKAGES=(
   libjemalloc-dev libmicrohttpd-dev
 )
 if [[ ${1:-} == --test ]]; then
-  PACKAGES+=(libgtest-dev nodejs npm prometheus openssh-server openssh-client rsync)
+  PACKAGES+=(libgtest-dev nodejs npm prometheus openssh-server openssh-client python3-seccomp rsync systemd)
 fi
 
 missing=()
