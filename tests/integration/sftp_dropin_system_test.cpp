@@ -203,10 +203,14 @@ class SftpDropIn : public ::testing::Test {
                << "public_base_url = \"" << kCdn << "\"\n";
         write_file(top_ / "imgspool.toml", config.str());
         ::chmod((top_ / "imgspool.toml").c_str(), 0644);
+        // A copy in the test folder: user imgspool may not be able to reach the build tree (a
+        // home folder, say).
+        const stdfs::path binary = top_ / "imgspool";
+        stdfs::copy_file(imgspool_binary(), binary);
+        ::chmod(binary.c_str(), 0755);
         std::vector<std::string> args =
-            as_user("imgspool",
-                    {"--inh-caps", "+lease", "--ambient-caps", "+lease", imgspool_binary().string(),
-                     "run", "-c", (top_ / "imgspool.toml").string()});
+            as_user("imgspool", {"--inh-caps", "+lease", "--ambient-caps", "+lease",
+                                 binary.string(), "run", "-c", (top_ / "imgspool.toml").string()});
         daemon_ = std::make_unique<ChildProcess>("/usr/bin/setpriv", args, top_ / "daemon.log",
                                                  top_ / "daemon.log");
         ASSERT_TRUE(SpoolFixture::wait_for(
