@@ -16,8 +16,8 @@ PACKAGES=(
   libjemalloc-dev libmicrohttpd-dev
 )
 if [[ ${1:-} == --test ]]; then
-  PACKAGES+=(libgtest-dev lintian mandoc nodejs npm prometheus openssh-server openssh-client rsync
-    systemd)
+  PACKAGES+=(libgtest-dev lintian mandoc nodejs npm prometheus openssh-server openssh-client python3-seccomp
+             rsync systemd)
 fi
 
 missing=()
