@@ -4,14 +4,15 @@
 
 namespace imgspool {
 
-ReplaceableWatcher::ReplaceableWatcher(SpoolWatcher::Callback on_stable)
-    : on_stable_(std::move(on_stable)) {}
+ReplaceableWatcher::ReplaceableWatcher(SpoolWatcher::Callback on_stable, ProgressTracker* progress)
+    : on_stable_(std::move(on_stable)), progress_(progress) {}
 
 ReplaceableWatcher::~ReplaceableWatcher() {
     stop();
 }
 
-Status ReplaceableWatcher::launch(const WatcherOptions& options) {
+Status ReplaceableWatcher::launch(WatcherOptions options) {
+    options.progress = progress_;
     auto watcher = std::make_unique<SpoolWatcher>(options, on_stable_);
     if (Status st = watcher->start(); !st) return st;
     std::lock_guard lock(mutex_);
@@ -21,7 +22,7 @@ Status ReplaceableWatcher::launch(const WatcherOptions& options) {
 }
 
 Status ReplaceableWatcher::start(WatcherOptions options) {
-    return launch(options);
+    return launch(std::move(options));
 }
 
 // Takes the running watcher out of reach of the other threads, stops it outside the lock (it

@@ -15,7 +15,9 @@ namespace imgspool {
 
 class ReplaceableWatcher {
   public:
-    explicit ReplaceableWatcher(SpoolWatcher::Callback on_stable);
+    // progress (may be null): where every watcher's threads beat (WatcherOptions::progress).
+    explicit ReplaceableWatcher(SpoolWatcher::Callback on_stable,
+                                ProgressTracker* progress = nullptr);
     ~ReplaceableWatcher();  // stop()
     ReplaceableWatcher(const ReplaceableWatcher&) = delete;
     ReplaceableWatcher& operator=(const ReplaceableWatcher&) = delete;
@@ -37,10 +39,11 @@ class ReplaceableWatcher {
 
   private:
     // Installs a started watcher, or returns why it did not start.
-    Status launch(const WatcherOptions& options);
+    Status launch(WatcherOptions options);
     void retire();
 
     SpoolWatcher::Callback on_stable_;
+    ProgressTracker* progress_;
     WatcherOptions options_;  // of the running watcher
 
     mutable std::mutex mutex_;  // guards the members below

@@ -14,6 +14,9 @@
 #include "daemon/intake.hpp"
 #include "daemon/reload.hpp"
 #include "daemon/replaceable_watcher.hpp"
+#include "daemon/service_notifier.hpp"
+#include "daemon/service_reporter.hpp"
+#include "daemon/service_status.hpp"
 #include "daemon/signals.hpp"
 #include "daemon/waiting_files_sync.hpp"
 #include "metrics/http_server.hpp"
@@ -25,6 +28,7 @@ namespace imgspool {
 
 int run_daemon(Config config) {
     const StopSignals stop_signals;
+    ServiceNotifier systemd = ServiceNotifier::from_environment();
     auto locks = lock_instance(config);
     if (!locks) {
         log::error("cannot start", {{"error", locks.error().reason}});
@@ -41,20 +45,26 @@ int run_daemon(Config config) {
     vips_concurrency_set(vips_threads_per_worker(workers));
 
     ImgspoolMetrics metrics;
+    JobsToday jobs_today;
+    jobs_today.seed(*runtime.db);
+    ObserverFanOut observers({&metrics, &jobs_today});
+    // The workers and the watcher beat here; the systemd watchdog is pinged while none is stuck.
+    ProgressTracker progress;
     // The pipeline owns the store from here: a reload may swap it.
-    Pipeline pipeline(pipeline_settings(cfg), *runtime.db, std::move(runtime.store), &metrics);
+    Pipeline pipeline(pipeline_settings(cfg), *runtime.db, std::move(runtime.store), &observers);
     std::optional<WorkerPool> pool;  // built before deferred, which hands it due jobs
     DeferredJobs deferred([&pool](Job job) { return pool->submit(std::move(job)); });
     pool.emplace(
         workers, static_cast<size_t>(cfg.daemon.queue_max),
-        [&pipeline, &deferred](const Job& job) {
-            const JobOutcome out = pipeline.run(job);
+        [&pipeline, &deferred](const Job& job, Heartbeat& heartbeat) {
+            const JobOutcome out = pipeline.run(job, &heartbeat);
             if (!out.retry_at) return;
             Job next = job;
             ++next.deferrals;
             if (out.seen) next.claimed = out.seen;  // the next run needs it unchanged
             deferred.add(std::move(next), *out.retry_at);
         },
+        &progress,
         [&runtime, &metrics](const Job& job, const std::string& what) {
             fail_after_exception(*runtime.db, job, what, &metrics);
         });
@@ -63,7 +73,8 @@ int run_daemon(Config config) {
     // do not wait behind it.
     const RecoveryPlan recovery = intake.plan_recovery();
 
-    ReplaceableWatcher watcher([&intake](const StableFile& f) { return intake.accept(f); });
+    ReplaceableWatcher watcher([&intake](const StableFile& f) { return intake.accept(f); },
+                               &progress);
     if (Status st = watcher.start(watcher_options(cfg)); !st) {
         log::error("cannot watch spools", {{"error", st.error().message()}});
         pool->stop(false);
@@ -112,6 +123,29 @@ int run_daemon(Config config) {
             return 1;
         }
     }
+    ServiceReporter reporter(
+        systemd,
+        {.status_line =
+             [&] {
+                 const JobsToday::Counts today = jobs_today.counts();
+                 return format_service_status({.in_flight = static_cast<std::size_t>(pool->busy()),
+                                               .queued = pool->queue_depth(),
+                                               .waiting = watcher.waiting_files().size(),
+                                               .deferred = deferred.size(),
+                                               .done_today = today.done,
+                                               .failed_today = today.failed});
+             },
+         .stuck =
+             [&](std::chrono::steady_clock::duration limit) {
+                 std::vector<std::string> stuck =
+                     progress.stalled(std::chrono::steady_clock::now(), limit);
+                 if (!watcher.armed()) stuck.emplace_back("the watcher (not armed)");
+                 return stuck;
+             }});
+    // The database is open and the watches are armed (start() returned): files dropped from now
+    // on are seen, and those dropped before were found by the start-up scan.
+    if (watcher.armed()) systemd.ready();
+    reporter.start();
     log::info("imgspool started", {{"workers", workers},
                                    {"spools", static_cast<unsigned long long>(cfg.spools.size())},
                                    {"store", pipeline.current().store()->describe()},
@@ -122,8 +156,16 @@ int run_daemon(Config config) {
 
     for (DaemonSignal sig = DaemonSignal::none; sig != DaemonSignal::stop;
          sig = stop_signals.wait()) {
-        if (sig == DaemonSignal::reload) (void)reloader.reload();  // logs what it did, or why not
+        if (sig != DaemonSignal::reload) continue;
+        // systemd waits for READY=1 after RELOADING=1 (`systemctl reload` returns then); the
+        // reload logs what it applied, or why it was rejected and the running config stays.
+        systemd.reloading();
+        (void)reloader.reload();
+        systemd.ready();
     }
+    systemd.stopping();
+    reporter.stop();
+    systemd.status("stopping: finishing " + std::to_string(pool->busy()) + " jobs in flight");
 
     // Stop taking files, let running jobs finish; queued and deferred ones stay claimed in work/
     // and pending in the database, and the next start resumes them.

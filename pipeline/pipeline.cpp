@@ -67,7 +67,7 @@ std::shared_ptr<const PipelineSettings> Pipeline::settings_for(const Job& job) c
     return job.settings ? job.settings : current_.settings();
 }
 
-JobOutcome Pipeline::run(const Job& job) {
+JobOutcome Pipeline::run(const Job& job, Heartbeat* heartbeat) {
     if (auto record = db_.find(job.upload_id)) {
         if (record->status == "complete") return finish_completed(job);
         if (record->status == "failed") return finish_failed(job, *record);
@@ -78,13 +78,18 @@ JobOutcome Pipeline::run(const Job& job) {
     JobOutcome out = begin_outcome(job);
 
     // The pipeline, in order. Each step either fills `w` or returns the reason it cannot.
+    const auto next_step = [heartbeat] {
+        if (heartbeat) heartbeat->beat();
+        return true;
+    };
     Status st = step_start(w);
-    if (st) st = step_read(w);
-    if (st) st = step_validate(w);
-    if (st) st = step_hash_and_lookup(w);
-    if (st && !w.cache_hit) st = step_render(w);
-    if (st && !w.cache_hit) st = step_store(w);
-    if (st) st = step_commit(w, started);
+    if (st && next_step()) st = step_read(w);
+    if (st && next_step()) st = step_validate(w);
+    if (st && next_step()) st = step_hash_and_lookup(w);
+    if (st && !w.cache_hit && next_step()) st = step_render(w);
+    if (st && !w.cache_hit && next_step()) st = step_store(w);
+    if (st && next_step()) st = step_commit(w, started);
+    next_step();
 
     out.original_bytes = w.bytes.size();
     out.width = w.info.width;

@@ -12,6 +12,7 @@
 #include <random>
 #include <string>
 
+#include "common/progress_tracker.hpp"
 #include "pipeline/job.hpp"
 #include "pipeline/pipeline_settings.hpp"
 #include "pipeline/profile.hpp"
@@ -37,8 +38,9 @@ class Pipeline {
     // Runs one claimed job to its end, or defers it. Never throws; the outcome says what
     // happened: decided (the original in done/ or failed/) or deferred (out.retry_at says when
     // to run it again). A job already recorded complete or failed (a restart, a retried move)
-    // is only moved on.
-    JobOutcome run(const Job& job);
+    // is only moved on. `heartbeat` (the worker's, may be null) beats at every step, so a step
+    // that hangs (a store that never answers) shows in the systemd watchdog.
+    JobOutcome run(const Job& job, Heartbeat* heartbeat = nullptr);
 
     // Recovery of a job whose database row already says complete (crash between commit and
     // move): only the move to done/ is left to do.

@@ -7,10 +7,20 @@
 namespace imgspool {
 
 WorkerPool::WorkerPool(int workers, std::size_t queue_max, Handler handler, CrashHandler on_crash)
-    : handler_(std::move(handler)), on_crash_(std::move(on_crash)), queue_(queue_max) {
+    : WorkerPool(
+          workers, queue_max,
+          [handler = std::move(handler)](const Job& job, Heartbeat&) { handler(job); }, nullptr,
+          std::move(on_crash)) {}
+
+WorkerPool::WorkerPool(int workers, std::size_t queue_max, TrackedHandler handler,
+                       ProgressTracker* progress, CrashHandler on_crash)
+    : handler_(std::move(handler)),
+      on_crash_(std::move(on_crash)),
+      progress_(progress),
+      queue_(queue_max) {
     if (workers < 1) workers = 1;
     threads_.reserve(static_cast<size_t>(workers));
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i] { work(i + 1); });
 }
 
 WorkerPool::~WorkerPool() {
@@ -28,18 +38,23 @@ void WorkerPool::stop(bool drain) {
     }
 }
 
-void WorkerPool::work() {
+void WorkerPool::work(int index) {
+    const std::shared_ptr<Heartbeat> heartbeat =
+        heartbeat_in(progress_, "worker " + std::to_string(index));
+    heartbeat->park();
     while (auto job = queue_.pop()) {
+        heartbeat->unpark();
         ++busy_;
-        run_guarded(*job);
+        run_guarded(*job, *heartbeat);
         --busy_;
+        heartbeat->park();
     }
 }
 
-void WorkerPool::run_guarded(const Job& job) {
+void WorkerPool::run_guarded(const Job& job, Heartbeat& heartbeat) {
     std::string what;
     try {
-        handler_(job);
+        handler_(job, heartbeat);
         return;
     } catch (const std::exception& e) {
         what = e.what();

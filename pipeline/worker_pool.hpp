@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/progress_tracker.hpp"
 #include "pipeline/bounded_queue.hpp"
 #include "pipeline/job.hpp"
 
@@ -15,6 +16,8 @@ namespace imgspool {
 class WorkerPool {
   public:
     using Handler = std::function<void(const Job&)>;
+    // A handler given the worker's heartbeat, to beat as the job moves from step to step.
+    using TrackedHandler = std::function<void(const Job&, Heartbeat&)>;
     // Called with the job and the exception's text when the handler throws (e.g.
     // fail_after_exception). The worker logs the exception first and carries on with the next
     // job either way: one job's exception never ends the process.
@@ -22,6 +25,10 @@ class WorkerPool {
 
     WorkerPool(int workers, std::size_t queue_max, Handler handler,
                CrashHandler on_crash = nullptr);
+    // Each worker has a heartbeat in `progress` (when not null): parked while it waits for a
+    // job, unparked while it runs one, beaten by the handler at every step.
+    WorkerPool(int workers, std::size_t queue_max, TrackedHandler handler,
+               ProgressTracker* progress, CrashHandler on_crash = nullptr);
     ~WorkerPool();  // stop(false) then join
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
@@ -39,11 +46,12 @@ class WorkerPool {
     int size() const { return static_cast<int>(threads_.size()); }
 
   private:
-    void work();
-    void run_guarded(const Job& job);
+    void work(int index);
+    void run_guarded(const Job& job, Heartbeat& heartbeat);
 
-    Handler handler_;
+    TrackedHandler handler_;
     CrashHandler on_crash_;
+    ProgressTracker* progress_;
     BoundedQueue<Job> queue_;
     std::atomic<int> busy_{0};
     std::vector<std::thread> threads_;

@@ -4,7 +4,9 @@
 #   install-deps.sh         what building and running the daemon needs
 #   install-deps.sh --test  that, plus what the tests need (GoogleTest, sqlite3 CLI, promtool,
 #                           Node.js and npm for the S3 test harness, OpenSSH's server and
-#                           clients and rsync for the real-client drop tests)
+#                           clients and rsync for the real-client drop tests, mandoc to lint
+#                           the man pages, lintian for the Debian package; dpkg-shlibdeps
+#                           and dpkg-parsechangelog come with build-essential's dpkg-dev)
 set -euo pipefail
 
 PACKAGES=(
@@ -14,7 +16,8 @@ PACKAGES=(
   libjemalloc-dev libmicrohttpd-dev
 )
 if [[ ${1:-} == --test ]]; then
-  PACKAGES+=(libgtest-dev nodejs npm prometheus openssh-server openssh-client rsync)
+  PACKAGES+=(libgtest-dev lintian mandoc nodejs npm prometheus openssh-server openssh-client python3-seccomp
+             rsync systemd)
 fi
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need, builds imgspool and runs every test:
 #   1. the whole suite (unit + integration + S3 against s3rver on 127.0.0.1),
-#   2. the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   2. the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer, but for the
+#      tests labelled `system` (they install the package and add users: once is enough),
 #   3. the concurrent parts under ThreadSanitizer,
 #   4. the benchmark's smoke run on 3 images.
 # SKIP_SANITIZERS=1 or SKIP_BENCH=1 leave out steps 2-3 or 4 (for a quick local run).
@@ -26,7 +27,7 @@ if [[ -z ${SKIP_SANITIZERS:-} ]]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     LSAN_OPTIONS=suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 600
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 600 -LE system
 
   step "ThreadSanitizer (concurrent parts)"
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DIMGSPOOL_SANITIZE=thread -DBUILD_TESTING=ON >/dev/null

@@ -280,7 +280,9 @@ void SpoolWatcher::Impl::handle_file(std::size_t spool, const stdfs::path& relat
 }
 
 void SpoolWatcher::Impl::reader_loop() {
+    const std::shared_ptr<Heartbeat> heartbeat = heartbeat_in(options.progress, "watcher reader");
     while (!stopping) {
+        heartbeat->beat();
         if (std::optional<InotifyEvent> ev = source->next()) handle(*ev);
         if (stopping) break;
         if (reset_needed) {
@@ -314,8 +316,10 @@ Offer SpoolWatcher::Impl::report(const FileKey& key, const FileState& state,
 }
 
 void SpoolWatcher::Impl::settler_loop() {
+    const std::shared_ptr<Heartbeat> heartbeat = heartbeat_in(options.progress, "watcher settler");
     std::unique_lock lock(mutex);
     while (!stopping) {
+        heartbeat->beat();
         settler_wakeup.wait_for(lock, settle_tick(options.settle), [&] { return stopping.load(); });
         if (stopping) break;
         std::vector<FileKey> keys = tracker.waiting();
@@ -343,7 +347,9 @@ void SpoolWatcher::Impl::settler_loop() {
                              with_thousands(static_cast<std::uint64_t>(state.size)) + " bytes";
             }
             lock.unlock();
+            heartbeat->park();
             const Offer offer = report(key, state, std::move(not_whole));
+            heartbeat->unpark();
             auto after = lstat_state(path);
             lock.lock();
             if (offer == Offer::try_later && after && *after == state) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/progress_tracker.hpp"
 #include "common/spool_layout.hpp"
 
 namespace imgspool {
@@ -53,6 +54,9 @@ struct WatcherOptions {
     // Where the watcher keeps its wake-up file (the daemon passes its state_dir, so a crash
     // leaves nothing in the temp directory); empty: a temporary folder of its own.
     std::filesystem::path wake_dir{};
+    // When set, the reader and the settler beat a heartbeat of their own here as they go round
+    // (the settler is parked while on_stable runs: it then waits for the queue, i.e. the workers).
+    ProgressTracker* progress = nullptr;
 };
 
 struct WatcherStats {

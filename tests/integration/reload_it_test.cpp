@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "common/fs.hpp"
 #include "tests/integration/images.hpp"
 #include "tests/integration/spool_fixture.hpp"
+#include "tests/packaging/notify_socket.hpp"
 
 namespace imgspool::it {
 namespace {
@@ -407,6 +409,35 @@ TEST_F(ReloadIt, ARestartOnlyKeyIsLoggedAndKeepsItsValueWhileTheRestApplies) {
     EXPECT_EQ(applied.value("spools_added", ""), "extra");
     write_file(extra_inbox() / "x.jpg", make_jpeg({.width = 800, .height = 600, .seed = 110}));
     EXPECT_TRUE(complete_job("x.jpg"));
+}
+
+// Under systemd (Type=notify, ExecReload=): RELOADING=1 when the reload starts, READY=1 when it
+// is done, applied or rejected, so `systemctl reload` returns once the outcome is logged.
+TEST_F(ReloadIt, AReloadIsBracketedByReloadingAndReadyForSystemd) {
+    pkg_test::NotifySocket notify(root() / "notify.sock");
+    set_daemon_env({"NOTIFY_SOCKET=" + notify.path().string()});
+    start_daemon();
+    ASSERT_TRUE(notify.wait_for_line("READY=1", 30s)) << notify.describe();
+
+    auto bracketed = [&](std::size_t from) {
+        // Collects what the daemon sends for a moment (a line that never comes).
+        (void)notify.wait_for_line("NO-SUCH-LINE", 1500ms);
+        const std::vector<std::string>& lines = notify.lines();
+        auto reloading = std::find(lines.begin() + static_cast<std::ptrdiff_t>(from), lines.end(),
+                                   "RELOADING=1");
+        return reloading != lines.end() &&
+               std::find(reloading, lines.end(), "READY=1") != lines.end();
+    };
+    write_config(DaemonConfig{.extra_toml = extra_spool()});
+    std::size_t from = notify.lines().size();
+    sighup();
+    EXPECT_TRUE(bracketed(from)) << notify.describe();
+
+    write_config(DaemonConfig{.daemon = {{"bogus_key", "1"}}});
+    from = notify.lines().size();
+    sighup(kRejected);
+    EXPECT_TRUE(bracketed(from)) << notify.describe();
+    EXPECT_TRUE(daemon_running());
 }
 
 TEST_F(ReloadIt, ReloadWithNoDaemonRunningExitsNonZero) {

@@ -91,10 +91,11 @@ std::string current_user() {
 
 }  // namespace
 
-SshdServer::SshdServer() {
+SshdServer::SshdServer(SshdOptions options) : options_(std::move(options)) {
     std::string pattern = (stdfs::temp_directory_path() / "imgspool-sshd-XXXXXX").string();
     if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
     dir_ = pattern;
+    if (options_.authorized_keys.empty()) options_.authorized_keys = dir_ / "authorized_keys";
     try {
         write_keys_and_config();
         for (int attempt = 0; attempt < 5; ++attempt) {
@@ -121,7 +122,9 @@ void SshdServer::write_keys_and_config() {
                      {"-q", "-t", "ed25519", "-N", "", "-C", key, "-f", (dir_ / key).string()},
                      dir_);
     }
-    stdfs::copy_file(dir_ / "client_key.pub", dir_ / "authorized_keys");
+    stdfs::copy_file(dir_ / "client_key.pub", options_.authorized_keys,
+                     stdfs::copy_options::overwrite_existing);
+    ::chmod(options_.authorized_keys.c_str(), 0644);
     // sshd refuses to start as root without its privilege-separation folder (a package install
     // leaves it to systemd to create at boot; containers have no such boot).
     if (::geteuid() == 0) {
@@ -139,7 +142,7 @@ bool SshdServer::try_start() {
         c << "Port " << port_ << "\n"
           << "ListenAddress 127.0.0.1\n"
           << "HostKey " << (dir_ / "host_key").string() << "\n"
-          << "AuthorizedKeysFile " << (dir_ / "authorized_keys").string() << "\n"
+          << "AuthorizedKeysFile " << options_.authorized_keys.string() << "\n"
           << "PubkeyAuthentication yes\n"
           << "PasswordAuthentication no\n"
           << "KbdInteractiveAuthentication no\n"
@@ -151,6 +154,8 @@ bool SshdServer::try_start() {
           << "PidFile none\n"
           << "Subsystem sftp internal-sftp\n"
           << "LogLevel VERBOSE\n";
+        // Last: an included drop-in may open a Match block, which runs to the end of its file.
+        for (const std::string& line : options_.extra_config) c << line << "\n";
     }
     sshd_ = std::make_unique<ChildProcess>(
         "/usr/sbin/sshd", std::vector<std::string>{"-D", "-e", "-f", config.string()},

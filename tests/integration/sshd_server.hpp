@@ -13,11 +13,20 @@
 
 namespace imgspool::it {
 
+struct SshdOptions {
+    // Where the client's public key is written for sshd to read; empty: in the server's own
+    // temp folder, which only its owner can read. A login as another user needs a file that
+    // user can read (sshd reads it with the user's rights).
+    std::filesystem::path authorized_keys{};
+    // Lines appended to sshd_config, e.g. "Include /path/to/drop-in.conf".
+    std::vector<std::string> extra_config{};
+};
+
 class SshdServer {
   public:
     // Starts sshd on a free port and returns once the port accepts connections. Throws
     // std::runtime_error (with sshd's log) when it cannot be started.
-    SshdServer();
+    explicit SshdServer(SshdOptions options = {});
     SshdServer(const SshdServer&) = delete;
     SshdServer& operator=(const SshdServer&) = delete;
     // Kills and reaps sshd (its session children end with their connections), removes the folder.
@@ -41,6 +50,7 @@ class SshdServer {
     void write_keys_and_config();
     bool try_start();  // false when sshd ended before listening (e.g. the port was taken)
 
+    SshdOptions options_;
     std::filesystem::path dir_;
     int port_ = 0;
     std::unique_ptr<ChildProcess> sshd_;

@@ -119,3 +119,39 @@ TEST(WorkerPool, AJobThatThrowsIsHandedToTheCrashHandlerAndTheWorkerGoesOn) {
     EXPECT_EQ(crashed[1].first, "odd");
     EXPECT_FALSE(crashed[1].second.empty());
 }
+
+// The watchdog's view of the pool (checks at made-up times): idle workers are parked, a job
+// that beats at its steps is alive, a job stuck in one step is named once the limit has passed.
+TEST(WorkerPool, WorkersBeatInTheProgressTracker) {
+    using namespace std::chrono_literals;
+    ProgressTracker progress;
+    std::atomic<bool> release{false};
+    std::atomic<int> step{0};
+    WorkerPool pool(
+        2, 4,
+        [&](const Job& j, Heartbeat& heartbeat) {
+            if (j.upload_id == "stuck") {
+                step = 1;
+                while (!release) std::this_thread::sleep_for(1ms);
+                return;
+            }
+            for (int i = 0; i < 3; ++i) heartbeat.beat();
+        },
+        &progress);
+    const auto t0 = ProgressTracker::Clock::now();
+    const auto limit = 10s;
+    std::this_thread::sleep_for(50ms);  // both workers waiting for a job
+    EXPECT_TRUE(progress.stalled(t0, limit).empty());
+    EXPECT_TRUE(progress.stalled(t0 + 1h, limit).empty()) << "an idle worker is never stuck";
+
+    ASSERT_TRUE(pool.submit(job_named("stuck")));
+    while (step == 0) std::this_thread::sleep_for(1ms);
+    EXPECT_TRUE(progress.stalled(t0 + 2h, limit).empty());  // first sight of the busy worker
+    const auto stuck = progress.stalled(t0 + 2h + 11s, limit);
+    ASSERT_EQ(stuck.size(), 1u);
+    EXPECT_EQ(stuck[0].rfind("worker ", 0), 0u) << stuck[0];
+
+    release = true;
+    pool.stop(true);
+    EXPECT_TRUE(progress.stalled(t0 + 3h, limit).empty()) << "a stopped pool is forgotten";
+}
