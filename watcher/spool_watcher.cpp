@@ -282,8 +282,12 @@ void SpoolWatcher::Impl::handle_file(std::size_t spool, const stdfs::path& relat
 void SpoolWatcher::Impl::reader_loop() {
     const std::shared_ptr<Heartbeat> heartbeat = heartbeat_in(options.progress, "watcher reader");
     while (!stopping) {
-        heartbeat->beat();
-        if (std::optional<InotifyEvent> ev = source->next()) handle(*ev);
+        // Waiting for the kernel's next event is idle, not stuck, however long the wait (it may
+        // outlast a short watchdog interval on a loaded machine).
+        heartbeat->park();
+        std::optional<InotifyEvent> ev = source->next();
+        heartbeat->unpark();
+        if (ev) handle(*ev);
         if (stopping) break;
         if (reset_needed) {
             // The library cannot forget a deleted folder; start over with a fresh instance.
