@@ -2,16 +2,12 @@
 // is a loopback listener of the test's own that takes connections and stays silent. /healthz
 // must answer at once throughout, /readyz say why it is not ready (and how old that news is),
 // /metrics answer without waiting for the store or the database.
-#include <arpa/inet.h>
-#include <curl/curl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 
 #include <regex>
 #include <thread>
 
-#include "common/fs.hpp"
+#include "tests/integration/loopback.hpp"
 #include "tests/integration/spool_fixture.hpp"
 
 namespace imgspool::it {
@@ -24,71 +20,6 @@ constexpr long kAnswerMs = 500;
 #else
 constexpr long kAnswerMs = 100;
 #endif
-
-// A loopback TCP port that accepts connections (the kernel completes the handshake) and never
-// reads or answers: a store that hangs.
-class SilentListener {
-  public:
-    SilentListener() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        if (!fd_.valid() || ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-            ::listen(fd_.get(), 64) != 0 ||
-            ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-            throw std::runtime_error("cannot listen on a loopback port");
-        }
-        port_ = ntohs(addr.sin_port);
-    }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
-  private:
-    fs::UniqueFd fd_;
-    int port_ = 0;
-};
-
-int free_port() {
-    fs::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        return 0;
-    }
-    return ntohs(addr.sin_port);
-}
-
-struct Reply {
-    long status = 0;  // 0: no answer
-    std::string body;
-    std::chrono::milliseconds took{0};
-};
-
-size_t append_body(char* data, size_t size, size_t n, void* out) {
-    static_cast<std::string*>(out)->append(data, size * n);
-    return size * n;
-}
-
-Reply http_get(int port, const std::string& path) {
-    Reply r;
-    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-    const std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
-    curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 5L);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &append_body);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &r.body);
-    const auto t0 = std::chrono::steady_clock::now();
-    if (curl_easy_perform(curl.get()) == CURLE_OK) {
-        curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &r.status);
-    }
-    r.took = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - t0);
-    return r;
-}
 
 class ProbesIt : public SpoolFixture {
   protected:
@@ -116,22 +47,22 @@ class ProbesIt : public SpoolFixture {
 
     // Polls every probe for `span`: /healthz (and /metrics) within kAnswerMs each time, and
     // /readyz 503 with a reason about the store; returns the last /readyz answer.
-    Reply probe_for(std::chrono::seconds span) {
-        Reply ready;
+    HttpReply probe_for(std::chrono::seconds span) {
+        HttpReply ready;
         const auto until = std::chrono::steady_clock::now() + span;
         int rounds = 0;
         while (std::chrono::steady_clock::now() < until) {
-            const Reply health = http_get(port_, "/healthz");
+            const HttpReply health = http_get(port_, "/healthz", 5s);
             EXPECT_EQ(health.status, 200) << "round " << rounds;
             EXPECT_EQ(health.body, "ok");
             EXPECT_LT(health.took.count(), kAnswerMs)
                 << "/healthz took " << health.took.count() << " ms";
-            const Reply metrics = http_get(port_, "/metrics");
+            const HttpReply metrics = http_get(port_, "/metrics", 5s);
             EXPECT_EQ(metrics.status, 200);
             EXPECT_NE(metrics.body.find("imgspool_jobs"), std::string::npos);
             EXPECT_LT(metrics.took.count(), kAnswerMs)
                 << "/metrics took " << metrics.took.count() << " ms";
-            ready = http_get(port_, "/readyz");
+            ready = http_get(port_, "/readyz", 5s);
             EXPECT_EQ(ready.status, 503) << ready.body;
             EXPECT_LT(ready.took.count(), kAnswerMs)
                 << "/readyz took " << ready.took.count() << " ms";
@@ -152,9 +83,9 @@ TEST_F(ProbesIt, AStoreThatNeverAnswersStallsNoProbe) {
     configure(store.url(), 60000, 5);
     if (HasFatalFailure()) return;
     start_daemon();
-    ASSERT_TRUE(wait_for([&] { return http_get(port_, "/healthz").status == 200; }, 15s))
+    ASSERT_TRUE(wait_for([&] { return http_get(port_, "/healthz", 5s).status == 200; }, 15s))
         << daemon_log();
-    const Reply last = probe_for(std::chrono::seconds(8));
+    const HttpReply last = probe_for(std::chrono::seconds(8));
     EXPECT_TRUE(std::regex_search(last.body,
                                   std::regex("^store unreachable: (.+ \\(checked [0-9]+ s ago\\)|"
                                              "no answer for [0-9]+ s \\(check still running\\))$")))
@@ -175,12 +106,12 @@ TEST_F(ProbesIt, ReadyzGivesTheStoresReasonAndItsAge) {
     configure(store.url(), 1000);
     if (HasFatalFailure()) return;
     start_daemon();
-    ASSERT_TRUE(wait_for([&] { return http_get(port_, "/healthz").status == 200; }, 15s))
+    ASSERT_TRUE(wait_for([&] { return http_get(port_, "/healthz", 5s).status == 200; }, 15s))
         << daemon_log();
-    Reply ready;
+    HttpReply ready;
     ASSERT_TRUE(wait_for(
         [&] {
-            ready = http_get(port_, "/readyz");
+            ready = http_get(port_, "/readyz", 5s);
             return ready.body.find("(checked ") != std::string::npos;
         },
         20s))

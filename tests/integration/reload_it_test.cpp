@@ -1,10 +1,7 @@
 // SIGHUP reloads the configuration without dropping work: the real daemon, real signals (kill()
 // and `imgspool reload`), real inotify.
-#include <curl/curl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <sstream>
@@ -12,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/fs.hpp"
 #include "tests/integration/images.hpp"
+#include "tests/integration/loopback.hpp"
 #include "tests/integration/spool_fixture.hpp"
 #include "tests/packaging/notify_socket.hpp"
 
@@ -22,40 +19,6 @@ namespace {
 
 std::string quoted(const stdfs::path& p) {
     return "\"" + p.string() + "\"";
-}
-
-int free_port() {
-    fs::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        return 0;
-    }
-    return ntohs(addr.sin_port);
-}
-
-size_t append_body(char* data, size_t size, size_t n, void* out) {
-    static_cast<std::string*>(out)->append(data, size * n);
-    return size * n;
-}
-
-// The status of GET http://127.0.0.1:port/path (0: no answer) and its body.
-std::pair<long, std::string> http_get(int port, const std::string& path) {
-    std::pair<long, std::string> r{0, ""};
-    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-    const std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
-    curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 5L);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &append_body);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &r.second);
-    if (curl_easy_perform(curl.get()) == CURLE_OK) {
-        curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &r.first);
-    }
-    return r;
 }
 
 // A read-only tmpfs: every write into it fails with EROFS, a fault that passes (the job is
@@ -372,11 +335,11 @@ TEST_F(ReloadIt, AStoreChangeLeavesADeferredJobIntactAndItCompletesOnTheNewStore
     // The health check finds the read-only store unusable.
     EXPECT_TRUE(wait_for(
         [&] {
-            auto [status, body] = http_get(port, "/readyz");
-            return status == 503 && body.find("store") != std::string::npos;
+            const HttpReply ready = http_get(port, "/readyz", 5s);
+            return ready.status == 503 && ready.body.find("store") != std::string::npos;
         },
         20s))
-        << http_get(port, "/readyz").second;
+        << http_get(port, "/readyz", 5s).body;
 
     write_config(config_for(store_b));
     const nlohmann::json applied = sighup();
@@ -389,8 +352,8 @@ TEST_F(ReloadIt, AStoreChangeLeavesADeferredJobIntactAndItCompletesOnTheNewStore
     EXPECT_TRUE(files_under(failed()).empty());
     EXPECT_EQ(read_file(done() / "waits.jpg").empty(), false);
     // The health check follows the new store: ready again.
-    EXPECT_TRUE(wait_for([&] { return http_get(port, "/readyz").first == 200; }, 20s))
-        << http_get(port, "/readyz").second;
+    EXPECT_TRUE(wait_for([&] { return http_get(port, "/readyz", 5s).status == 200; }, 20s))
+        << http_get(port, "/readyz", 5s).body;
 }
 
 TEST_F(ReloadIt, ARestartOnlyKeyIsLoggedAndKeepsItsValueWhileTheRestApplies) {

@@ -16,6 +16,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/integration/loopback.hpp"
+
 namespace imgspool::it {
 namespace {
 
@@ -43,19 +45,6 @@ sockaddr_in loopback(int port) {
     addr.sin_port = htons(static_cast<uint16_t>(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     return addr;
-}
-
-// A port the kernel just handed out on 127.0.0.1. Another process may take it before sshd
-// binds it: the caller retries with a new one when sshd cannot listen.
-int free_port() {
-    Socket s;
-    sockaddr_in addr = loopback(0);
-    if (s.fd() < 0 || ::bind(s.fd(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        throw std::runtime_error(std::string("cannot bind 127.0.0.1:0: ") + std::strerror(errno));
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(s.fd(), reinterpret_cast<sockaddr*>(&addr), &len);
-    return ntohs(addr.sin_port);
 }
 
 bool accepts_connections(int port) {
@@ -135,7 +124,12 @@ void SshdServer::write_keys_and_config() {
 }
 
 bool SshdServer::try_start() {
+    // Another process may take the port before sshd binds it: the caller retries with a new one
+    // when sshd cannot listen.
     port_ = free_port();
+    if (port_ == 0) {
+        throw std::runtime_error(std::string("cannot bind 127.0.0.1:0: ") + std::strerror(errno));
+    }
     const stdfs::path config = dir_ / "sshd_config";
     {
         std::ofstream c(config, std::ios::trunc);

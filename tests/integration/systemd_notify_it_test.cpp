@@ -3,8 +3,6 @@
 // NOTIFY_SOCKET the test binds. READY=1 comes once the watchers are armed, STATUS= lines follow
 // the jobs, WATCHDOG=1 arrives every WATCHDOG_USEC/2 while the workers make progress and stops
 // while a worker hangs in a store that never answers, STOPPING=1 comes on SIGTERM.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -22,6 +20,7 @@
 
 #include "common/fs.hpp"
 #include "tests/integration/images.hpp"
+#include "tests/integration/loopback.hpp"
 #include "tests/integration/spool_fixture.hpp"
 
 namespace imgspool::it {
@@ -116,30 +115,6 @@ class NotifySocket {
     std::vector<Notification> messages_;
     std::atomic<bool> stop_{false};
     std::thread reader_;
-};
-
-// A loopback TCP port that takes connections (the kernel completes the handshake) and never
-// reads or answers: an S3 endpoint that hangs. close() resets the connections it holds.
-class SilentListener {
-  public:
-    SilentListener() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        if (!fd_.valid() || ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-            ::listen(fd_.get(), 64) != 0 ||
-            ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-            throw std::runtime_error("cannot listen on a loopback port");
-        }
-        port_ = ntohs(addr.sin_port);
-    }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-    void close() { fd_ = fs::UniqueFd(); }
-
-  private:
-    fs::UniqueFd fd_;
-    int port_ = 0;
 };
 
 // The words of the unit's ExecStart= line.

@@ -2,17 +2,14 @@
 // /metrics scraped over HTTP and parsed by promtool, /healthz and /readyz, the JSON log lines on
 // stderr, every documented sqlite3 query run with the sqlite3 CLI against the database the
 // daemon wrote, `imgspool status [--json]`, and `imgspool process` off and on a terminal.
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vips/vips.h>
@@ -36,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/integration/loopback.hpp"
 #include "tests/metrics/exposition.hpp"
 
 extern char** environ;
@@ -45,6 +43,9 @@ namespace {
 
 namespace stdfs = std::filesystem;
 using namespace std::chrono_literals;
+using it::free_port;
+using it::http_get;
+using it::HttpReply;
 using nlohmann::json;
 using testing::sample_value;
 
@@ -100,22 +101,6 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
         std::this_thread::sleep_for(50ms);
     }
     return done();
-}
-
-// A port nobody listens on right now: bind port 0, read it back, close.
-int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-        port = ntohs(addr.sin_port);
-    }
-    ::close(fd);
-    return port;
 }
 
 // The test's environment without anything that changes imgspool's config, plus `extra`.
@@ -219,32 +204,6 @@ Output shell(const std::string& command) {
         while (size_t n = std::fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
         const int raw = ::pclose(p);
         r.code = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    }
-    return r;
-}
-
-struct Reply {
-    long status = 0;
-    std::string body;
-};
-
-size_t append_body(char* data, size_t size, size_t n, void* out) {
-    static_cast<std::string*>(out)->append(data, size * n);
-    return size * n;
-}
-
-// GET http://127.0.0.1:port/path; status 0 when nothing answered.
-Reply http_get(int port, const std::string& path) {
-    Reply r;
-    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-    const std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
-    curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &append_body);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &r.body);
-    if (curl_easy_perform(curl.get()) == CURLE_OK) {
-        curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &r.status);
     }
     return r;
 }
@@ -747,7 +706,7 @@ TEST_F(DaemonObservabilityTest, S3SecretsNeverReachLogsAndAnUnreachableStoreIsNo
     Child daemon({"run", "-c", config.string()}, env, tmp_.path() / "daemon.out", err_log);
     ASSERT_TRUE(wait_until([&] { return http_get(port, "/healthz").status == 200; }, 10s))
         << read_text(err_log);
-    Reply ready;
+    HttpReply ready;
     ASSERT_TRUE(wait_until(
         [&] {
             ready = http_get(port, "/readyz");
