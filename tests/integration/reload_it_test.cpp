@@ -173,7 +173,8 @@ TEST_F(ReloadIt, ARemovedSpoolStopsTakingFilesWhileItsClaimedJobsComplete) {
                make_jpeg({.width = 800, .height = 600, .seed = 60}));
     for (const std::string& name : names) {
         EXPECT_TRUE(complete_job(name, 60s)) << name << "\n" << tree();
-        EXPECT_TRUE(stdfs::exists(extra_done() / name)) << name;
+        // The row says complete at the commit; the move to done/ comes right after it.
+        EXPECT_TRUE(wait_for([&] { return stdfs::exists(extra_done() / name); })) << name;
     }
     // Several rescans and settle periods later, the new file is still where it was dropped.
     std::this_thread::sleep_for(3s);
