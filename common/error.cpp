@@ -12,6 +12,8 @@ const char* stage_name(Stage stage) {
             return "watch";
         case Stage::claim:
             return "claim";
+        case Stage::fetch:
+            return "fetch";
         case Stage::validate:
             return "validate";
         case Stage::hash:

@@ -12,6 +12,7 @@ enum class Stage {
     config,
     watch,
     claim,
+    fetch,  // a manifest's source (http(s):// or s3://) being read
     validate,
     hash,
     cache,

@@ -98,8 +98,8 @@ ImgspoolMetrics::ImgspoolMetrics()
     for (const char* state : kStates) jobs_.labels({state}).set(0);
     // Every failure class is exposed from the start, so rate() works before the first failure.
     for (const Stage stage :
-         {Stage::claim, Stage::validate, Stage::hash, Stage::cache, Stage::render, Stage::store,
-          Stage::commit, Stage::move, Stage::internal}) {
+         {Stage::claim, Stage::fetch, Stage::validate, Stage::hash, Stage::cache, Stage::render,
+          Stage::store, Stage::commit, Stage::move, Stage::internal}) {
         failure_.labels({stage_name(stage)});
     }
 }

@@ -406,8 +406,9 @@ JobOutcome Pipeline::finish_completed(const Job& job) {
 JobOutcome Pipeline::finish_failed(const Job& job, const JobRecord& record) {
     JobOutcome out = begin_outcome(job);
     Stage stage = Stage::internal;
-    for (Stage s : {Stage::config, Stage::watch, Stage::claim, Stage::validate, Stage::hash,
-                    Stage::cache, Stage::render, Stage::store, Stage::commit, Stage::move}) {
+    for (Stage s :
+         {Stage::config, Stage::watch, Stage::claim, Stage::fetch, Stage::validate, Stage::hash,
+          Stage::cache, Stage::render, Stage::store, Stage::commit, Stage::move}) {
         if (record.error_stage == stage_name(s)) stage = s;
     }
     finish_failure(job, *settings_for(job), make_error(stage, record.error, job.relative.string()),
