@@ -21,6 +21,7 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
 constexpr std::uint64_t kMaxDiscardedBytes = 64 * 1024;
+constexpr milliseconds kDeadlineSlack{100};
 
 // What the callbacks of one fetch share; reset for every hop.
 struct FetchState {
@@ -149,7 +150,8 @@ Error curl_error(CURLcode rc, const FetchState& state, const char* errbuf, const
     const std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
     switch (rc) {
         case CURLE_OPERATION_TIMEDOUT:
-            if (Clock::now() >= deadline) {
+            // curl's own clock may end the last hop a few milliseconds before ours does.
+            if (Clock::now() + kDeadlineSlack >= deadline) {
                 return make_transient(Stage::fetch, "no complete answer within " +
                                                         std::to_string(settings.timeout.count()) +
                                                         " s (fetch.timeout_s) from " + url);
@@ -208,6 +210,49 @@ Status set_common_options(CURL* e, FetchState& state, char* errbuf, const FetchS
     if (resolve) set(CURLOPT_RESOLVE, resolve.get());
     if (!ok) return make_error(Stage::internal, "libcurl refused a fetch option");
     return ok_status();
+}
+
+Fetched answer(CURL* e, FetchState& state, const SourceUrl& hop, int hops) {
+    Fetched fetched;
+    fetched.bytes = std::move(state.body);
+    fetched.final_url = hop.text;
+    fetched.hops = hops;
+    const char* type = nullptr;
+    if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type) {
+        fetched.content_type = type;
+    }
+    const char* ip = nullptr;
+    if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip) {
+        fetched.connected_ip = ip;
+    }
+    return fetched;
+}
+
+// Where a redirect answer points, parsed like a source: http(s) only, checked again on connect.
+Result<SourceUrl> redirect_target(CURL* e, long code, bool body_cut, const SourceUrl& hop, int hops,
+                                  const FetchSettings& settings) {
+    const std::string from = url_for_reason(hop.text);
+    const char* location = nullptr;
+    curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &location);
+    if (location == nullptr) {
+        // curl works the target out only for an answer read to its end.
+        const char* why =
+            body_cut ? " with a body too large to follow from " : " without a Location from ";
+        return make_error(Stage::fetch, "HTTP " + std::to_string(code) + why + from);
+    }
+    if (hops == settings.max_redirects) {
+        return make_error(Stage::fetch, "more than " + std::to_string(settings.max_redirects) +
+                                            " redirects (last: " + url_for_reason(location) + ")");
+    }
+    Result<SourceUrl> next = parse_source_url(location);
+    if (!next) {
+        return make_error(Stage::fetch,
+                          "redirect from " + from + " refused: " + next.error().reason);
+    }
+    if (next->kind == SourceUrl::Kind::s3) {
+        return make_error(Stage::fetch, "redirect from " + from + " to an s3:// source refused");
+    }
+    return next;
 }
 
 }  // namespace
@@ -269,44 +314,10 @@ Result<Fetched> fetch_http(const SourceUrl& url, const FetchSettings& settings,
         }
         if (!is_redirect(code)) {
             if (not_2xx) return status_error(code, hop);
-            Fetched fetched;
-            fetched.bytes = std::move(state.body);
-            fetched.final_url = hop.text;
-            fetched.hops = hops;
-            const char* type = nullptr;
-            if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type) {
-                fetched.content_type = type;
-            }
-            const char* ip = nullptr;
-            if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip) {
-                fetched.connected_ip = ip;
-            }
-            return fetched;
+            return answer(e, state, hop, hops);
         }
-
-        const std::string from = url_for_reason(hop.text);
-        const char* location = nullptr;
-        curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &location);
-        if (location == nullptr) {
-            // curl works the target out only for an answer read to its end.
-            const char* why = status_only ? " with a body too large to follow from "
-                                          : " without a Location from ";
-            return make_error(Stage::fetch, "HTTP " + std::to_string(code) + why + from);
-        }
-        if (hops == settings.max_redirects) {
-            return make_error(Stage::fetch, "more than " + std::to_string(settings.max_redirects) +
-                                                " redirects (last: " + url_for_reason(location) +
-                                                ")");
-        }
-        Result<SourceUrl> next = parse_source_url(location);
-        if (!next) {
-            return make_error(Stage::fetch,
-                              "redirect from " + from + " refused: " + next.error().reason);
-        }
-        if (next->kind == SourceUrl::Kind::s3) {
-            return make_error(Stage::fetch,
-                              "redirect from " + from + " to an s3:// source refused");
-        }
+        Result<SourceUrl> next = redirect_target(e, code, status_only, hop, hops, settings);
+        if (!next) return next.error();
         hop = std::move(next).value();
     }
 }

@@ -178,15 +178,17 @@ TEST_F(HttpFetcherTest, TrickleTimesOutTransientWithinTheTimeout) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().stage, Stage::fetch);
     EXPECT_TRUE(r.error().transient) << r.error().reason;
+    EXPECT_NE(r.error().reason.find(origin_->url1("/trickle")), std::string::npos)
+        << r.error().reason;
     EXPECT_LT(took, s.timeout + std::chrono::seconds(2));
     EXPECT_GE(took, std::chrono::milliseconds(1500));
 }
 
 TEST_F(HttpFetcherTest, TheTimeoutBoundsTheWholeFetchNotJustSlowReads) {
-    // 2000 B/s is above the low-speed limit (1024 B/s): only the total deadline can stop it.
+    // 4000 B/s is well above the low-speed limit (1024 B/s): only the total deadline can stop it.
     FetchSettings s = settings({"127.0.0.1"});
     s.timeout = std::chrono::seconds(2);
-    const std::string url = origin_->url1("/redirect/0?to=/trickle%3Fbps%3D2000%26total%3D100000");
+    const std::string url = origin_->url1("/redirect/0?to=/trickle%3Fbps%3D4000%26total%3D200000");
     const auto start = Clock::now();
     const Result<Fetched> r = get(url, s);
     const auto took = Clock::now() - start;
