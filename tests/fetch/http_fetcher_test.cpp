@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <iostream>
 #include <memory>
 #include <thread>
 
@@ -180,6 +181,8 @@ TEST_F(HttpFetcherTest, TrickleTimesOutTransientWithinTheTimeout) {
     EXPECT_TRUE(r.error().transient) << r.error().reason;
     EXPECT_NE(r.error().reason.find(origin_->url1("/trickle")), std::string::npos)
         << r.error().reason;
+    std::cout << "trickle: \"" << r.error().reason << "\" after "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
     EXPECT_LT(took, s.timeout + std::chrono::seconds(2));
     EXPECT_GE(took, std::chrono::milliseconds(1500));
 }
