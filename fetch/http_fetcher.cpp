@@ -32,6 +32,7 @@ struct FetchState {
 
     std::string hop_host;                // names are trusted only for their own hop
     std::optional<std::string> refusal;  // the first address this hop refused, and why
+    bool passed = false;                 // an address passed the check (its connect may fail)
     std::string body;                    // 2xx answers only
     bool too_large = false;
     std::uint64_t discarded = 0;  // body bytes of a non-2xx answer, read and dropped
@@ -40,6 +41,7 @@ struct FetchState {
     void start_hop(const SourceUrl& hop) {
         hop_host = hop.host;
         refusal.reset();
+        passed = false;
         body.clear();
         too_large = false;
         discarded = 0;
@@ -65,6 +67,7 @@ curl_socket_t open_checked_socket(void* clientp, curlsocktype purpose, curl_sock
         s->note_refusal(*why);
         return CURL_SOCKET_BAD;
     }
+    s->passed = true;
     return ::socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
@@ -140,7 +143,11 @@ Error status_error(long code, const SourceUrl& hop) {
 Error curl_error(CURLcode rc, const FetchState& state, const char* errbuf, const SourceUrl& hop,
                  const FetchSettings& settings, Clock::time_point deadline) {
     const std::string url = url_for_reason(hop.text);
-    if (state.refusal && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_ABORTED_BY_CALLBACK)) {
+    // When one address was refused and an allowed one could not be reached, the fault is the
+    // unreachable origin (transient), not the refusal.
+    const bool refused =
+        (rc == CURLE_COULDNT_CONNECT && !state.passed) || rc == CURLE_ABORTED_BY_CALLBACK;
+    if (state.refusal && refused) {
         return make_error(Stage::fetch, "refused: " + *state.refusal + " (" + url + ")");
     }
     if (state.too_large || rc == CURLE_FILESIZE_EXCEEDED) {

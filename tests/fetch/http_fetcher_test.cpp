@@ -353,5 +353,15 @@ TEST_F(HttpFetcherTest, NothingListeningIsTransient) {
     EXPECT_NE(r.error().reason.find(url), std::string::npos) << r.error().reason;
 }
 
+TEST_F(HttpFetcherTest, AnAllowedAddressThatIsDownIsTransientEvenNextToARefusedOne) {
+    // localhost is ::1 and 127.0.0.1; only 127.0.0.1 is allowed, and nothing listens on it at
+    // port2 (the origin's 127.0.0.2 port).
+    const std::string url = "http://localhost:" + std::to_string(origin_->port2()) + "/x";
+    const Result<Fetched> r = get(url, settings({"127.0.0.1"}));
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(r.error().transient) << r.error().reason;
+    EXPECT_NE(r.error().reason.find(url), std::string::npos) << r.error().reason;
+}
+
 }  // namespace
 }  // namespace imgspool::fetch
