@@ -291,6 +291,24 @@ std::chrono::milliseconds time_to_close(const fs::UniqueFd& fd, std::chrono::sec
                                                                  started);
 }
 
+// VmHWM (peak resident set) in KiB; /proc/self/clear_refs "5" resets it to the current RSS.
+long peak_rss_kib() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return -1;
+}
+long current_rss_kib() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return -1;
+}
+
 class UploadServerTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -706,6 +724,30 @@ TEST_F(UploadServerTest, RefusesConnectionsOverTheLimit) {
         std::this_thread::sleep_for(20ms);
     }
     EXPECT_EQ(r.status, 202);
+}
+
+TEST_F(UploadServerTest, NeverHoldsAnUploadWholeInMemory) {
+    start();
+    // Warm up: libvips, libcurl and the server's first thread allocate once.
+    ASSERT_EQ(upload_image(jpeg_).status, 202);
+    SlowBody body;  // generated as curl asks for it: the client holds no copy either
+    body.prefix = jpeg_;
+    body.total = 9 * kMiB;  // a JPEG followed by a 9 MiB trailer: whole, and within max_bytes
+    {
+        std::ofstream reset("/proc/self/clear_refs");
+        reset << "5";
+    }
+    const long before = peak_rss_kib();
+    ASSERT_LT(before - current_rss_kib(), 1024) << "cannot reset VmHWM on this kernel";
+    Request r;
+    r.streamed_image = &body;
+    const Reply reply = perform(server_->port(), r);
+    ASSERT_EQ(reply.status, 202) << reply.body << reply.error;
+    EXPECT_EQ(reply.parsed().at("originalSize"), 9 * kMiB);
+    const long grew_kib = peak_rss_kib() - before;
+    RecordProperty("peak_rss_growth_kib", static_cast<int>(grew_kib));
+    EXPECT_LT(grew_kib, 4 * 1024) << "a 9 MiB upload raised the peak RSS by " << grew_kib << " KiB";
+    EXPECT_EQ(backend_->accepted().at(1).bytes, 9 * kMiB);
 }
 
 TEST_F(UploadServerTest, Accepts50ConcurrentUploads) {
