@@ -61,24 +61,26 @@ MHD_Result FormUpload::on_field(void* cls, MHD_ValueKind /*kind*/, const char* k
                                 size_t size) {
     auto& form = *static_cast<FormUpload*>(cls);
     if (form.rejected_) return MHD_NO;
-    const std::string name = key ? key : "";
-    bool ok = false;
-    if (name == "image") {
-        ok = form.image_chunk(filename, data, off, size);
-    } else if (name == "spool") {
-        ok = form.text_chunk(name, form.fields_.spool, kFieldMax, data, off, size);
-    } else if (name == "profile") {
-        ok = form.text_chunk(name, form.fields_.profile, kFieldMax, data, off, size);
-    } else if (name == "user_id") {
-        ok = form.text_chunk(name, form.fields_.user_id, kFieldMax, data, off, size);
-    } else if (name == "metadata") {
-        ok = form.text_chunk(name, form.fields_.metadata, kMetadataMax, data, off, size);
-    } else {
-        ok = form.reject(MHD_HTTP_BAD_REQUEST, "unknown form field \"" + name +
-                                                   "\" (expected image, spool, profile, "
-                                                   "user_id, metadata)");
+    try {  // nothing may unwind through libmicrohttpd's C frames
+        return form.field(key ? key : "", filename, data, off, size) ? MHD_YES : MHD_NO;
+    } catch (const std::exception& e) {
+        form.reject(MHD_HTTP_INTERNAL_SERVER_ERROR, e.what());
+        return MHD_NO;
     }
-    return ok ? MHD_YES : MHD_NO;
+}
+
+bool FormUpload::field(const std::string& name, const char* filename, const char* data,
+                       std::uint64_t off, std::size_t size) {
+    if (name == "image") return image_chunk(filename, data, off, size);
+    if (name == "spool") return text_chunk(name, fields_.spool, kFieldMax, data, off, size);
+    if (name == "profile") return text_chunk(name, fields_.profile, kFieldMax, data, off, size);
+    if (name == "user_id") return text_chunk(name, fields_.user_id, kFieldMax, data, off, size);
+    if (name == "metadata") {
+        return text_chunk(name, fields_.metadata, kMetadataMax, data, off, size);
+    }
+    return reject(MHD_HTTP_BAD_REQUEST, "unknown form field \"" + name +
+                                            "\" (expected image, spool, profile, user_id, "
+                                            "metadata)");
 }
 
 bool FormUpload::image_chunk(const char* filename, const char* data, std::uint64_t off,

@@ -57,6 +57,8 @@ class FormUpload {
     static MHD_Result on_field(void* cls, MHD_ValueKind kind, const char* key, const char* filename,
                                const char* content_type, const char* transfer_encoding,
                                const char* data, uint64_t off, size_t size);
+    bool field(const std::string& name, const char* filename, const char* data, std::uint64_t off,
+               std::size_t size);
     bool image_chunk(const char* filename, const char* data, std::uint64_t off, std::size_t size);
     bool text_chunk(const std::string& key, std::string& value, std::size_t cap, const char* data,
                     std::uint64_t off, std::size_t size);

@@ -218,7 +218,12 @@ struct UploadServerCallbacks {
         if (*upload_data_size != 0) {
             const std::size_t size = *upload_data_size;
             *upload_data_size = 0;
-            return body(s, upload_data, size) ? MHD_YES : MHD_NO;
+            try {
+                return body(s, upload_data, size) ? MHD_YES : MHD_NO;
+            } catch (const std::exception& e) {
+                reject(s, {MHD_HTTP_INTERNAL_SERVER_ERROR, e.what()});
+                return MHD_YES;
+            }
         }
         Answer a;
         try {
