@@ -8,6 +8,9 @@
 //                                {"kind":"reset","count":1}        (TCP reset, no answer)
 //                                {"kind":"stall","count":1,"ms":30000} (no answer until ms pass)
 //                                {"kind":"corrupt","count":1}      (flips a body byte, passes on)
+//                                {"kind":"chunked","count":1}      (passes on; the answer comes
+//                                 without Content-Length, chunked in 64 KiB pieces: a client
+//                                 learns its size only by reading it)
 //                          optional "method":"PUT" and "match":"partNumber=2" (substring of the
 //                          URL) restrict which requests a fault hits.
 //   GET  /_harness/faults  -> {"pending":[...],"injected":n,"passed":n}
@@ -58,8 +61,8 @@ function createFaultProxy({ upstreamPort }) {
         const body = await readBody(req);
         if (req.method === 'POST' && req.url === '/_harness/faults') {
           const fault = JSON.parse(body.toString('utf8') || '{}');
-          if (!['status', 'reset', 'stall', 'corrupt'].includes(fault.kind)) {
-            return sendJson(res, 400, { error: 'kind must be status, reset, stall or corrupt' });
+          if (!['status', 'reset', 'stall', 'corrupt', 'chunked'].includes(fault.kind)) {
+            return sendJson(res, 400, { error: 'kind must be status, reset, stall, corrupt or chunked' });
           }
           state.pending.push({ count: 1, ...fault });
         } else if (req.method === 'POST' && req.url === '/_harness/faults/clear') {
@@ -94,6 +97,14 @@ function createFaultProxy({ upstreamPort }) {
       if (fault && fault.kind === 'corrupt' && body.length > 0) body[0] ^= 0xff;
       state.passed += 1;
       const answer = await forward(upstreamPort, req.method, req.url, req.headers, body);
+      if (fault && fault.kind === 'chunked' && req.method !== 'HEAD') {
+        const { 'content-length': _length, ...headers } = answer.headers;
+        res.writeHead(answer.status, headers);  // no Content-Length: Node sends it chunked
+        for (let at = 0; at < answer.body.length; at += 64 * 1024) {
+          res.write(answer.body.subarray(at, at + 64 * 1024));
+        }
+        return res.end();
+      }
       res.writeHead(answer.status, answer.headers);
       res.end(req.method === 'HEAD' ? undefined : answer.body);
     } catch (err) {
