@@ -65,7 +65,7 @@ TEST_F(ObjectReaderIt, GetReturnsTheObjectByteEqualAndStartsItsEngineOnlyThen) {
     EXPECT_FALSE(reader.engine_started()) << "no engine, thread or connection before a get";
     const auto got = reader.get(store_bucket(), "in/u1/photo one.jpg", 10 * kMiB);
     ASSERT_TRUE(got) << got.error().message();
-    EXPECT_EQ(got.value(), bytes);
+    EXPECT_TRUE(got.value() == bytes) << "the bytes differ";
     EXPECT_TRUE(reader.engine_started());
     EXPECT_EQ(reader.retries(), 0u);
     const auto stats = harness_->verify_stats();
@@ -81,7 +81,7 @@ TEST_F(ObjectReaderIt, ReadsABucketOtherThanTheConfiguredOne) {
     ASSERT_NE(store_bucket(), kSourceBucket);
     const auto got = reader.get(kSourceBucket, "drops/a.png", 10 * kMiB);
     ASSERT_TRUE(got) << got.error().message();
-    EXPECT_EQ(got.value(), bytes);
+    EXPECT_TRUE(got.value() == bytes) << "the bytes differ";
 
     // The same key in the configured bucket does not exist: the request went where it said.
     const auto other = reader.get(store_bucket(), "drops/a.png", 10 * kMiB);
@@ -148,7 +148,7 @@ TEST_F(ObjectReaderIt, AStreamedBodyIsKeptUpToTheLimitExactly) {
     harness_->inject({{"kind", "chunked"}, {"count", 2}});
     const auto exact = reader.get(kSourceBucket, "exact.jpg", 1 * kMiB);
     ASSERT_TRUE(exact) << exact.error().message();
-    EXPECT_EQ(exact.value(), bytes);
+    EXPECT_TRUE(exact.value() == bytes) << "the bytes differ";
     const auto over = reader.get(kSourceBucket, "one-more.jpg", 1 * kMiB);
     ASSERT_FALSE(over);
     EXPECT_FALSE(over.error().transient);
@@ -259,8 +259,21 @@ TEST_F(ObjectReaderIt, AResetConnectionIsRetried) {
     ObjectReader reader(harness_->config());
     const auto got = reader.get(kSourceBucket, "r.jpg", 10 * kMiB);
     ASSERT_TRUE(got) << got.error().message();
-    EXPECT_EQ(got.value(), bytes);
+    EXPECT_TRUE(got.value() == bytes) << "the bytes differ";
     EXPECT_EQ(reader.retries(), 1u);
+}
+
+TEST_F(ObjectReaderIt, ABodyCutHalfwayIsRetriedFromTheStart) {
+    const std::string bytes = random_bytes(400 * 1024, 7);
+    put(kSourceBucket, "half.jpg", bytes);
+    harness_->inject({{"kind", "truncate"}, {"count", 1}});
+    ObjectReader reader(harness_->config());
+    const auto got = reader.get(kSourceBucket, "half.jpg", 10 * kMiB);
+    ASSERT_TRUE(got) << got.error().message();
+    EXPECT_EQ(got.value().size(), bytes.size()) << "the first attempt's half is not kept";
+    EXPECT_TRUE(got.value() == bytes) << "the bytes differ";
+    EXPECT_EQ(reader.retries(), 1u);
+    EXPECT_EQ(harness_->faults().at("injected"), 1);
 }
 
 }  // namespace

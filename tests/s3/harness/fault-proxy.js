@@ -11,6 +11,8 @@
 //                                {"kind":"chunked","count":1}      (passes on; the answer comes
 //                                 without Content-Length, chunked in 64 KiB pieces: a client
 //                                 learns its size only by reading it)
+//                                {"kind":"truncate","count":1}     (passes on; the answer announces
+//                                 its length, then the connection is cut halfway through the body)
 //                          optional "method":"PUT" and "match":"partNumber=2" (substring of the
 //                          URL) restrict which requests a fault hits.
 //   GET  /_harness/faults  -> {"pending":[...],"injected":n,"passed":n}
@@ -61,8 +63,9 @@ function createFaultProxy({ upstreamPort }) {
         const body = await readBody(req);
         if (req.method === 'POST' && req.url === '/_harness/faults') {
           const fault = JSON.parse(body.toString('utf8') || '{}');
-          if (!['status', 'reset', 'stall', 'corrupt', 'chunked'].includes(fault.kind)) {
-            return sendJson(res, 400, { error: 'kind must be status, reset, stall, corrupt or chunked' });
+          if (!['status', 'reset', 'stall', 'corrupt', 'chunked', 'truncate'].includes(fault.kind)) {
+            return sendJson(res, 400,
+              { error: 'kind must be status, reset, stall, corrupt, chunked or truncate' });
           }
           state.pending.push({ count: 1, ...fault });
         } else if (req.method === 'POST' && req.url === '/_harness/faults/clear') {
@@ -104,6 +107,12 @@ function createFaultProxy({ upstreamPort }) {
           res.write(answer.body.subarray(at, at + 64 * 1024));
         }
         return res.end();
+      }
+      if (fault && fault.kind === 'truncate' && req.method !== 'HEAD') {
+        res.writeHead(answer.status, answer.headers);
+        res.write(answer.body.subarray(0, Math.floor(answer.body.length / 2)),
+          () => req.socket.destroy());
+        return undefined;
       }
       res.writeHead(answer.status, answer.headers);
       res.end(req.method === 'HEAD' ? undefined : answer.body);
