@@ -11,6 +11,8 @@
 #include <iostream>
 #include <random>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "store/s3/s3_store.hpp"
 #include "tests/s3/s3_harness.hpp"
@@ -71,6 +73,33 @@ TEST_F(ObjectReaderIt, GetReturnsTheObjectByteEqualAndStartsItsEngineOnlyThen) {
     const auto stats = harness_->verify_stats();
     EXPECT_EQ(stats.at("rejected"), 0) << stats.dump();
     EXPECT_EQ(stats.at("verified_by_method").value("GET", 0), 1) << stats.dump();
+}
+
+TEST_F(ObjectReaderIt, ThreadsThatGetAtOnceShareOneEngine) {
+    const std::string bytes = random_bytes(64 * 1024, 8);
+    put(kSourceBucket, "shared.jpg", bytes);
+    S3Config config = harness_->config();
+    config.max_connections = 2;
+    ObjectReader reader(config);
+    ASSERT_EQ(s3_test::http("POST", harness_->fault_url() + "/_harness/connections/reset").status,
+              200);
+    std::vector<Result<std::string>> got(6, Error{});
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        threads.emplace_back(
+            [&, i] { got[i] = reader.get(kSourceBucket, "shared.jpg", 10 * kMiB); });
+    }
+    for (auto& t : threads) t.join();
+    for (const auto& g : got) {
+        ASSERT_TRUE(g) << g.error().message();
+        EXPECT_TRUE(g.value() == bytes) << "the bytes differ";
+    }
+    // One engine, made once: never more connections than its pool of 2 (an engine per thread
+    // would open up to 6).
+    EXPECT_TRUE(reader.engine_started());
+    const auto connections = harness_->connections();
+    EXPECT_LE(connections.at("max_open").get<int>(), 2) << connections.dump();
+    EXPECT_EQ(connections.at("requests").get<int>(), 6) << connections.dump();
 }
 
 TEST_F(ObjectReaderIt, ReadsABucketOtherThanTheConfiguredOne) {
