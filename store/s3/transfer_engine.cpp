@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -64,6 +65,7 @@ struct TransferEngine::Transfer {
 
     Batch* batch = nullptr;
     const S3Request* request = nullptr;
+    std::string origin;  // the endpoint's, for errors: the configured bucket's or request->bucket's
     Target target;
     std::string payload_sha256;
     std::string content_md5;
@@ -97,9 +99,51 @@ struct TransferEngine::Transfer {
         return CURL_SEEKFUNC_OK;
     }
 
+    // Whether the answer's body goes to request->body_out: a 2xx answer to a request that asks so.
+    bool streams_body() const {
+        if (request->body_out == nullptr) return false;
+        long status = 0;
+        curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
+        return status >= 200 && status < 300;
+    }
+
+    // Appends to body_out, or marks the answer too large. The string never grows past the limit
+    // (its capacity included), so a body cut at the limit is all the memory it ever took.
+    bool keep_body(const char* data, std::size_t n) {
+        std::string& out = *request->body_out;
+        const std::uint64_t limit = request->body_limit;
+        if (out.size() > limit || n > limit - out.size()) {
+            response.body_too_large = true;
+            return false;
+        }
+        if (out.size() + n > out.capacity()) {
+            const std::uint64_t doubled =
+                std::max<std::uint64_t>(2 * out.capacity(), out.size() + n);
+            out.reserve(static_cast<std::size_t>(std::min(limit, doubled)));
+        }
+        out.append(data, n);
+        return true;
+    }
+
+    // At the end of a 2xx answer's headers: a Content-Length over body_limit is refused before
+    // any of the body is read; one within it is reserved at once.
+    bool accept_announced_length() {
+        std::uint64_t length = 0;
+        const std::string text = response.header("content-length");
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+        if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return true;
+        if (length > request->body_limit) {
+            response.body_too_large = true;
+            return false;
+        }
+        request->body_out->reserve(static_cast<std::size_t>(length));
+        return true;
+    }
+
     static std::size_t on_write(char* data, std::size_t size, std::size_t count, void* self) {
         auto* t = static_cast<Transfer*>(self);
         const std::size_t n = size * count;
+        if (t->streams_body()) return t->keep_body(data, n) ? n : 0;  // 0: curl aborts
         const std::size_t room = kMaxBodyKept - std::min(kMaxBodyKept, t->response.body.size());
         t->response.body.append(data, std::min(n, room));
         return n;
@@ -111,6 +155,10 @@ struct TransferEngine::Transfer {
         std::string_view line(data, n);
         if (line.starts_with("HTTP/")) {
             t->response.headers.clear();  // a new status line (after 100 Continue)
+            return n;
+        }
+        if (line == "\r\n" || line == "\n") {  // the end of the headers
+            if (t->streams_body() && !t->accept_announced_length()) return 0;  // curl aborts
             return n;
         }
         const auto colon = line.find(':');
@@ -171,7 +219,10 @@ BatchResult TransferEngine::run(const std::vector<S3Request>& requests,
         auto t = std::make_unique<Transfer>();
         t->batch = &batch;
         t->request = &req;
-        t->target = target_for(endpoint_, req.key, req.query);
+        const Endpoint endpoint =
+            req.bucket.empty() ? endpoint_ : endpoint_for(config_, req.bucket);
+        t->origin = endpoint.origin;
+        t->target = target_for(endpoint, req.key, req.query);
         t->payload_sha256 = sha256_hex(req.body);
         if (has_body(req.method)) t->content_md5 = md5_base64(req.body);
         batch.transfers.push_back(std::move(t));
@@ -251,7 +302,7 @@ void TransferEngine::expire_deadlines(Clock::time_point now) {
         fail_batch(*b, make_transient(Stage::store, b->requests->front().label +
                                                         ": no answer from the S3 "
                                                         "endpoint " +
-                                                        endpoint_.origin + " within " +
+                                                        b->transfers.front()->origin + " within " +
                                                         std::to_string(ms.count()) + " ms"));
         for (auto& t : b->transfers) {
             if (t->state != Transfer::State::running) continue;
@@ -354,6 +405,7 @@ bool TransferEngine::start_attempt(Transfer& t) {
     t.header_list.reset();
     t.read_offset = 0;
     t.response = S3Response{};
+    if (req.body_out != nullptr) req.body_out->clear();  // a retry starts the body over
     t.error_buffer[0] = '\0';
     if (!t.easy) return false;
     for (const auto& [name, value] : input.headers) {
@@ -415,6 +467,12 @@ void TransferEngine::finish_attempt(Transfer& t, CURLcode result) {
     detach(t);
     Batch& b = *t.batch;
     const S3Request& req = *t.request;
+    if (t.response.body_too_large) {  // cut on purpose: the same object is as large next time
+        t.state = Transfer::State::finished;
+        fail_batch(b, make_error(Stage::store, req.label + ": answer larger than " +
+                                                   std::to_string(req.body_limit) + " bytes"));
+        return;
+    }
     bool retryable = false;
     bool transient = false;
     std::string reason;
@@ -424,7 +482,7 @@ void TransferEngine::finish_attempt(Transfer& t, CURLcode result) {
         long sent = 0;  // request bytes sent: none means the server cannot have acted on it
         curl_easy_getinfo(t.easy.get(), CURLINFO_REQUEST_SIZE, &sent);
         if (sent > 0 && t.fate == RequestFate::not_written) t.fate = RequestFate::maybe_written;
-        reason = "cannot reach the S3 endpoint " + endpoint_.origin + ": " +
+        reason = "cannot reach the S3 endpoint " + t.origin + ": " +
                  (t.error_buffer[0] != '\0' ? std::string(t.error_buffer)
                                             : std::string(curl_easy_strerror(result))) +
                  " (curl error " + std::to_string(static_cast<int>(result)) + ")";
