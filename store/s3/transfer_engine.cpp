@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <stdexcept>
 
 #include "common/log.hpp"
@@ -77,6 +78,7 @@ struct TransferEngine::Transfer {
     CurlSlist header_list;
     std::size_t read_offset = 0;
     S3Response response;
+    bool body_out_of_memory = false;  // body_out could not grow: curl was told to abort
     char error_buffer[CURL_ERROR_SIZE] = {};
 
     static std::size_t on_read(char* out, std::size_t size, std::size_t count, void* self) {
@@ -119,7 +121,7 @@ struct TransferEngine::Transfer {
         if (out.size() + n > out.capacity()) {
             const std::uint64_t doubled =
                 std::max<std::uint64_t>(2 * out.capacity(), out.size() + n);
-            out.reserve(static_cast<std::size_t>(std::min(limit, doubled)));
+            grow(out, static_cast<std::size_t>(std::min(limit, doubled)));
         }
         out.append(data, n);
         return true;
@@ -136,14 +138,37 @@ struct TransferEngine::Transfer {
             response.body_too_large = true;
             return false;
         }
-        request->body_out->reserve(static_cast<std::size_t>(length));
+        if (length > request->body_out->capacity()) {
+            grow(*request->body_out, static_cast<std::size_t>(length));
+        }
         return true;
+    }
+
+    // Gives out exactly `capacity`: reserve() on a string that already has some may round up
+    // to twice that (libstdc++ does), past the limit; a fresh string gets what it asks for.
+    static void grow(std::string& out, std::size_t capacity) {
+        std::string grown;
+        grown.reserve(capacity);
+        grown.append(out);
+        out.swap(grown);
+    }
+
+    // Runs a body step inside a C callback, which no exception may leave: an allocation that
+    // fails (a limit of gigabytes on a small machine) aborts the transfer instead.
+    template <class Step>
+    bool guarded(Step step) {
+        try {
+            return step();
+        } catch (const std::bad_alloc&) {
+            body_out_of_memory = true;
+            return false;
+        }
     }
 
     static std::size_t on_write(char* data, std::size_t size, std::size_t count, void* self) {
         auto* t = static_cast<Transfer*>(self);
         const std::size_t n = size * count;
-        if (t->streams_body()) return t->keep_body(data, n) ? n : 0;  // 0: curl aborts
+        if (t->streams_body()) return t->guarded([&] { return t->keep_body(data, n); }) ? n : 0;
         const std::size_t room = kMaxBodyKept - std::min(kMaxBodyKept, t->response.body.size());
         t->response.body.append(data, std::min(n, room));
         return n;
@@ -158,7 +183,9 @@ struct TransferEngine::Transfer {
             return n;
         }
         if (line == "\r\n" || line == "\n") {  // the end of the headers
-            if (t->streams_body() && !t->accept_announced_length()) return 0;  // curl aborts
+            if (t->streams_body() && !t->guarded([t] { return t->accept_announced_length(); })) {
+                return 0;  // curl aborts
+            }
             return n;
         }
         const auto colon = line.find(':');
@@ -405,6 +432,7 @@ bool TransferEngine::start_attempt(Transfer& t) {
     t.header_list.reset();
     t.read_offset = 0;
     t.response = S3Response{};
+    t.body_out_of_memory = false;
     if (req.body_out != nullptr) req.body_out->clear();  // a retry starts the body over
     t.error_buffer[0] = '\0';
     if (!t.easy) return false;
@@ -471,6 +499,13 @@ void TransferEngine::finish_attempt(Transfer& t, CURLcode result) {
         t.state = Transfer::State::finished;
         fail_batch(b, make_error(Stage::store, req.label + ": answer larger than " +
                                                    std::to_string(req.body_limit) + " bytes"));
+        return;
+    }
+    if (t.body_out_of_memory) {  // memory may be free again later: the job is deferred
+        t.state = Transfer::State::finished;
+        fail_batch(b, make_transient(Stage::store, req.label + ": out of memory for the answer (" +
+                                                       std::to_string(req.body_limit) +
+                                                       " bytes allowed)"));
         return;
     }
     bool retryable = false;
