@@ -548,6 +548,9 @@ TEST_F(ConfigTest, FetchRangesNameTheKeyValueAndLine) {
     EXPECT_NE(error_of(kSpool + "[fetch]\nallow_hosts = [\"a\", 3]\n")
                   .find("[fetch] allow_hosts: expected an array of strings, got an element 3"),
               std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch]\nallow_hosts = [\"10.0.0.0/33\"]\n")
+                  .find("[fetch] allow_hosts: \"10.0.0.0/33\" is not a host name"),
+              std::string::npos);
     EXPECT_NE(error_of(kSpool + "[fetch]\nallow_hosts = [\"a\", \"\"]\n")
                   .find("[fetch] allow_hosts: expected host names, IP addresses or CIDR ranges"),
               std::string::npos);
@@ -779,7 +782,7 @@ TEST_F(ConfigTest, DescribeMasksTheHttpTokenAndFetchS3Secrets) {
 TEST_F(ConfigTest, DescribeOfFetchAndHttpParsesBack) {
     Result<Config> c =
         parse(kSpool + "[[spool]]\nname = \"u\"\nroot = \"/srv/u\"\n" +
-              "[fetch]\nallow_hosts = [\"127.0.0.1\", \"::1\", \"a \\\"quoted\\\" host\"]\n"
+              "[fetch]\nallow_hosts = [\"127.0.0.1\", \"::1\", \".corp.example\", \"fd00::/8\"]\n"
               "max_redirects = 2\nconnect_timeout_s = 4\ntimeout_s = 44\n" +
               kFetchS3 + "max_attempts = 7\nretry_max_delay_ms = 900\n" +
               "[http]\nenabled = true\nbind = \"::\"\nport = 8088\nspool = \"u\"\ntoken = \"t\"\n"
