@@ -1,8 +1,7 @@
 // The HTTP drop-in of the real daemon, driven with the curl CLI the way the README shows:
 // POST /images/upload with -F image=@photo.jpg, GET /images/{uploadId}, POST /jobs; the
 // answers for a text file, an oversized file and a missing token; 50 uploads at once.
-#include <sys/wait.h>
-
+#include <csignal>
 #include <cstdio>
 #include <thread>
 
@@ -193,6 +192,23 @@ TEST_F(HttpDropInIt, FiftyConcurrentUploadsAllComplete) {
         120s))
         << daemon_log();
     EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), std::size_t{kUploads});
+}
+
+TEST_F(HttpDropInIt, ATokenChangedByAReloadAppliesToTheNextRequest) {
+    start();
+    ASSERT_EQ(upload(photo_).status, 202);
+    DaemonConfig c;
+    c.settle_ms = 200;
+    c.extra_toml =
+        "\n[http]\nenabled = true\nbind = \"127.0.0.1\"\nport = " + std::to_string(port_) +
+        "\ntoken = \"n3w-t0ken\"\n";
+    write_config(c);
+    daemon().send(SIGHUP);
+    ASSERT_TRUE(wait_for([&] { return upload(photo_).status == 401; }, 20s)) << daemon_log();
+    const CurlAnswer fresh = curl({"-H", "Authorization: Bearer n3w-t0ken", "-F",
+                                   "image=@" + photo_.string(), url("/images/upload")});
+    EXPECT_EQ(fresh.status, 202) << fresh.body;
+    EXPECT_NE(daemon_log().find("configuration reloaded"), std::string::npos);
 }
 
 TEST_F(HttpDropInIt, PostJobsTakesAManifest) {

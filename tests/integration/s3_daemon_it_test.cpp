@@ -240,6 +240,38 @@ TEST_F(S3DaemonIt, JpegAndPngAreStoredWithTypeCacheHeadersAndEndpointUrls) {
     jpeg_and_png_complete(endpoint_base());
 }
 
+// A manifest whose source is an s3:// object is read with the store's signed client (no
+// [fetch.s3]): here a derivative the daemon itself stored, re-rendered as a source of its own.
+TEST_F(S3DaemonIt, AManifestWithAnS3SourceIsReadWithTheSignedClient) {
+    write_config(daemon_config(store_toml(harness_->fault_url())));
+    start_daemon();
+    ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
+    const Source src = jpeg_source("first.jpg", 351);
+    drop(src);
+    const std::optional<Row> first = wait_complete(src.name);
+    ASSERT_TRUE(first) << daemon_log();
+    const HttpAnswer large = stored(first->at("id"), "large.jpg");
+    ASSERT_EQ(large.status, 200);
+
+    const std::string key = "images/" + first->at("id") + "/large.jpg";
+    write_file(
+        inbox() / "again.job.json",
+        nlohmann::json({{"source", "s3://" + bucket() + "/" + key}, {"tool", "s3-test"}}).dump());
+    write_file(
+        inbox() / "gone.job.json",
+        nlohmann::json({{"source", "s3://" + bucket() + "/images/no-such-object.jpg"}}).dump());
+    const std::optional<Row> again = wait_complete("again.job.json");
+    ASSERT_TRUE(again) << daemon_log();
+    EXPECT_EQ(again->at("source_hash"), sha256_hex(large.body)) << "the object's bytes, read whole";
+    EXPECT_EQ(again->at("source_url"), "s3://" + bucket() + "/" + key);
+    const std::optional<Row> gone = wait_failed("gone.job.json");
+    ASSERT_TRUE(gone) << daemon_log();
+    EXPECT_EQ(gone->at("error_stage"), "fetch");
+    EXPECT_TRUE(contains_any(gone->at("error"), {"nosuchkey", "not found", "404"}))
+        << gone->at("error");
+    EXPECT_TRUE(all_requests_verified());
+}
+
 TEST_F(S3DaemonIt, CdnUrlFromTheEnvironmentIsTheBaseOfTheRecordedUrls) {
     write_config(daemon_config(store_toml(harness_->fault_url())));
     set_daemon_env({std::string("CDN_URL=") + kCdnBase});
