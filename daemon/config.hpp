@@ -42,6 +42,35 @@ struct MetricsSettings {
     int port = 9091;
 };
 
+// [fetch]: how manifest sources (http://, https://, s3://) are fetched. Reloadable: a change
+// applies to the next fetch.
+struct FetchConfig {
+    // Host names, IP addresses or CIDR ranges that may be fetched although they are loopback,
+    // private, link-local or otherwise not public. Kept as written (only empty entries are
+    // refused here); their syntax is fetch::parse_allow_entry's.
+    std::vector<std::string> allow_hosts;
+    int max_redirects = 5;       // 0..20, each hop checked again
+    int connect_timeout_s = 10;  // 1..300 and at most timeout_s
+    int timeout_s = 60;          // 1..600: the whole fetch, every hop
+    // [fetch.s3] (or a FETCH_S3_* variable) was given: s3:// sources use `s3`. Otherwise they
+    // use [store]'s S3 settings when the store is S3, and cannot be read when it is not.
+    bool s3_set = false;
+    S3Config s3;  // bucket unused: it comes from each s3:// URL
+};
+
+// [http]: the HTTP drop-in (POST /images/upload, POST /jobs, GET /images/{id}). A reload
+// applies spool, token and request_timeout_s; the others need a restart, like [metrics].
+struct HttpSettings {
+    bool enabled = false;
+    std::string bind = "127.0.0.1";  // an IPv4 or IPv6 address literal
+    int port = 8080;                 // 1..65535, not [metrics] port on the same address
+    std::string spool;               // where uploads go; "" in the file = the first [[spool]]
+    std::string token;               // bearer token, "" = none; secret; IMGSPOOL_HTTP_TOKEN
+    int max_connections = 64;        // 1..1024
+    int idle_timeout_s = 30;         // 1..3600: a connection silent this long is closed
+    int request_timeout_s = 120;     // 1..3600: the whole request
+};
+
 struct Config {
     std::filesystem::path file;  // where it was read from
     DaemonSettings daemon;
@@ -50,15 +79,17 @@ struct Config {
     Limits limits;
     std::map<std::string, Profile> profiles;  // built-in plus [profiles.NAME]
     MetricsSettings metrics;
+    FetchConfig fetch;
+    HttpSettings http;
 
     int effective_workers() const;  // workers, or the number of cores when 0
     std::filesystem::path database_path() const { return daemon.state_dir / "imgspool.db"; }
 };
 
 // Reads and checks the file, then applies the environment (S3_*, AWS_*, CDN_URL,
-// ENABLE_METRICS, METRICS_PORT, METRICS_BIND). Relative paths are resolved against the current
-// directory. Never throws: every problem is a Stage::config Error naming the key or variable.
-// imgspool.example.toml documents every key.
+// ENABLE_METRICS, METRICS_PORT, METRICS_BIND, FETCH_S3_*, IMGSPOOL_HTTP_TOKEN). Relative paths
+// are resolved against the current directory. Never throws: every problem is a Stage::config
+// Error naming the key or variable. imgspool.example.toml documents every key.
 Result<Config> load_config(const std::filesystem::path& file);
 
 // Same, from TOML text (for tests); `origin` names the source in errors.

@@ -1,8 +1,12 @@
 // Checks that span sections (run after the environment is applied) and path resolution.
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
 #include <system_error>
 
 #include "daemon/config_parts.hpp"
+#include "store/s3/config_check.hpp"
 
 namespace imgspool {
 
@@ -22,6 +26,41 @@ std::optional<std::string> normalise_url(const std::string& url) {
         if (out.size() > s.size() && out.compare(0, s.size(), s) == 0) return out;
     }
     return std::nullopt;
+}
+
+namespace {
+
+struct Address {
+    int family = 0;
+    std::array<unsigned char, 16> bytes{};  // an IPv4 address fills the first four
+};
+
+std::optional<Address> parse_address(const std::string& text) {
+    Address a;
+    for (int family : {AF_INET, AF_INET6}) {
+        if (inet_pton(family, text.c_str(), a.bytes.data()) == 1) {
+            a.family = family;
+            return a;
+        }
+    }
+    return std::nullopt;
+}
+
+// Two listeners on one port collide when they bind the same address, or when either binds a
+// wildcard (0.0.0.0, ::), which takes the port on every address.
+bool same_listener(const std::string& a, const std::string& b) {
+    std::optional<Address> x = parse_address(a), y = parse_address(b);
+    if (!x || !y) return a == b;
+    const auto wildcard = [](const Address& v) {
+        return std::all_of(v.bytes.begin(), v.bytes.end(), [](unsigned char c) { return c == 0; });
+    };
+    return wildcard(*x) || wildcard(*y) || (x->family == y->family && x->bytes == y->bytes);
+}
+
+}  // namespace
+
+bool is_address_literal(const std::string& text) {
+    return parse_address(text).has_value();
 }
 
 namespace {
@@ -89,26 +128,90 @@ Status check_spools(const Config& config, const std::string& origin) {
     return ok_status();
 }
 
+// A key an S3 client cannot do without, and the variable that may give it instead of the file.
+struct Needed {
+    const std::string& value;
+    const char* key;
+    const char* env;  // nullptr: only the file
+};
+
+// The first empty one as "[store] bucket: kind = "s3" needs it (in the file or as ...)".
+Status first_missing(std::initializer_list<Needed> needed, const std::string& section,
+                     const std::string& needs_it, const std::string& origin) {
+    for (const Needed& n : needed) {
+        if (!n.value.empty()) continue;
+        return make_error(
+            Stage::config,
+            section + " " + n.key + ": " + needs_it + " (in the file" +
+                (n.env ? std::string(" or as ") + n.env + " in the environment" : "") + ")",
+            origin);
+    }
+    return ok_status();
+}
+
 Status check_s3(const StoreSettings& store, const std::string& origin) {
     if (store.kind != "s3") return ok_status();
-    struct Needed {
-        const std::string& value;
-        const char* key;
-        const char* env;
-    };
     const S3Config& s3 = store.s3;
-    for (const Needed& n :
-         {Needed{s3.bucket, "bucket", "S3_BUCKET"},
-          Needed{s3.region, "region", "S3_REGION or AWS_REGION"},
-          Needed{s3.access_key_id, "access_key_id", "S3_ACCESS_KEY_ID or AWS_ACCESS_KEY_ID"},
-          Needed{s3.secret_access_key, "secret_access_key",
-                 "S3_SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY"}}) {
-        if (n.value.empty()) {
-            return make_error(Stage::config,
-                              std::string("[store] ") + n.key + ": kind = \"s3\" needs it (in " +
-                                  "the file or as " + n.env + " in the environment)",
-                              origin);
-        }
+    return first_missing(
+        {Needed{s3.bucket, "bucket", "S3_BUCKET"},
+         Needed{s3.region, "region", "S3_REGION or AWS_REGION"},
+         Needed{s3.access_key_id, "access_key_id", "S3_ACCESS_KEY_ID or AWS_ACCESS_KEY_ID"},
+         Needed{s3.secret_access_key, "secret_access_key",
+                "S3_SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY"}},
+        "[store]", "kind = \"s3\" needs it", origin);
+}
+
+// [fetch.s3] has no bucket (each s3:// source names one), so the S3 client's own checks run on
+// a copy with a stand-in bucket. Without [fetch.s3], s3:// sources use an S3 [store]'s settings.
+Status check_fetch_s3(const FetchConfig& fetch, const std::string& origin) {
+    if (!fetch.s3_set) return ok_status();
+    const S3Config& s3 = fetch.s3;
+    if (Status s = first_missing(
+            {Needed{s3.region, "region", nullptr},
+             Needed{s3.access_key_id, "access_key_id", "FETCH_S3_ACCESS_KEY_ID"},
+             Needed{s3.secret_access_key, "secret_access_key", "FETCH_S3_SECRET_ACCESS_KEY"}},
+            "[fetch.s3]", "reading s3:// sources needs it", origin);
+        !s) {
+        return s;
+    }
+    S3Config checked = s3;
+    checked.bucket = "placeholder-bucket";
+    if (Status s = s3::validate_s3_config(checked); !s) {
+        return make_error(Stage::config, "[fetch.s3]: " + s.error().reason, origin);
+    }
+    return ok_status();
+}
+
+// Run after check_spools: there is at least one spool.
+Status check_http(Config& config, const std::string& origin) {
+    HttpSettings& http = config.http;
+    if (http.spool.empty()) http.spool = config.spools.front().name;
+    const auto& spools = config.spools;
+    if (std::none_of(spools.begin(), spools.end(),
+                     [&http](const SpoolLayout& s) { return s.name == http.spool; })) {
+        std::string known;
+        for (const SpoolLayout& s : spools) known += (known.empty() ? "" : ", ") + s.name;
+        return make_error(
+            Stage::config,
+            "[http] spool: unknown spool " + toml_string(http.spool) + " (known: " + known + ")",
+            origin);
+    }
+    // Checked after the environment (IMGSPOOL_HTTP_TOKEN); the message never shows the value.
+    if (!std::all_of(http.token.begin(), http.token.end(),
+                     [](unsigned char c) { return c > 0x20 && c < 0x7f; })) {
+        return make_error(Stage::config,
+                          "[http] token: only printable ASCII without spaces can be sent as a "
+                          "bearer token (the value is not shown)",
+                          origin);
+    }
+    const MetricsSettings& metrics = config.metrics;
+    if (http.enabled && metrics.enabled && http.port == metrics.port &&
+        same_listener(http.bind, metrics.bind)) {
+        return make_error(Stage::config,
+                          "[http] port: " + std::to_string(http.port) +
+                              " is also [metrics] port on " + toml_string(metrics.bind) +
+                              "; give the two servers different ports",
+                          origin);
     }
     return ok_status();
 }
@@ -131,7 +234,9 @@ Status check_config(Config& config, const std::string& origin) {
         n.path = std::move(abs.value());
     }
     if (Status s = check_spools(config, origin); !s) return s;
-    return check_s3(config.store, origin);
+    if (Status s = check_s3(config.store, origin); !s) return s;
+    if (Status s = check_fetch_s3(config.fetch, origin); !s) return s;
+    return check_http(config, origin);
 }
 
 }  // namespace imgspool

@@ -23,6 +23,21 @@ const char* b(bool v) {
     return v ? "true" : "false";
 }
 
+// The S3 keys [store] and [fetch.s3] share.
+void describe_s3_connection(std::ostream& out, const S3Config& s3) {
+    out << "region = " << q(s3.region) << "\n"
+        << "endpoint = " << q(s3.endpoint) << "\n"
+        << "access_key_id = " << masked(s3.access_key_id, 4) << "\n"
+        << "secret_access_key = " << masked(s3.secret_access_key, 0) << "\n"
+        << "session_token = " << masked(s3.session_token, 0) << "\n"
+        << "max_attempts = " << s3.max_attempts << "\n"
+        << "connect_timeout_ms = " << s3.connect_timeout_ms << "\n"
+        << "request_timeout_ms = " << s3.request_timeout_ms << "\n"
+        << "max_connections = " << s3.max_connections << "\n"
+        << "retry_base_delay_ms = " << s3.retry_base_delay_ms << "\n"
+        << "retry_max_delay_ms = " << s3.retry_max_delay_ms << "\n";
+}
+
 void describe_store(std::ostream& out, const StoreSettings& st) {
     out << "[store]\n"
         << "kind = " << q(st.kind) << "\n"
@@ -31,21 +46,41 @@ void describe_store(std::ostream& out, const StoreSettings& st) {
         << "key_template = " << q(st.key_template) << "\n";
     if (st.kind != "s3") return;
     const S3Config& s3 = st.s3;
-    out << "bucket = " << q(s3.bucket) << "\n"
-        << "region = " << q(s3.region) << "\n"
-        << "endpoint = " << q(s3.endpoint) << "\n"
-        << "access_key_id = " << masked(s3.access_key_id, 4) << "\n"
-        << "secret_access_key = " << masked(s3.secret_access_key, 0) << "\n"
-        << "session_token = " << masked(s3.session_token, 0) << "\n"
-        << "multipart_threshold_mb = " << s3.multipart_threshold / kMiB << "\n"
+    out << "bucket = " << q(s3.bucket) << "\n";
+    describe_s3_connection(out, s3);
+    out << "multipart_threshold_mb = " << s3.multipart_threshold / kMiB << "\n"
         << "multipart_part_size_mb = " << s3.multipart_part_size / kMiB << "\n"
-        << "max_attempts = " << s3.max_attempts << "\n"
-        << "connect_timeout_ms = " << s3.connect_timeout_ms << "\n"
-        << "request_timeout_ms = " << s3.request_timeout_ms << "\n"
-        << "parallel_uploads = " << s3.parallel_uploads << "\n"
-        << "max_connections = " << s3.max_connections << "\n"
-        << "retry_base_delay_ms = " << s3.retry_base_delay_ms << "\n"
-        << "retry_max_delay_ms = " << s3.retry_max_delay_ms << "\n";
+        << "parallel_uploads = " << s3.parallel_uploads << "\n";
+}
+
+void describe_fetch(std::ostream& out, const FetchConfig& f, const StoreSettings& store) {
+    std::string hosts;
+    for (const std::string& h : f.allow_hosts) hosts += (hosts.empty() ? "" : ", ") + q(h);
+    out << "\n[fetch]\n"
+        << "allow_hosts = [" << hosts << "]\n"
+        << "max_redirects = " << f.max_redirects << "\n"
+        << "connect_timeout_s = " << f.connect_timeout_s << "\n"
+        << "timeout_s = " << f.timeout_s << "\n";
+    if (f.s3_set) {
+        out << "\n[fetch.s3]\n";
+        describe_s3_connection(out, f.s3);
+    } else if (store.kind == "s3") {
+        out << "# no [fetch.s3]: s3:// sources are read with the [store] S3 settings\n";
+    } else {
+        out << "# no [fetch.s3] and no S3 store: s3:// sources cannot be read\n";
+    }
+}
+
+void describe_http(std::ostream& out, const HttpSettings& h) {
+    out << "\n[http]\n"
+        << "enabled = " << b(h.enabled) << "\n"
+        << "bind = " << q(h.bind) << "\n"
+        << "port = " << h.port << "\n"
+        << "spool = " << q(h.spool) << "\n"
+        << "token = " << masked(h.token, 0) << "\n"
+        << "max_connections = " << h.max_connections << "\n"
+        << "idle_timeout_s = " << h.idle_timeout_s << "\n"
+        << "request_timeout_s = " << h.request_timeout_s << "\n";
 }
 
 // Config files give one quality per variant, shared by its formats: written from the first.
@@ -110,6 +145,8 @@ std::string describe_config(const Config& c) {
         << "enabled = " << b(c.metrics.enabled) << "\n"
         << "bind = " << q(c.metrics.bind) << "\n"
         << "port = " << c.metrics.port << "\n";
+    describe_fetch(out, c.fetch, c.store);
+    describe_http(out, c.http);
     std::string builtins;
     for (const auto& [name, profile] : builtin_profiles()) {
         builtins += (builtins.empty() ? "" : ", ") + name;

@@ -33,8 +33,8 @@ struct Comparer {
     ConfigDiff& diff;
 
     template <typename T>
-    void key(const char* name, const T& running, const T& requested) {
-        if (running != requested) diff.keys_changed.emplace_back(name);
+    void key(const std::string& name, const T& running, const T& requested) {
+        if (running != requested) diff.keys_changed.push_back(name);
     }
     template <typename T>
     void restart_key(const char* name, const T& running, const T& requested) {
@@ -69,27 +69,31 @@ void compare_profiles(const Config& a, const Config& b, ConfigDiff& diff) {
     }
 }
 
+// `prefix` is "store.s3." or "fetch.s3.". Only key names are kept: some hold secrets.
+void compare_s3(const std::string& prefix, const S3Config& x, const S3Config& y, Comparer& c) {
+    c.key(prefix + "bucket", x.bucket, y.bucket);
+    c.key(prefix + "region", x.region, y.region);
+    c.key(prefix + "endpoint", x.endpoint, y.endpoint);
+    c.key(prefix + "access_key_id", x.access_key_id, y.access_key_id);
+    c.key(prefix + "secret_access_key", x.secret_access_key, y.secret_access_key);
+    c.key(prefix + "session_token", x.session_token, y.session_token);
+    c.key(prefix + "multipart_threshold", x.multipart_threshold, y.multipart_threshold);
+    c.key(prefix + "multipart_part_size", x.multipart_part_size, y.multipart_part_size);
+    c.key(prefix + "max_attempts", x.max_attempts, y.max_attempts);
+    c.key(prefix + "connect_timeout_ms", x.connect_timeout_ms, y.connect_timeout_ms);
+    c.key(prefix + "request_timeout_ms", x.request_timeout_ms, y.request_timeout_ms);
+    c.key(prefix + "parallel_uploads", x.parallel_uploads, y.parallel_uploads);
+    c.key(prefix + "max_connections", x.max_connections, y.max_connections);
+    c.key(prefix + "retry_base_delay_ms", x.retry_base_delay_ms, y.retry_base_delay_ms);
+    c.key(prefix + "retry_max_delay_ms", x.retry_max_delay_ms, y.retry_max_delay_ms);
+}
+
 void compare_store(const StoreSettings& a, const StoreSettings& b, Comparer& c) {
     c.key("store.kind", a.kind, b.kind);
     c.key("store.path", a.path, b.path);
     c.key("store.public_base_url", a.public_base_url, b.public_base_url);
     c.key("store.key_template", a.key_template, b.key_template);
-    const S3Config &x = a.s3, &y = b.s3;
-    c.key("store.s3.bucket", x.bucket, y.bucket);
-    c.key("store.s3.region", x.region, y.region);
-    c.key("store.s3.endpoint", x.endpoint, y.endpoint);
-    c.key("store.s3.access_key_id", x.access_key_id, y.access_key_id);
-    c.key("store.s3.secret_access_key", x.secret_access_key, y.secret_access_key);
-    c.key("store.s3.session_token", x.session_token, y.session_token);
-    c.key("store.s3.multipart_threshold", x.multipart_threshold, y.multipart_threshold);
-    c.key("store.s3.multipart_part_size", x.multipart_part_size, y.multipart_part_size);
-    c.key("store.s3.max_attempts", x.max_attempts, y.max_attempts);
-    c.key("store.s3.connect_timeout_ms", x.connect_timeout_ms, y.connect_timeout_ms);
-    c.key("store.s3.request_timeout_ms", x.request_timeout_ms, y.request_timeout_ms);
-    c.key("store.s3.parallel_uploads", x.parallel_uploads, y.parallel_uploads);
-    c.key("store.s3.max_connections", x.max_connections, y.max_connections);
-    c.key("store.s3.retry_base_delay_ms", x.retry_base_delay_ms, y.retry_base_delay_ms);
-    c.key("store.s3.retry_max_delay_ms", x.retry_max_delay_ms, y.retry_max_delay_ms);
+    compare_s3("store.s3.", a.s3, b.s3, c);
 }
 
 void compare_limits(const Limits& a, const Limits& b, Comparer& c) {
@@ -99,6 +103,28 @@ void compare_limits(const Limits& a, const Limits& b, Comparer& c) {
     c.key("limits.max_width", a.max_width, b.max_width);
     c.key("limits.max_height", a.max_height, b.max_height);
     c.key("limits.max_pixels", a.max_pixels, b.max_pixels);
+}
+
+// Reloadable: the fetch settings are rebuilt for the next fetch.
+void compare_fetch(const FetchConfig& a, const FetchConfig& b, Comparer& c) {
+    c.key("fetch.allow_hosts", a.allow_hosts, b.allow_hosts);
+    c.key("fetch.max_redirects", a.max_redirects, b.max_redirects);
+    c.key("fetch.connect_timeout_s", a.connect_timeout_s, b.connect_timeout_s);
+    c.key("fetch.timeout_s", a.timeout_s, b.timeout_s);
+    c.key("fetch.s3", a.s3_set, b.s3_set);  // [fetch.s3] given or removed
+    compare_s3("fetch.s3.", a.s3, b.s3, c);
+}
+
+// The socket and libmicrohttpd's options are set at start; the rest is read per request.
+void compare_http(const HttpSettings& a, const HttpSettings& b, Comparer& c) {
+    c.restart_key("http.enabled", a.enabled, b.enabled);
+    c.restart_key("http.bind", a.bind, b.bind);
+    c.restart_key("http.port", a.port, b.port);
+    c.restart_key("http.max_connections", a.max_connections, b.max_connections);
+    c.restart_key("http.idle_timeout_s", a.idle_timeout_s, b.idle_timeout_s);
+    c.key("http.spool", a.spool, b.spool);
+    c.key("http.token", a.token, b.token);
+    c.key("http.request_timeout_s", a.request_timeout_s, b.request_timeout_s);
 }
 
 bool starts_with(const std::string& s, const char* prefix) {
@@ -111,6 +137,11 @@ bool ConfigDiff::store_changed() const {
     return std::any_of(keys_changed.begin(), keys_changed.end(), [](const std::string& k) {
         return starts_with(k, "store.") && k != "store.key_template";
     });
+}
+
+bool ConfigDiff::fetch_changed() const {
+    return std::any_of(keys_changed.begin(), keys_changed.end(),
+                       [](const std::string& k) { return starts_with(k, "fetch."); });
 }
 
 bool ConfigDiff::watcher_changed() const {
@@ -147,6 +178,8 @@ ConfigDiff diff_config(const Config& running, const Config& requested) {
     c.key("daemon.max_deferred", a.max_deferred, b.max_deferred);
     compare_limits(running.limits, requested.limits, c);
     compare_store(running.store, requested.store, c);
+    compare_fetch(running.fetch, requested.fetch, c);
+    compare_http(running.http, requested.http, c);
     compare_spools(running, requested, diff);
     compare_profiles(running, requested, diff);
     return diff;
@@ -159,6 +192,11 @@ Config reloadable_part(const Config& running, const Config& requested) {
     out.daemon.queue_max = running.daemon.queue_max;
     out.daemon.max_job_attempts = running.daemon.max_job_attempts;
     out.metrics = running.metrics;
+    out.http.enabled = running.http.enabled;
+    out.http.bind = running.http.bind;
+    out.http.port = running.http.port;
+    out.http.max_connections = running.http.max_connections;
+    out.http.idle_timeout_s = running.http.idle_timeout_s;
     return out;
 }
 

@@ -23,13 +23,17 @@ struct ConfigDiff {
     // Profiles added, removed or with other settings (by name).
     std::vector<std::string> profiles_changed;
     // Every other key a reload applies that changed, e.g. "limits.max_width", "store.path",
-    // "store.s3.bucket", "daemon.settle_ms". Never a value: store keys hold secrets.
+    // "store.s3.bucket", "daemon.settle_ms", "fetch.timeout_s", "http.token". Never a value:
+    // store, fetch.s3 and http keys hold secrets.
     std::vector<std::string> keys_changed;
     // Keys that keep their running value until a restart (state_dir, workers, queue_max,
-    // max_job_attempts, [metrics]).
+    // max_job_attempts, [metrics], http.enabled/bind/port/max_connections/idle_timeout_s).
     std::vector<RestartOnlyChange> needs_restart;
 
-    bool store_changed() const;    // a store.* key other than key_template: a new store is built
+    bool store_changed() const;  // a store.* key other than key_template: a new store is built
+    // A fetch.* key (allow_hosts, timeouts, [fetch.s3]). Without [fetch.s3], s3:// sources
+    // use the store's S3 settings, so store.s3.* keys matter to fetching too.
+    bool fetch_changed() const;
     bool watcher_changed() const;  // the spools' names or roots, or the watcher's settings
     bool empty() const;            // nothing changed at all
 };

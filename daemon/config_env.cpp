@@ -37,8 +37,11 @@ Status apply_url(std::initializer_list<const char*> names, std::string& out) {
     return ok_status();
 }
 
-void apply_string(std::initializer_list<const char*> names, std::string& out) {
-    if (std::optional<Found> f = lookup(names)) out = f->value;
+// True when one of the variables was set.
+bool apply_string(std::initializer_list<const char*> names, std::string& out) {
+    std::optional<Found> f = lookup(names);
+    if (f) out = f->value;
+    return f.has_value();
 }
 
 Status apply_metrics(MetricsSettings& m) {
@@ -67,6 +70,21 @@ Status apply_metrics(MetricsSettings& m) {
     return ok_status();
 }
 
+// Any FETCH_S3_* variable makes [fetch.s3] count as given, as the table does. No fallback to
+// the store's variables: without [fetch.s3], s3:// sources use the store's settings anyway.
+Status apply_fetch_s3(FetchConfig& fetch) {
+    S3Config& s3 = fetch.s3;
+    bool set = apply_string({"FETCH_S3_ACCESS_KEY_ID"}, s3.access_key_id);
+    set = apply_string({"FETCH_S3_SECRET_ACCESS_KEY"}, s3.secret_access_key) || set;
+    set = apply_string({"FETCH_S3_SESSION_TOKEN"}, s3.session_token) || set;
+    if (lookup({"FETCH_S3_ENDPOINT"})) {
+        if (Status s = apply_url({"FETCH_S3_ENDPOINT"}, s3.endpoint); !s) return s;
+        set = true;
+    }
+    if (set) fetch.s3_set = true;
+    return ok_status();
+}
+
 }  // namespace
 
 Status apply_environment(Config& config) {
@@ -78,7 +96,10 @@ Status apply_environment(Config& config) {
     apply_string({"S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"}, s3.secret_access_key);
     apply_string({"AWS_SESSION_TOKEN"}, s3.session_token);
     if (Status s = apply_url({"CDN_URL"}, config.store.public_base_url); !s) return s;
-    return apply_metrics(config.metrics);
+    if (Status s = apply_metrics(config.metrics); !s) return s;
+    if (Status s = apply_fetch_s3(config.fetch); !s) return s;
+    apply_string({"IMGSPOOL_HTTP_TOKEN"}, config.http.token);
+    return ok_status();
 }
 
 }  // namespace imgspool

@@ -1,4 +1,6 @@
-// The plain sections of the file: [daemon], [[spool]], [store], [limits], [metrics].
+// The plain sections of the file: [daemon], [[spool]], [store], [limits], [metrics], [fetch],
+// [http].
+#include <algorithm>
 #include <cstdint>
 
 #include "daemon/config_parts.hpp"
@@ -53,8 +55,8 @@ Status read_spools(TableReader& top, const std::string& origin, Config& config) 
     return ok_status();
 }
 
-void read_s3(TableReader& r, S3Config& s3) {
-    r.string("bucket", s3.bucket);
+// The S3 keys that say how to reach S3, shared by [store] and [fetch.s3].
+void read_s3_connection(TableReader& r, S3Config& s3) {
     r.string("region", s3.region);
     r.string("endpoint", s3.endpoint);
     if (!s3.endpoint.empty()) {
@@ -68,16 +70,9 @@ void read_s3(TableReader& r, S3Config& s3) {
     r.string("access_key_id", s3.access_key_id);
     r.string("secret_access_key", s3.secret_access_key);
     r.string("session_token", s3.session_token);
-    std::uint64_t threshold_mb = s3.multipart_threshold / kMiB;
-    r.unsigned_integer("multipart_threshold_mb", threshold_mb, 5, 5120);
-    s3.multipart_threshold = threshold_mb * kMiB;
-    std::uint64_t part_mb = s3.multipart_part_size / kMiB;
-    r.unsigned_integer("multipart_part_size_mb", part_mb, 5, 5120);
-    s3.multipart_part_size = part_mb * kMiB;
     r.integer("max_attempts", s3.max_attempts, 1, 20);
     r.integer("connect_timeout_ms", s3.connect_timeout_ms, 1, 600000);
     r.integer("request_timeout_ms", s3.request_timeout_ms, 1, 3600000);
-    r.integer("parallel_uploads", s3.parallel_uploads, 1, 64);
     r.integer("max_connections", s3.max_connections, 1, 256);
     r.integer("retry_base_delay_ms", s3.retry_base_delay_ms, 1, 60000);
     r.integer("retry_max_delay_ms", s3.retry_max_delay_ms, 1, 600000);
@@ -86,6 +81,19 @@ void read_s3(TableReader& r, S3Config& s3) {
                                           " is larger than retry_max_delay_ms " +
                                           std::to_string(s3.retry_max_delay_ms));
     }
+}
+
+// [store]'s S3 keys: the connection plus the bucket and how uploads are split.
+void read_s3(TableReader& r, S3Config& s3) {
+    r.string("bucket", s3.bucket);
+    read_s3_connection(r, s3);
+    std::uint64_t threshold_mb = s3.multipart_threshold / kMiB;
+    r.unsigned_integer("multipart_threshold_mb", threshold_mb, 5, 5120);
+    s3.multipart_threshold = threshold_mb * kMiB;
+    std::uint64_t part_mb = s3.multipart_part_size / kMiB;
+    r.unsigned_integer("multipart_part_size_mb", part_mb, 5, 5120);
+    s3.multipart_part_size = part_mb * kMiB;
+    r.integer("parallel_uploads", s3.parallel_uploads, 1, 64);
 }
 
 Status read_store(TableReader& top, const std::string& origin, Config& config) {
@@ -150,13 +158,62 @@ Status read_metrics(TableReader& top, const std::string& origin, Config& config)
     return r.finish();
 }
 
+// [fetch] and its [fetch.s3] table, which only reads objects: no bucket (each s3:// URL names
+// one) and no upload tuning.
+Status read_fetch(TableReader& top, const std::string& origin, Config& config) {
+    const toml::value* table = top.table("fetch");
+    if (!table) return ok_status();
+    FetchConfig& f = config.fetch;
+    TableReader r(*table, "[fetch]", origin);
+    r.string_list("allow_hosts", f.allow_hosts);
+    if (std::find(f.allow_hosts.begin(), f.allow_hosts.end(), "") != f.allow_hosts.end()) {
+        r.fail("allow_hosts", "expected host names, IP addresses or CIDR ranges, got \"\"");
+    }
+    r.integer("max_redirects", f.max_redirects, 0, 20);
+    r.integer("connect_timeout_s", f.connect_timeout_s, 1, 300);
+    r.integer("timeout_s", f.timeout_s, 1, 600);
+    if (!r.failed() && f.connect_timeout_s > f.timeout_s) {
+        r.fail("connect_timeout_s", std::to_string(f.connect_timeout_s) +
+                                        " is larger than timeout_s " + std::to_string(f.timeout_s));
+    }
+    const toml::value* s3_table = r.table("s3");
+    if (Status st = r.finish(); !st || !s3_table) return st;
+    TableReader s3(*s3_table, "[fetch.s3]", origin);
+    f.s3_set = true;
+    if (s3_table->as_table().contains("bucket")) {
+        s3.fail("bucket", "not used here: each s3:// source names its bucket");
+    }
+    read_s3_connection(s3, f.s3);
+    return s3.finish();
+}
+
+Status read_http(TableReader& top, const std::string& origin, Config& config) {
+    const toml::value* table = top.table("http");
+    if (!table) return ok_status();
+    HttpSettings& h = config.http;
+    TableReader r(*table, "[http]", origin);
+    r.boolean("enabled", h.enabled);
+    r.string("bind", h.bind);
+    if (!is_address_literal(h.bind)) {
+        r.fail("bind", "expected an IPv4 or IPv6 address such as \"127.0.0.1\" or \"::1\", got " +
+                           toml_string(h.bind));
+    }
+    r.integer("port", h.port, 1, 65535);
+    r.string("spool", h.spool);
+    r.string("token", h.token);
+    r.integer("max_connections", h.max_connections, 1, 1024);
+    r.integer("idle_timeout_s", h.idle_timeout_s, 1, 3600);
+    r.integer("request_timeout_s", h.request_timeout_s, 1, 3600);
+    return r.finish();
+}
+
 }  // namespace
 
 Status read_sections(const toml::value& root, const std::string& origin, Config& config) {
     TableReader top(root, "", origin);
     using Section = Status (*)(TableReader&, const std::string&, Config&);
-    for (Section section :
-         {read_daemon, read_spools, read_store, read_limits, read_metrics, read_profiles}) {
+    for (Section section : {read_daemon, read_spools, read_store, read_limits, read_metrics,
+                            read_fetch, read_http, read_profiles}) {
         if (Status s = section(top, origin, config); !s) return s;
     }
     return top.finish();

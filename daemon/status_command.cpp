@@ -19,6 +19,15 @@ namespace {
 // Everything read back from the database may hold any bytes (a name, a reason quoting a path):
 // the JSON is written with dump_printable and the tables with cell(), so neither ever throws.
 
+// The metadata column as JSON (an object), null when the job has none. Its CHECK is SQLite's
+// json_valid, which lets bytes that are not UTF-8 through: such text is shown as the string
+// it is (dump_printable escapes the bytes).
+nlohmann::json metadata_json_value(const std::string& text) {
+    if (text.empty()) return nullptr;
+    auto value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    return value.is_discarded() ? nlohmann::json(text) : value;
+}
+
 nlohmann::json job_json(const JobRecord& r) {
     // The shape of images.outputs; odd bytes in a key or URL are escaped by dump_printable.
     const nlohmann::json outputs = variants_json_value(r.outputs);
@@ -41,6 +50,13 @@ nlohmann::json job_json(const JobRecord& r) {
             {"crashes", r.crashes},
             {"next_attempt_at", r.next_attempt_at},
             {"last_error", r.last_error},
+            {"origin", r.request.origin},
+            {"source_url", r.request.source_url},
+            {"user_id", r.request.user_id},
+            {"tool", r.request.tool},
+            {"ref", r.request.ref},
+            {"client_name", r.request.client_name},
+            {"metadata", metadata_json_value(r.request.metadata_json)},
             {"outputs", outputs}};
 }
 
@@ -70,6 +86,13 @@ void print_job_table(const JobRecord& r) {
     row("status", r.status + " (" + std::to_string(r.progress) + "%)");
     row("spool", r.spool);
     row("source", r.source_name);
+    row("origin", r.request.origin);
+    row("source_url", r.request.source_url);
+    row("client_name", r.request.client_name);
+    row("user_id", r.request.user_id);
+    row("tool", r.request.tool);
+    row("ref", r.request.ref);
+    row("metadata", r.request.metadata_json);
     row("profile", r.profile);
     if (r.width) {
         row("image", r.format + " " + std::to_string(r.width) + "x" + std::to_string(r.height) +

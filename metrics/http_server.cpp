@@ -1,8 +1,6 @@
 // The /metrics, /healthz and /readyz endpoints on libmicrohttpd.
 #include "metrics/http_server.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstdio>
@@ -10,6 +8,7 @@
 
 #include <microhttpd.h>
 
+#include "common/bind_address.hpp"
 #include "common/log.hpp"
 
 namespace imgspool {
@@ -22,35 +21,6 @@ struct ResponseDeleter {
     void operator()(MHD_Response* r) const { MHD_destroy_response(r); }
 };
 using ResponsePtr = std::unique_ptr<MHD_Response, ResponseDeleter>;
-
-struct BindAddress {
-    sockaddr_storage storage{};
-    bool ipv6 = false;
-};
-
-// Address literals only: the metrics endpoint is meant for 127.0.0.1 or one chosen interface.
-Result<BindAddress> parse_bind(const std::string& bind, int port) {
-    if (port < 0 || port > 65535) {
-        return make_error(Stage::config,
-                          "metrics port " + std::to_string(port) + " is outside 0..65535");
-    }
-    BindAddress out;
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
-    if (inet_pton(AF_INET, bind.c_str(), &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(static_cast<std::uint16_t>(port));
-        return out;
-    }
-    if (inet_pton(AF_INET6, bind.c_str(), &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(static_cast<std::uint16_t>(port));
-        out.ipv6 = true;
-        return out;
-    }
-    return make_error(Stage::config, "metrics bind address \"" + bind +
-                                         "\" is not an IPv4 or IPv6 address (e.g. 127.0.0.1)");
-}
 
 }  // namespace
 
@@ -102,7 +72,7 @@ HttpServer::~HttpServer() {
 
 Status HttpServer::start() {
     if (daemon_) return ok_status();
-    auto address = parse_bind(options_.bind, options_.port);
+    auto address = parse_bind_address(options_.bind, options_.port, "metrics");
     if (!address) return address.error();
 
     {

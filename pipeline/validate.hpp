@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string_view>
 
@@ -36,5 +37,12 @@ std::optional<Format> sniff_format(std::string_view data);
 // with reasons such as "empty file (0 bytes)", "not a JPEG, PNG or WebP image (starts with
 // 25 50 44 46)", "image is 90x90, smaller than the minimum 100x100".
 Result<SourceInfo> validate_source(std::string_view data, const Limits& limits);
+
+// The same judgement for a file on disk, reading its first bytes and its header only (an HTTP
+// upload streamed to a temporary file is judged before it is accepted, never loaded whole).
+// Opened O_NOFOLLOW; a path that is not a regular file fails. Reasons are validate_source's;
+// a file that cannot be opened or read is a Stage::validate error, transient when the errno
+// passes by itself (a full table of open files, say).
+Result<SourceInfo> validate_source_file(const std::filesystem::path& path, const Limits& limits);
 
 }  // namespace imgspool

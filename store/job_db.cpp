@@ -8,6 +8,8 @@
 #include <functional>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/printable_name.hpp"
@@ -26,7 +28,8 @@ constexpr std::string_view kSelectJobs = R"sql(
 SELECT j.id, j.spool, j.source_name, j.source_hash, j.status, j.progress, j.error,
        j.error_stage, j.original_size, j.width, j.height, j.format, j.profile, j.created_at,
        j.updated_at, j.completed_at, j.cache_hit, j.duration_ms, i.outputs, j.attempts,
-       j.crashes, j.next_attempt_at, j.last_error
+       j.crashes, j.next_attempt_at, j.last_error, j.origin, j.source_url, j.user_id, j.tool,
+       j.ref, j.metadata, j.client_name
 FROM upload_jobs j LEFT JOIN images i ON i.upload_id = j.id
 )sql";
 
@@ -54,6 +57,14 @@ Result<JobRecord> read_job(const Statement& row) {
     job.crashes = static_cast<int>(row.int64(20));
     job.next_attempt_at = row.text(21);
     job.last_error = row.text(22);
+    job.request.origin = row.text(23);
+    job.request.source_url = row.text(24);
+    job.request.user_id = row.text(25);
+    job.request.tool = row.text(26);
+    job.request.ref = row.text(27);
+    job.request.metadata_json = row.text(28);
+    job.request.client_name = row.text(29);
+    job.request.profile = job.profile;
     if (std::string outputs = row.text(18); !outputs.empty()) {
         auto variants = variants_from_json(outputs);
         if (!variants) return variants.error();
@@ -76,6 +87,40 @@ Result<std::vector<JobRecord>> select_jobs(sqlite3* db, std::string_view where,
         if (!job) return job.error();
         jobs.push_back(std::move(*job));
     }
+}
+
+// "" is NULL: a drop has no source URL, a manifest need not name a user.
+void bind_optional(Statement& stmt, int index, std::string_view text) {
+    if (text.empty())
+        stmt.bind_null(index);
+    else
+        stmt.bind(index, printable_name(text));
+}
+
+// The CHECK on the column only knows valid JSON; the request must hold an object. Checked here
+// first so the reason says which job and what was wrong.
+Status check_metadata(const std::string& upload_id, const std::string& metadata_json) {
+    if (metadata_json.empty()) return ok_status();
+    const auto value = nlohmann::json::parse(metadata_json, nullptr, /*allow_exceptions=*/false);
+    if (!value.is_object()) {
+        return make_error(Stage::validate,
+                          "metadata of upload " + upload_id + " must be a JSON object");
+    }
+    return ok_status();
+}
+
+// Binds ?first.. ?first+6 to origin, source_url, user_id, tool, ref, metadata, client_name.
+void bind_request(Statement& stmt, int first, const JobRequest& request) {
+    stmt.bind(first, request.origin);
+    bind_optional(stmt, first + 1, request.source_url);
+    bind_optional(stmt, first + 2, request.user_id);
+    bind_optional(stmt, first + 3, request.tool);
+    bind_optional(stmt, first + 4, request.ref);
+    if (request.metadata_json.empty())
+        stmt.bind_null(first + 5);
+    else
+        stmt.bind(first + 5, request.metadata_json);  // checked JSON: no byte to replace
+    bind_optional(stmt, first + 6, request.client_name);
 }
 
 // Why an update guarded by "status <> 'complete'" changed no row.
@@ -226,16 +271,21 @@ Result<std::unique_ptr<JobDb>> JobDb::open(const std::filesystem::path& file) {
 }
 
 Status JobDb::insert_job(const std::string& upload_id, const std::string& spool,
-                         const std::string& source_name, const std::string& profile) {
+                         const std::string& source_name, const std::string& profile,
+                         const JobRequest& request) {
+    if (auto st = check_metadata(upload_id, request.metadata_json); !st) return st;
     std::lock_guard lock(mutex_);
     auto stmt = Statement::prepare(db_.get(), R"sql(
-        INSERT INTO upload_jobs (id, spool, source_name, profile) VALUES (?1, ?2, ?3, ?4)
+        INSERT INTO upload_jobs (id, spool, source_name, profile, origin, source_url, user_id,
+                                 tool, ref, metadata, client_name)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
         ON CONFLICT (id) DO NOTHING)sql");
     if (!stmt) return stmt.error();
     stmt->bind(1, upload_id);
     stmt->bind(2, spool);
     stmt->bind(3, source_name);
-    stmt->bind(4, profile);
+    stmt->bind(4, request.profile.empty() ? profile : request.profile);
+    bind_request(*stmt, 5, request);
     return stmt->run();
 }
 
@@ -299,6 +349,23 @@ Status JobDb::set_progress(const std::string& upload_id, int progress) {
         WHERE id = ?1 AND status <> 'complete')sql",
                              upload_id, "record progress",
                              [&](Statement& s) { s.bind(2, std::int64_t{progress}); });
+}
+
+Status JobDb::set_request(const std::string& upload_id, const JobRequest& request) {
+    if (auto st = check_metadata(upload_id, request.metadata_json); !st) return st;
+    std::lock_guard lock(mutex_);
+    return update_unfinished(db_.get(), R"sql(
+        UPDATE upload_jobs SET origin = ?2, source_url = ?3, user_id = ?4, tool = ?5, ref = ?6,
+               metadata = ?7, client_name = ?8, profile = coalesce(?9, profile),
+               updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE id = ?1 AND status <> 'complete')sql",
+                             upload_id, "record the request", [&](Statement& s) {
+                                 bind_request(s, 2, request);
+                                 if (request.profile.empty())
+                                     s.bind_null(9);
+                                 else
+                                     s.bind(9, request.profile);
+                             });
 }
 
 Status JobDb::set_source(const std::string& upload_id, const std::string& source_hash,

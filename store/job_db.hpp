@@ -31,6 +31,20 @@ struct StoredVariant {
     bool operator==(const StoredVariant&) const = default;
 };
 
+// What a manifest or an upload form says about a job; everything but origin is optional, and
+// "" is stored as NULL.
+struct JobRequest {
+    std::string origin = "drop";  // "drop" | "manifest" | "http"
+    std::string source_url;       // https://... | s3://bucket/key
+    std::string user_id;
+    std::string tool;
+    std::string ref;            // the client's own id for the job
+    std::string client_name;    // HTTP: the form's file name
+    std::string metadata_json;  // "" or a JSON object, compact
+    std::string profile;        // "" = the spool's
+    bool operator==(const JobRequest&) const = default;
+};
+
 struct JobRecord {
     std::string upload_id;
     std::string spool;
@@ -55,6 +69,7 @@ struct JobRecord {
     std::string next_attempt_at;         // deferred: when it is tried again
     std::string last_error;              // deferred: why the last run could not finish
     std::vector<StoredVariant> outputs;  // filled by find() for complete jobs
+    JobRequest request;                  // request.profile is the same as profile
 };
 
 // Rows of the views the sqlite3 CLI reads too (docs/sqlite-queries.md).
@@ -122,8 +137,12 @@ class JobDb {
     JobDb& operator=(const JobDb&) = delete;
 
     // pending row; a second insert of the same upload_id is a no-op (recovery re-inserts).
+    // request: what an HTTP upload's form said, recorded at accept time; drops leave it
+    // empty. A non-empty request.profile is the job's profile instead of `profile`, as in
+    // set_request. Metadata that is not a JSON object is refused (Stage::validate).
     Status insert_job(const std::string& upload_id, const std::string& spool,
-                      const std::string& source_name, const std::string& profile);
+                      const std::string& source_name, const std::string& profile,
+                      const JobRequest& request = {});
     // Removes the row of a job whose file could not be claimed after all (never started).
     Status forget_unclaimed(const std::string& upload_id);
     // The updates below are refused (Stage::commit error) for an unknown or a complete job.
@@ -137,6 +156,10 @@ class JobDb {
     // Returns the new number of crashes.
     Result<int> record_crash(const std::string& upload_id);
     Status set_progress(const std::string& upload_id, int progress);  // 0-100
+    // What a manifest asked for, once it is read: replaces every request column, and the
+    // profile too when request.profile is non-empty. Refused like the updates above, and
+    // (Stage::validate) for metadata that is not a JSON object.
+    Status set_request(const std::string& upload_id, const JobRequest& request);
     Status set_source(const std::string& upload_id, const std::string& source_hash,
                       std::uint64_t original_size, int width, int height,
                       const std::string& format);
@@ -171,7 +194,7 @@ class JobDb {
     Status replace_waiting_files(const std::vector<WaitingFile>& files);
 
     // PRAGMA user_version written by this build; open() migrates older files up to it.
-    static constexpr int schema_version = 2;
+    static constexpr int schema_version = 3;
 
   private:
     struct Closer {

@@ -144,7 +144,23 @@ WHERE status = 'pending' AND next_attempt_at IS NOT NULL
 ORDER BY next_attempt_at;
 )sql";
 
-constexpr const char* kMigrations[] = {kVersion1, kVersion2};
+// Version 3: who asked for a job and where its pixels came from (manifests, HTTP uploads).
+// SQLite takes ADD COLUMN with a CHECK, and with NOT NULL when the default is not null: rows
+// already there become origin 'drop'.
+constexpr const char* kVersion3 = R"sql(
+ALTER TABLE upload_jobs ADD COLUMN origin TEXT NOT NULL DEFAULT 'drop'
+    CHECK (origin IN ('drop', 'manifest', 'http'));
+ALTER TABLE upload_jobs ADD COLUMN source_url  TEXT;   -- https://... | s3://bucket/key; NULL for drops
+ALTER TABLE upload_jobs ADD COLUMN user_id     TEXT;
+ALTER TABLE upload_jobs ADD COLUMN tool        TEXT;
+ALTER TABLE upload_jobs ADD COLUMN ref         TEXT;   -- client-side id
+ALTER TABLE upload_jobs ADD COLUMN metadata    TEXT CHECK (metadata IS NULL OR json_valid(metadata));
+ALTER TABLE upload_jobs ADD COLUMN client_name TEXT;   -- HTTP: the form's filename, printable
+CREATE INDEX IF NOT EXISTS upload_jobs_user_id ON upload_jobs (user_id);
+CREATE INDEX IF NOT EXISTS upload_jobs_ref ON upload_jobs (ref);
+)sql";
+
+constexpr const char* kMigrations[] = {kVersion1, kVersion2, kVersion3};
 static_assert(std::size(kMigrations) == JobDb::schema_version,
               "JobDb::schema_version must name the last migration");
 

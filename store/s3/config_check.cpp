@@ -13,16 +13,6 @@ constexpr std::uint64_t kMinPartSize =
 
 constexpr int kMaxConnections = 256;
 
-bool valid_bucket_name(const std::string& name) {
-    if (name.size() < 3 || name.size() > 63) return false;
-    const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-    if (!alnum(name.front()) || !alnum(name.back())) return false;
-    for (char c : name) {
-        if (!alnum(c) && c != '-' && c != '.') return false;
-    }
-    return true;
-}
-
 bool valid_region(const std::string& region) {
     if (region.empty()) return false;
     for (char c : region) {
@@ -37,12 +27,26 @@ Status fail(std::string reason) {
 
 }  // namespace
 
+bool valid_bucket_name(std::string_view name) {
+    if (name.size() < 3 || name.size() > 63) return false;
+    const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    if (!alnum(name.front()) || !alnum(name.back())) return false;
+    for (char c : name) {
+        if (!alnum(c) && c != '-' && c != '.') return false;
+    }
+    return true;
+}
+
 Status validate_s3_config(const S3Config& c) {
     if (c.bucket.empty()) return fail("S3 bucket is not set (S3_BUCKET or [store] bucket)");
     if (!valid_bucket_name(c.bucket)) {
         return fail("S3 bucket name \"" + c.bucket +
                     "\" is invalid: use 3-63 lower-case letters, digits, '-' and '.'");
     }
+    return validate_s3_service(c);
+}
+
+Status validate_s3_service(const S3Config& c) {
     if (!valid_region(c.region)) {
         return fail("S3 region \"" + c.region +
                     "\" is invalid (S3_REGION / AWS_REGION or [store] region, e.g. us-east-1)");

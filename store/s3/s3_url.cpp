@@ -17,13 +17,26 @@ std::string endpoint_host(std::string_view endpoint) {
 }
 
 Endpoint endpoint_for(const S3Config& config) {
+    return endpoint_for(config, config.bucket);
+}
+
+Endpoint endpoint_for(const S3Config& config, std::string_view bucket) {
     if (!config.endpoint.empty()) {
         std::string origin = config.endpoint;
         if (origin.ends_with('/')) origin.pop_back();
-        return Endpoint{origin, endpoint_host(config.endpoint), "/" + config.bucket};
+        std::string prefix = "/";
+        prefix.append(bucket);
+        return Endpoint{origin, endpoint_host(config.endpoint), std::move(prefix)};
     }
-    const std::string host = config.bucket + ".s3." + config.region + ".amazonaws.com";
+    std::string host(bucket);
+    host.append(".s3.").append(config.region).append(".amazonaws.com");
     return Endpoint{"https://" + host, host, ""};
+}
+
+std::string s3_uri(std::string_view bucket, std::string_view key) {
+    std::string uri = "s3://";
+    uri.append(bucket).append("/").append(key);
+    return uri;
 }
 
 Target target_for(const Endpoint& endpoint, std::string_view key, const NameValues& query) {

@@ -20,6 +20,10 @@ struct Endpoint {
 // The endpoint of a validated configuration (see validate_s3_config).
 Endpoint endpoint_for(const S3Config& config);
 
+// The endpoint of another bucket at the same service: config's endpoint (or region) and
+// addressing style, config.bucket ignored. Reading s3:// sources uses it.
+Endpoint endpoint_for(const S3Config& config, std::string_view bucket);
+
 struct Target {
     std::string url;   // encoded, with the query: what curl fetches
     std::string host;  // Host header value
@@ -31,6 +35,9 @@ Target target_for(const Endpoint& endpoint, std::string_view key, const NameValu
 
 // The object's URL without query: "http://127.0.0.1:9000/bucket/images/x/small.jpg".
 std::string object_url(const Endpoint& endpoint, std::string_view key);
+
+// "s3://bucket/key", the way a source names an object in reasons and logs.
+std::string s3_uri(std::string_view bucket, std::string_view key);
 
 // "http://host:port" → "host:port"; empty when the text is not http(s)://host[:port][/].
 std::string endpoint_host(std::string_view endpoint);

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <stdexcept>
 
 #include "common/log.hpp"
@@ -64,6 +66,7 @@ struct TransferEngine::Transfer {
 
     Batch* batch = nullptr;
     const S3Request* request = nullptr;
+    std::string origin;  // the endpoint's, for errors: the configured bucket's or request->bucket's
     Target target;
     std::string payload_sha256;
     std::string content_md5;
@@ -75,6 +78,7 @@ struct TransferEngine::Transfer {
     CurlSlist header_list;
     std::size_t read_offset = 0;
     S3Response response;
+    bool body_out_of_memory = false;  // body_out could not grow: curl was told to abort
     char error_buffer[CURL_ERROR_SIZE] = {};
 
     static std::size_t on_read(char* out, std::size_t size, std::size_t count, void* self) {
@@ -97,9 +101,74 @@ struct TransferEngine::Transfer {
         return CURL_SEEKFUNC_OK;
     }
 
+    // Whether the answer's body goes to request->body_out: a 2xx answer to a request that asks so.
+    bool streams_body() const {
+        if (request->body_out == nullptr) return false;
+        long status = 0;
+        curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
+        return status >= 200 && status < 300;
+    }
+
+    // Appends to body_out, or marks the answer too large. The string never grows past the limit
+    // (its capacity included), so a body cut at the limit is all the memory it ever took.
+    bool keep_body(const char* data, std::size_t n) {
+        std::string& out = *request->body_out;
+        const std::uint64_t limit = request->body_limit;
+        if (out.size() > limit || n > limit - out.size()) {
+            response.body_too_large = true;
+            return false;
+        }
+        if (out.size() + n > out.capacity()) {
+            const std::uint64_t doubled =
+                std::max<std::uint64_t>(2 * out.capacity(), out.size() + n);
+            grow(out, static_cast<std::size_t>(std::min(limit, doubled)));
+        }
+        out.append(data, n);
+        return true;
+    }
+
+    // At the end of a 2xx answer's headers: a Content-Length over body_limit is refused before
+    // any of the body is read; one within it is reserved at once.
+    bool accept_announced_length() {
+        std::uint64_t length = 0;
+        const std::string text = response.header("content-length");
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+        if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return true;
+        if (length > request->body_limit) {
+            response.body_too_large = true;
+            return false;
+        }
+        if (length > request->body_out->capacity()) {
+            grow(*request->body_out, static_cast<std::size_t>(length));
+        }
+        return true;
+    }
+
+    // Gives out exactly `capacity`: reserve() on a string that already has some may round up
+    // to twice that (libstdc++ does), past the limit; a fresh string gets what it asks for.
+    static void grow(std::string& out, std::size_t capacity) {
+        std::string grown;
+        grown.reserve(capacity);
+        grown.append(out);
+        out.swap(grown);
+    }
+
+    // Runs a body step inside a C callback, which no exception may leave: an allocation that
+    // fails (a limit of gigabytes on a small machine) aborts the transfer instead.
+    template <class Step>
+    bool guarded(Step step) {
+        try {
+            return step();
+        } catch (const std::bad_alloc&) {
+            body_out_of_memory = true;
+            return false;
+        }
+    }
+
     static std::size_t on_write(char* data, std::size_t size, std::size_t count, void* self) {
         auto* t = static_cast<Transfer*>(self);
         const std::size_t n = size * count;
+        if (t->streams_body()) return t->guarded([&] { return t->keep_body(data, n); }) ? n : 0;
         const std::size_t room = kMaxBodyKept - std::min(kMaxBodyKept, t->response.body.size());
         t->response.body.append(data, std::min(n, room));
         return n;
@@ -111,6 +180,12 @@ struct TransferEngine::Transfer {
         std::string_view line(data, n);
         if (line.starts_with("HTTP/")) {
             t->response.headers.clear();  // a new status line (after 100 Continue)
+            return n;
+        }
+        if (line == "\r\n" || line == "\n") {  // the end of the headers
+            if (t->streams_body() && !t->guarded([t] { return t->accept_announced_length(); })) {
+                return 0;  // curl aborts
+            }
             return n;
         }
         const auto colon = line.find(':');
@@ -171,7 +246,10 @@ BatchResult TransferEngine::run(const std::vector<S3Request>& requests,
         auto t = std::make_unique<Transfer>();
         t->batch = &batch;
         t->request = &req;
-        t->target = target_for(endpoint_, req.key, req.query);
+        const Endpoint endpoint =
+            req.bucket.empty() ? endpoint_ : endpoint_for(config_, req.bucket);
+        t->origin = endpoint.origin;
+        t->target = target_for(endpoint, req.key, req.query);
         t->payload_sha256 = sha256_hex(req.body);
         if (has_body(req.method)) t->content_md5 = md5_base64(req.body);
         batch.transfers.push_back(std::move(t));
@@ -251,7 +329,7 @@ void TransferEngine::expire_deadlines(Clock::time_point now) {
         fail_batch(*b, make_transient(Stage::store, b->requests->front().label +
                                                         ": no answer from the S3 "
                                                         "endpoint " +
-                                                        endpoint_.origin + " within " +
+                                                        b->transfers.front()->origin + " within " +
                                                         std::to_string(ms.count()) + " ms"));
         for (auto& t : b->transfers) {
             if (t->state != Transfer::State::running) continue;
@@ -354,6 +432,8 @@ bool TransferEngine::start_attempt(Transfer& t) {
     t.header_list.reset();
     t.read_offset = 0;
     t.response = S3Response{};
+    t.body_out_of_memory = false;
+    if (req.body_out != nullptr) req.body_out->clear();  // a retry starts the body over
     t.error_buffer[0] = '\0';
     if (!t.easy) return false;
     for (const auto& [name, value] : input.headers) {
@@ -415,6 +495,19 @@ void TransferEngine::finish_attempt(Transfer& t, CURLcode result) {
     detach(t);
     Batch& b = *t.batch;
     const S3Request& req = *t.request;
+    if (t.response.body_too_large) {  // cut on purpose: the same object is as large next time
+        t.state = Transfer::State::finished;
+        fail_batch(b, make_error(Stage::store, req.label + ": answer larger than " +
+                                                   std::to_string(req.body_limit) + " bytes"));
+        return;
+    }
+    if (t.body_out_of_memory) {  // memory may be free again later: the job is deferred
+        t.state = Transfer::State::finished;
+        fail_batch(b, make_transient(Stage::store, req.label + ": out of memory for the answer (" +
+                                                       std::to_string(req.body_limit) +
+                                                       " bytes allowed)"));
+        return;
+    }
     bool retryable = false;
     bool transient = false;
     std::string reason;
@@ -424,7 +517,7 @@ void TransferEngine::finish_attempt(Transfer& t, CURLcode result) {
         long sent = 0;  // request bytes sent: none means the server cannot have acted on it
         curl_easy_getinfo(t.easy.get(), CURLINFO_REQUEST_SIZE, &sent);
         if (sent > 0 && t.fate == RequestFate::not_written) t.fate = RequestFate::maybe_written;
-        reason = "cannot reach the S3 endpoint " + endpoint_.origin + ": " +
+        reason = "cannot reach the S3 endpoint " + t.origin + ": " +
                  (t.error_buffer[0] != '\0' ? std::string(t.error_buffer)
                                             : std::string(curl_easy_strerror(result))) +
                  " (curl error " + std::to_string(static_cast<int>(result)) + ")";

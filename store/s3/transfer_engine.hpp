@@ -36,6 +36,15 @@ struct S3Request {
     std::string_view body;    // borrowed until the batch is done
     std::string label;        // names the request in errors and logs: "PUT images/x/small.jpg"
     bool missing_ok = false;  // a 404 answer counts as success (DELETE of what may not exist)
+    // Empty: the configured bucket; else another one at the same service. (The `= {}` lets the
+    // many requests that brace-initialise up to `label` leave it out under -Wextra.)
+    std::string bucket = {};
+    // A 2xx answer's whole body goes here (written on the store thread, cleared before every
+    // attempt) instead of S3Response::body; error answers still go to S3Response::body. Must
+    // outlive the batch. More than body_limit bytes (announced or received) fail the request for
+    // good, without retries: the body is cut while it streams, never held beyond the limit.
+    std::string* body_out = nullptr;
+    std::uint64_t body_limit = 0;
 };
 
 struct S3Response {
@@ -43,6 +52,7 @@ struct S3Response {
     std::string body;    // the first 64 KiB
     NameValues headers;  // lower-case names
     int attempts = 0;
+    bool body_too_large = false;  // the request failed because its body passed body_limit
 
     // The value of a response header (lower-case name), "" when absent.
     std::string header(std::string_view name) const;

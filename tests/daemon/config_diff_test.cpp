@@ -54,7 +54,12 @@ class ConfigDiffTest : public ::testing::Test {
                                                "CDN_URL",
                                                "ENABLE_METRICS",
                                                "METRICS_PORT",
-                                               "METRICS_BIND"};
+                                               "METRICS_BIND",
+                                               "FETCH_S3_ACCESS_KEY_ID",
+                                               "FETCH_S3_SECRET_ACCESS_KEY",
+                                               "FETCH_S3_SESSION_TOKEN",
+                                               "FETCH_S3_ENDPOINT",
+                                               "IMGSPOOL_HTTP_TOKEN"};
     std::map<std::string, std::string> saved_;
 };
 
@@ -64,6 +69,7 @@ TEST_F(ConfigDiffTest, TheSameConfigChangesNothing) {
     EXPECT_TRUE(d.empty());
     EXPECT_FALSE(d.store_changed());
     EXPECT_FALSE(d.watcher_changed());
+    EXPECT_FALSE(d.fetch_changed());
 }
 
 TEST_F(ConfigDiffTest, SpoolsAddedRemovedAndChangedByName) {
@@ -185,6 +191,91 @@ TEST_F(ConfigDiffTest, RestartOnlyKeysKeepTheirRunningValueAndTheRestApplies) {
     EXPECT_EQ(applied.daemon.settle_ms, 700);
     // What is left to apply differs from the running config only in reloadable keys.
     EXPECT_TRUE(diff_config(running, applied).needs_restart.empty());
+}
+
+TEST_F(ConfigDiffTest, FetchKeysAreReloadable) {
+    const Config running = parse(kDaemon + kSpoolA + kStore);
+    const ConfigDiff d =
+        diff_config(running, parse(kDaemon + kSpoolA + kStore +
+                                   "[fetch]\nallow_hosts = [\"127.0.0.1\"]\nmax_redirects = 1\n"
+                                   "connect_timeout_s = 2\ntimeout_s = 3\n"));
+    EXPECT_EQ(d.keys_changed, (Names{"fetch.allow_hosts", "fetch.max_redirects",
+                                     "fetch.connect_timeout_s", "fetch.timeout_s"}));
+    EXPECT_TRUE(d.fetch_changed());
+    EXPECT_TRUE(d.needs_restart.empty());
+    EXPECT_FALSE(d.store_changed());
+    EXPECT_FALSE(d.watcher_changed());
+    // Applied as requested: nothing is held back for a restart.
+    EXPECT_EQ(reloadable_part(running, parse(kDaemon + kSpoolA + kStore +
+                                             "[fetch]\nallow_hosts = [\"10.0.0.0/8\"]\n"))
+                  .fetch.allow_hosts,
+              Names{"10.0.0.0/8"});
+}
+
+TEST_F(ConfigDiffTest, FetchS3KeysAreNamedWithoutTheirValues) {
+    const std::string fetch_s3 =
+        "[fetch.s3]\naccess_key_id = \"AKIAONE\"\nsecret_access_key = \"first-secret\"\n";
+    const Config running = parse(kDaemon + kSpoolA + kStore + fetch_s3);
+    const ConfigDiff d = diff_config(
+        running,
+        parse(kDaemon + kSpoolA + kStore +
+              "[fetch.s3]\naccess_key_id = \"AKIAONE\"\nsecret_access_key = \"second-secret\"\n"));
+    EXPECT_EQ(d.keys_changed, Names{"fetch.s3.secret_access_key"});
+    EXPECT_TRUE(d.fetch_changed());
+    EXPECT_FALSE(d.store_changed());  // [fetch.s3] is not the store
+    EXPECT_TRUE(d.needs_restart.empty());
+    // Removing the table is a change of its own.
+    const ConfigDiff removed = diff_config(running, parse(kDaemon + kSpoolA + kStore));
+    EXPECT_NE(std::find(removed.keys_changed.begin(), removed.keys_changed.end(), "fetch.s3"),
+              removed.keys_changed.end());
+    EXPECT_TRUE(removed.fetch_changed());
+}
+
+TEST_F(ConfigDiffTest, HttpSocketKeysNeedARestartTheRestIsReloadable) {
+    const std::string two = kSpoolA + kSpoolB;
+    const Config running = parse(kDaemon + two + kStore + "[http]\nenabled = true\n");
+    const Config requested = parse(
+        kDaemon + two + kStore +
+        "[http]\nenabled = false\nbind = \"::1\"\nport = 8443\nmax_connections = 8\n"
+        "idle_timeout_s = 5\nspool = \"b\"\ntoken = \"new-token-value\"\nrequest_timeout_s = 9\n");
+    const ConfigDiff d = diff_config(running, requested);
+    std::map<std::string, std::pair<std::string, std::string>> restart;
+    for (const RestartOnlyChange& c : d.needs_restart) restart[c.key] = {c.running, c.requested};
+    const std::map<std::string, std::pair<std::string, std::string>> expected{
+        {"http.enabled", {"true", "false"}},
+        {"http.bind", {"127.0.0.1", "::1"}},
+        {"http.port", {"8080", "8443"}},
+        {"http.max_connections", {"64", "8"}},
+        {"http.idle_timeout_s", {"30", "5"}}};
+    EXPECT_EQ(restart, expected);
+    // The token is named, never shown.
+    EXPECT_EQ(d.keys_changed, (Names{"http.spool", "http.token", "http.request_timeout_s"}));
+    EXPECT_FALSE(d.fetch_changed());
+
+    const Config applied = reloadable_part(running, requested);
+    EXPECT_TRUE(applied.http.enabled);
+    EXPECT_EQ(applied.http.bind, "127.0.0.1");
+    EXPECT_EQ(applied.http.port, 8080);
+    EXPECT_EQ(applied.http.max_connections, 64);
+    EXPECT_EQ(applied.http.idle_timeout_s, 30);
+    EXPECT_EQ(applied.http.spool, "b");
+    EXPECT_EQ(applied.http.token, "new-token-value");
+    EXPECT_EQ(applied.http.request_timeout_s, 9);
+    EXPECT_TRUE(diff_config(running, applied).needs_restart.empty());
+}
+
+TEST_F(ConfigDiffTest, TheHttpPortAloneNeedsARestart) {
+    const Config running = parse(kDaemon + kSpoolA + kStore);
+    const ConfigDiff d =
+        diff_config(running, parse(kDaemon + kSpoolA + kStore + "[http]\nport = 8081\n"));
+    ASSERT_EQ(d.needs_restart.size(), 1u);
+    EXPECT_EQ(d.needs_restart[0].key, "http.port");
+    EXPECT_EQ(d.needs_restart[0].running, "8080");
+    EXPECT_EQ(d.needs_restart[0].requested, "8081");
+    EXPECT_TRUE(d.keys_changed.empty());
+    EXPECT_EQ(reloadable_part(running, parse(kDaemon + kSpoolA + kStore + "[http]\nport = 8081\n"))
+                  .http.port,
+              8080);
 }
 
 }  // namespace

@@ -26,7 +26,12 @@ const char* const kEnvVars[] = {"S3_BUCKET",
                                 "CDN_URL",
                                 "ENABLE_METRICS",
                                 "METRICS_PORT",
-                                "METRICS_BIND"};
+                                "METRICS_BIND",
+                                "FETCH_S3_ACCESS_KEY_ID",
+                                "FETCH_S3_SECRET_ACCESS_KEY",
+                                "FETCH_S3_SESSION_TOKEN",
+                                "FETCH_S3_ENDPOINT",
+                                "IMGSPOOL_HTTP_TOKEN"};
 
 // Clears every variable the loader reads, and restores them afterwards.
 class ConfigTest : public ::testing::Test {
@@ -78,6 +83,11 @@ TEST_F(ConfigTest, ExampleFileLoads) {
     EXPECT_EQ(c->store.kind, "local");
     EXPECT_EQ(c->store.path, cwd / "var" / "objects");
     EXPECT_FALSE(c->metrics.enabled);
+    EXPECT_TRUE(c->fetch.allow_hosts.empty());
+    EXPECT_FALSE(c->fetch.s3_set);
+    EXPECT_FALSE(c->http.enabled);
+    EXPECT_EQ(c->http.spool, "default");
+    EXPECT_EQ(c->http.token, "");
 }
 
 TEST_F(ConfigTest, DefaultsApplyToAbsentKeys) {
@@ -105,6 +115,19 @@ TEST_F(ConfigTest, DefaultsApplyToAbsentKeys) {
     EXPECT_FALSE(c->metrics.enabled);
     EXPECT_EQ(c->metrics.bind, "127.0.0.1");
     EXPECT_EQ(c->metrics.port, 9091);
+    EXPECT_TRUE(c->fetch.allow_hosts.empty());
+    EXPECT_EQ(c->fetch.max_redirects, 5);
+    EXPECT_EQ(c->fetch.connect_timeout_s, 10);
+    EXPECT_EQ(c->fetch.timeout_s, 60);
+    EXPECT_FALSE(c->fetch.s3_set);
+    EXPECT_FALSE(c->http.enabled);
+    EXPECT_EQ(c->http.bind, "127.0.0.1");
+    EXPECT_EQ(c->http.port, 8080);
+    EXPECT_EQ(c->http.spool, "a");  // the first spool
+    EXPECT_EQ(c->http.token, "");
+    EXPECT_EQ(c->http.max_connections, 64);
+    EXPECT_EQ(c->http.idle_timeout_s, 30);
+    EXPECT_EQ(c->http.request_timeout_s, 120);
     EXPECT_EQ(c->profiles.size(), builtin_profiles().size());
     EXPECT_EQ(c->profiles.count("web"), 1u);
     EXPECT_GE(c->effective_workers(), 1);
@@ -442,6 +465,351 @@ TEST_F(ConfigTest, DescribeNeverShowsSecrets) {
     EXPECT_NE(text.find("access_key_id = \"AKIA****\""), std::string::npos) << text;
     EXPECT_NE(text.find("secret_access_key = \"****\""), std::string::npos) << text;
     EXPECT_NE(text.find("session_token = \"****\""), std::string::npos) << text;
+}
+
+const std::string kFetchS3 =
+    "[fetch.s3]\nregion = \"eu-west-3\"\nendpoint = \"http://127.0.0.1:9100/\"\n"
+    "access_key_id = \"AKIAFETCHKEY99\"\nsecret_access_key = \"fetch-secret-abc\"\n";
+
+TEST_F(ConfigTest, ReadsFetchAndHttpKeys) {
+    Result<Config> c =
+        parse(kSpool + "[[spool]]\nname = \"uploads\"\nroot = \"/srv/u\"\n" +
+              "[fetch]\nallow_hosts = [\"127.0.0.1\", \"10.0.0.0/8\", \"origin.test\"]\n"
+              "max_redirects = 0\nconnect_timeout_s = 3\ntimeout_s = 3\n" +
+              kFetchS3 +
+              "max_attempts = 2\nconnect_timeout_ms = 50\nrequest_timeout_ms = 900\n"
+              "max_connections = 4\nretry_base_delay_ms = 10\nretry_max_delay_ms = 20\n"
+              "session_token = \"st\"\n"
+              "[http]\nenabled = true\nbind = \"::1\"\nport = 8181\nspool = \"uploads\"\n"
+              "token = \"tok-123\"\nmax_connections = 1024\nidle_timeout_s = 1\n"
+              "request_timeout_s = 3600\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    const FetchConfig& f = c->fetch;
+    EXPECT_EQ(f.allow_hosts, (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8", "origin.test"}));
+    EXPECT_EQ(f.max_redirects, 0);
+    EXPECT_EQ(f.connect_timeout_s, 3);
+    EXPECT_EQ(f.timeout_s, 3);
+    EXPECT_TRUE(f.s3_set);
+    EXPECT_EQ(f.s3.bucket, "");
+    EXPECT_EQ(f.s3.region, "eu-west-3");
+    EXPECT_EQ(f.s3.endpoint, "http://127.0.0.1:9100");
+    EXPECT_EQ(f.s3.access_key_id, "AKIAFETCHKEY99");
+    EXPECT_EQ(f.s3.secret_access_key, "fetch-secret-abc");
+    EXPECT_EQ(f.s3.session_token, "st");
+    EXPECT_EQ(f.s3.max_attempts, 2);
+    EXPECT_EQ(f.s3.connect_timeout_ms, 50);
+    EXPECT_EQ(f.s3.request_timeout_ms, 900);
+    EXPECT_EQ(f.s3.max_connections, 4);
+    EXPECT_EQ(f.s3.retry_base_delay_ms, 10);
+    EXPECT_EQ(f.s3.retry_max_delay_ms, 20);
+    // The store's S3 settings are not touched by [fetch.s3].
+    EXPECT_EQ(c->store.s3.region, "us-east-1");
+    EXPECT_EQ(c->store.s3.access_key_id, "");
+    const HttpSettings& h = c->http;
+    EXPECT_TRUE(h.enabled);
+    EXPECT_EQ(h.bind, "::1");
+    EXPECT_EQ(h.port, 8181);
+    EXPECT_EQ(h.spool, "uploads");
+    EXPECT_EQ(h.token, "tok-123");
+    EXPECT_EQ(h.max_connections, 1024);
+    EXPECT_EQ(h.idle_timeout_s, 1);
+    EXPECT_EQ(h.request_timeout_s, 3600);
+}
+
+TEST_F(ConfigTest, FetchRangesNameTheKeyValueAndLine) {
+    EXPECT_EQ(error_of(kSpool + "[fetch]\nmax_redirects = 21\n"),
+              "config: test.toml: [fetch] max_redirects: expected an integer 0..20, got 21 "
+              "(line 5)");
+    EXPECT_NE(error_of(kSpool + "[fetch]\nmax_redirects = -1\n")
+                  .find("[fetch] max_redirects: expected an integer 0..20, got -1"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch]\nconnect_timeout_s = 0\n")
+                  .find("[fetch] connect_timeout_s: expected an integer 1..300, got 0 (line 5)"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch]\nconnect_timeout_s = 301\ntimeout_s = 600\n")
+                  .find("[fetch] connect_timeout_s: expected an integer 1..300, got 301"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch]\ntimeout_s = 0\n")
+                  .find("[fetch] timeout_s: expected an integer 1..600, got 0"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch]\ntimeout_s = 601\n")
+                  .find("[fetch] timeout_s: expected an integer 1..600, got 601"),
+              std::string::npos);
+    EXPECT_EQ(error_of(kSpool + "[fetch]\ntimeout_s = 5\nconnect_timeout_s = 6\n"),
+              "config: test.toml: [fetch] connect_timeout_s: 6 is larger than timeout_s 5 "
+              "(line 6)");
+    // The default connect timeout (10 s) is checked against a shorter total too.
+    EXPECT_NE(error_of(kSpool + "[fetch]\ntimeout_s = 9\n")
+                  .find("[fetch] connect_timeout_s: 10 is larger than timeout_s 9"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch]\nallow_hosts = \"10.0.0.1\"\n")
+                  .find("[fetch] allow_hosts: expected an array of strings, got \"10.0.0.1\""),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch]\nallow_hosts = [\"a\", 3]\n")
+                  .find("[fetch] allow_hosts: expected an array of strings, got an element 3"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch]\nallow_hosts = [\"a\", \"\"]\n")
+                  .find("[fetch] allow_hosts: expected host names, IP addresses or CIDR ranges"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch]\nmax_redirect = 3\n")
+                  .find("[fetch] key \"max_redirect\": unknown key (line 5)"),
+              std::string::npos);
+    // The bounds themselves are accepted.
+    EXPECT_TRUE(parse(kSpool + "[fetch]\nmax_redirects = 20\nconnect_timeout_s = 300\n"
+                               "timeout_s = 600\n")
+                    .ok());
+    EXPECT_TRUE(parse(kSpool + "[fetch]\nconnect_timeout_s = 1\ntimeout_s = 1\n").ok());
+}
+
+TEST_F(ConfigTest, FetchS3IsReadAndCheckedWithoutABucket) {
+    EXPECT_EQ(error_of(kSpool + kFetchS3 + "bucket = \"b\"\n"),
+              "config: test.toml: [fetch.s3] bucket: not used here: each s3:// source names its "
+              "bucket (line 9)");
+    EXPECT_NE(error_of(kSpool + kFetchS3 + "multipart_threshold_mb = 8\n")
+                  .find("[fetch.s3] key \"multipart_threshold_mb\": unknown key (line 9)"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + kFetchS3 + "max_attempts = 0\n")
+                  .find("[fetch.s3] max_attempts: expected an integer 1..20, got 0 (line 9)"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch.s3]\nendpoint = \"minio:9000\"\n")
+                  .find("[fetch.s3] endpoint: expected an http:// or https:// URL"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch.s3]\nregion = \"eu-west-1\"\n")
+                  .find("[fetch.s3] access_key_id: reading s3:// sources needs it (in the file "
+                        "or as FETCH_S3_ACCESS_KEY_ID in the environment)"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch.s3]\naccess_key_id = \"AKIAX\"\n")
+                  .find("[fetch.s3] secret_access_key: reading s3:// sources needs it"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[fetch.s3]\nregion = \"\"\naccess_key_id = \"AKIAX\"\n"
+                                "secret_access_key = \"s\"\n")
+                  .find("[fetch.s3] region: reading s3:// sources needs it (in the file)"),
+              std::string::npos);
+    // A problem in [fetch] itself is reported before one in [fetch.s3].
+    EXPECT_NE(error_of(kSpool + "[fetch]\ntimeout_s = 0\n[fetch.s3]\nbucket = \"b\"\n")
+                  .find("[fetch] timeout_s"),
+              std::string::npos);
+    // The S3 client's own checks run too, on a copy with a stand-in bucket.
+    EXPECT_NE(error_of(kSpool + "[fetch.s3]\nregion = \"EU West\"\naccess_key_id = \"AKIAX\"\n"
+                                "secret_access_key = \"s\"\n")
+                  .find("[fetch.s3]: S3 region \"EU West\" is invalid"),
+              std::string::npos);
+    // An S3 store does not need [fetch.s3], nor [fetch.s3] an S3 store.
+    Result<Config> store_only = parse(kS3);
+    ASSERT_TRUE(store_only.ok()) << store_only.error().message();
+    EXPECT_FALSE(store_only->fetch.s3_set);
+    Result<Config> fetch_only = parse(kSpool + kFetchS3);
+    ASSERT_TRUE(fetch_only.ok()) << fetch_only.error().message();
+    EXPECT_TRUE(fetch_only->fetch.s3_set);
+    EXPECT_EQ(fetch_only->store.kind, "local");
+}
+
+TEST_F(ConfigTest, HttpRangesNameTheKeyValueAndLine) {
+    EXPECT_EQ(error_of(kSpool + "[http]\nport = 0\n"),
+              "config: test.toml: [http] port: expected an integer 1..65535, got 0 (line 5)");
+    EXPECT_NE(error_of(kSpool + "[http]\nport = 65536\n")
+                  .find("[http] port: expected an integer 1..65535, got 65536"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[http]\nmax_connections = 0\n")
+                  .find("[http] max_connections: expected an integer 1..1024, got 0"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[http]\nmax_connections = 1025\n")
+                  .find("[http] max_connections: expected an integer 1..1024, got 1025"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[http]\nidle_timeout_s = 0\n")
+                  .find("[http] idle_timeout_s: expected an integer 1..3600, got 0"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[http]\nrequest_timeout_s = 3601\n")
+                  .find("[http] request_timeout_s: expected an integer 1..3600, got 3601"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[http]\nenabled = \"yes\"\n")
+                  .find("[http] enabled: expected true or false, got \"yes\" (line 5)"),
+              std::string::npos);
+    EXPECT_NE(
+        error_of(kSpool + "[http]\ntoken = 42\n").find("[http] token: expected a string, got 42"),
+        std::string::npos);
+    EXPECT_EQ(error_of(kSpool + "[http]\nbind = \"\"\n"),
+              "config: test.toml: [http] bind: expected an IPv4 or IPv6 address such as "
+              "\"127.0.0.1\" or \"::1\", got \"\" (line 5)");
+    EXPECT_NE(error_of(kSpool + "[http]\nbind = \"localhost\"\n")
+                  .find("[http] bind: expected an IPv4 or IPv6 address"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[http]\nbind = \"[::1]\"\n").find("[http] bind"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[http]\nenable = true\n")
+                  .find("[http] key \"enable\": unknown key (line 5)"),
+              std::string::npos);
+    // A bearer token travels in a header: printable ASCII, no spaces; never echoed.
+    const std::string bad_token = error_of(kSpool + "[http]\ntoken = \"two words\"\n");
+    EXPECT_NE(bad_token.find("[http] token: only printable ASCII without spaces"),
+              std::string::npos)
+        << bad_token;
+    EXPECT_EQ(bad_token.find("two words"), std::string::npos) << bad_token;
+    setenv("IMGSPOOL_HTTP_TOKEN", "tab\there", 1);
+    EXPECT_NE(error_of(kSpool).find("[http] token: only printable ASCII"), std::string::npos);
+    unsetenv("IMGSPOOL_HTTP_TOKEN");
+    EXPECT_TRUE(parse(kSpool + "[http]\ntoken = \"A-z_0.9~+/=#!\"\n").ok());
+    EXPECT_TRUE(parse(kSpool + "[http]\nbind = \"0.0.0.0\"\nport = 1\n").ok());
+    EXPECT_TRUE(parse(kSpool + "[http]\nbind = \"::\"\nport = 65535\n").ok());
+}
+
+TEST_F(ConfigTest, HttpSpoolMustNameASpool) {
+    const std::string two = kSpool + "[[spool]]\nname = \"b\"\nroot = \"/srv/b\"\n";
+    Result<Config> c = parse(two + "[http]\nspool = \"b\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->http.spool, "b");
+    c = parse(two + "[http]\nspool = \"\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->http.spool, "a");
+    EXPECT_EQ(error_of(two + "[http]\nenabled = true\nspool = \"c\"\n"),
+              "config: test.toml: [http] spool: unknown spool \"c\" (known: a, b)");
+    // A typo is an error even while the server is off: enabling it later would fail.
+    EXPECT_NE(error_of(two + "[http]\nspool = \"A\"\n").find("[http] spool: unknown spool \"A\""),
+              std::string::npos);
+}
+
+TEST_F(ConfigTest, HttpPortMustDifferFromTheMetricsPortOnTheSameAddress) {
+    const std::string clash =
+        kSpool + "[metrics]\nenabled = true\nport = 9300\n[http]\nenabled = true\nport = 9300\n";
+    EXPECT_EQ(error_of(clash),
+              "config: test.toml: [http] port: 9300 is also [metrics] port on \"127.0.0.1\"; "
+              "give the two servers different ports");
+    // A wildcard takes the port on every address.
+    EXPECT_NE(error_of(kSpool + "[metrics]\nenabled = true\nport = 9300\nbind = \"0.0.0.0\"\n"
+                                "[http]\nenabled = true\nport = 9300\n")
+                  .find("[http] port: 9300 is also [metrics] port on \"0.0.0.0\""),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[metrics]\nenabled = true\nport = 9300\nbind = \"::1\"\n"
+                                "[http]\nenabled = true\nport = 9300\nbind = \"0:0::1\"\n")
+                  .find("[http] port: 9300"),
+              std::string::npos);
+    // The environment's metrics port counts, as it is the one served.
+    setenv("METRICS_PORT", "8080", 1);
+    EXPECT_NE(error_of(kSpool + "[metrics]\nenabled = true\n[http]\nenabled = true\n")
+                  .find("[http] port: 8080 is also [metrics] port"),
+              std::string::npos);
+    unsetenv("METRICS_PORT");
+    // No clash: one server off, other ports, or other addresses.
+    EXPECT_TRUE(
+        parse(kSpool + "[metrics]\nport = 9300\n[http]\nenabled = true\nport = 9300\n").ok());
+    EXPECT_TRUE(
+        parse(kSpool + "[metrics]\nenabled = true\nport = 9300\n[http]\nport = 9300\n").ok());
+    EXPECT_TRUE(parse(kSpool + "[metrics]\nenabled = true\n[http]\nenabled = true\n").ok());
+    EXPECT_TRUE(parse(kSpool + "[metrics]\nenabled = true\nport = 9300\n[http]\nenabled = true\n"
+                               "port = 9300\nbind = \"127.0.0.2\"\n")
+                    .ok());
+}
+
+TEST_F(ConfigTest, EnvironmentGivesTheHttpTokenAndFetchS3) {
+    setenv("IMGSPOOL_HTTP_TOKEN", "env-token", 1);
+    setenv("FETCH_S3_ACCESS_KEY_ID", "AKIAENVFETCH", 1);
+    setenv("FETCH_S3_SECRET_ACCESS_KEY", "env-fetch-secret", 1);
+    setenv("FETCH_S3_SESSION_TOKEN", "env-session", 1);
+    setenv("FETCH_S3_ENDPOINT", "http://127.0.0.1:9200/", 1);
+    Result<Config> c = parse(kSpool + "[http]\ntoken = \"file-token\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->http.token, "env-token");
+    EXPECT_TRUE(c->fetch.s3_set);  // no [fetch.s3] table: the variables make one
+    EXPECT_EQ(c->fetch.s3.access_key_id, "AKIAENVFETCH");
+    EXPECT_EQ(c->fetch.s3.secret_access_key, "env-fetch-secret");
+    EXPECT_EQ(c->fetch.s3.session_token, "env-session");
+    EXPECT_EQ(c->fetch.s3.endpoint, "http://127.0.0.1:9200");
+    EXPECT_EQ(c->fetch.s3.region, "us-east-1");
+    // They override [fetch.s3] and leave the store alone.
+    c = parse(kS3 + kFetchS3);
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->fetch.s3.access_key_id, "AKIAENVFETCH");
+    EXPECT_EQ(c->fetch.s3.endpoint, "http://127.0.0.1:9200");
+    EXPECT_EQ(c->fetch.s3.region, "eu-west-3");
+    EXPECT_EQ(c->store.s3.access_key_id, "AKIAFILEKEY123");
+    EXPECT_EQ(c->store.s3.endpoint, "");
+
+    // The store's variables do not reach [fetch.s3], and an empty variable is unset.
+    for (const char* name : {"FETCH_S3_ACCESS_KEY_ID", "FETCH_S3_SECRET_ACCESS_KEY",
+                             "FETCH_S3_SESSION_TOKEN", "FETCH_S3_ENDPOINT"}) {
+        setenv(name, "", 1);
+    }
+    setenv("IMGSPOOL_HTTP_TOKEN", "", 1);
+    setenv("S3_ACCESS_KEY_ID", "AKIASTORE", 1);
+    c = parse(kSpool + "[http]\ntoken = \"file-token\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_FALSE(c->fetch.s3_set);
+    EXPECT_EQ(c->fetch.s3.access_key_id, "");
+    EXPECT_EQ(c->http.token, "file-token");
+
+    // One variable alone makes [fetch.s3] given, and so checked.
+    setenv("FETCH_S3_ENDPOINT", "http://127.0.0.1:9200", 1);
+    EXPECT_NE(error_of(kSpool).find("[fetch.s3] access_key_id: reading s3:// sources needs it"),
+              std::string::npos);
+    setenv("FETCH_S3_ENDPOINT", "minio:9000", 1);
+    EXPECT_NE(error_of(kSpool).find(
+                  "environment variable FETCH_S3_ENDPOINT: expected an http:// or https:// URL"),
+              std::string::npos);
+}
+
+TEST_F(ConfigTest, DescribeMasksTheHttpTokenAndFetchS3Secrets) {
+    Result<Config> c = parse(kSpool + kFetchS3 + "session_token = \"fetch-session-zzz\"\n" +
+                             "[http]\nenabled = true\ntoken = \"http-token-value\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    std::string text = describe_config(*c);
+    EXPECT_EQ(text.find("http-token-value"), std::string::npos) << text;
+    EXPECT_EQ(text.find("fetch-secret-abc"), std::string::npos) << text;
+    EXPECT_EQ(text.find("fetch-session-zzz"), std::string::npos) << text;
+    EXPECT_EQ(text.find("AKIAFETCHKEY99"), std::string::npos) << text;
+    EXPECT_NE(text.find("\n[http]\nenabled = true\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("\ntoken = \"****\"\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("\n[fetch.s3]\nregion = \"eu-west-3\"\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("access_key_id = \"AKIA****\""), std::string::npos) << text;
+    EXPECT_NE(text.find("secret_access_key = \"****\""), std::string::npos) << text;
+    EXPECT_NE(text.find("session_token = \"****\""), std::string::npos) << text;
+
+    // No token: shown empty, not masked (so "no auth" is visible).
+    Result<Config> open = parse(kSpool);
+    ASSERT_TRUE(open.ok()) << open.error().message();
+    std::string open_text = describe_config(*open);
+    EXPECT_NE(open_text.find("\ntoken = \"\"\n"), std::string::npos) << open_text;
+    EXPECT_NE(open_text.find("# no [fetch.s3] and no S3 store"), std::string::npos) << open_text;
+    Result<Config> s3_store = parse(kS3);
+    ASSERT_TRUE(s3_store.ok()) << s3_store.error().message();
+    EXPECT_NE(describe_config(*s3_store).find(
+                  "# no [fetch.s3]: s3:// sources are read with the [store] S3 settings"),
+              std::string::npos);
+}
+
+TEST_F(ConfigTest, DescribeOfFetchAndHttpParsesBack) {
+    Result<Config> c =
+        parse(kSpool + "[[spool]]\nname = \"u\"\nroot = \"/srv/u\"\n" +
+              "[fetch]\nallow_hosts = [\"127.0.0.1\", \"::1\", \"a \\\"quoted\\\" host\"]\n"
+              "max_redirects = 2\nconnect_timeout_s = 4\ntimeout_s = 44\n" +
+              kFetchS3 + "max_attempts = 7\nretry_max_delay_ms = 900\n" +
+              "[http]\nenabled = true\nbind = \"::\"\nport = 8088\nspool = \"u\"\ntoken = \"t\"\n"
+              "max_connections = 5\nidle_timeout_s = 6\nrequest_timeout_s = 7\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    std::string text = describe_config(*c);
+    Result<Config> back = parse(text);
+    ASSERT_TRUE(back.ok()) << back.error().message() << "\n" << text;
+    const FetchConfig &f = c->fetch, &g = back->fetch;
+    EXPECT_EQ(f.allow_hosts, g.allow_hosts);
+    EXPECT_EQ(f.max_redirects, g.max_redirects);
+    EXPECT_EQ(f.connect_timeout_s, g.connect_timeout_s);
+    EXPECT_EQ(f.timeout_s, g.timeout_s);
+    EXPECT_TRUE(g.s3_set);
+    EXPECT_EQ(f.s3.region, g.s3.region);
+    EXPECT_EQ(f.s3.endpoint, g.s3.endpoint);
+    EXPECT_EQ(g.s3.access_key_id, "AKIA****");  // masked, by design
+    EXPECT_EQ(g.s3.secret_access_key, "****");
+    EXPECT_EQ(f.s3.max_attempts, g.s3.max_attempts);
+    EXPECT_EQ(f.s3.retry_max_delay_ms, g.s3.retry_max_delay_ms);
+    EXPECT_EQ(f.s3.max_connections, g.s3.max_connections);
+    const HttpSettings &h = c->http, &i = back->http;
+    EXPECT_EQ(h.enabled, i.enabled);
+    EXPECT_EQ(h.bind, i.bind);
+    EXPECT_EQ(h.port, i.port);
+    EXPECT_EQ(h.spool, i.spool);
+    EXPECT_EQ(i.token, "****");
+    EXPECT_EQ(h.max_connections, i.max_connections);
+    EXPECT_EQ(h.idle_timeout_s, i.idle_timeout_s);
+    EXPECT_EQ(h.request_timeout_s, i.request_timeout_s);
 }
 
 void expect_same_profile(const Profile& a, const Profile& b) {

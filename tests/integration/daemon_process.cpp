@@ -22,7 +22,8 @@ namespace {
 // Variables that imgspool reads as config overrides; a developer's shell must not change a test.
 bool overrides_config(std::string_view entry) {
     for (std::string_view prefix :
-         {"S3_", "AWS_", "CDN_URL=", "ENABLE_METRICS=", "METRICS_PORT=", "LOG_LEVEL="}) {
+         {"S3_", "AWS_", "CDN_URL=", "ENABLE_METRICS=", "METRICS_PORT=", "METRICS_BIND=",
+          "FETCH_S3_", "IMGSPOOL_HTTP_TOKEN=", "LOG_LEVEL="}) {
         if (entry.substr(0, prefix.size()) == prefix) return true;
     }
     return false;

@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "test_images.hpp"
@@ -169,6 +175,127 @@ TEST(ValidateSource, NotesAnEmbeddedIccProfile) {
     Result<SourceInfo> info = validate_source(save(tagged, Format::jpeg), Limits{});
     ASSERT_TRUE(info.ok()) << info.error().reason;
     EXPECT_TRUE(info->has_icc_profile);
+}
+
+// A folder of its own under /tmp, removed with everything in it.
+class ValidateSourceFile : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        char dir_template[] = "/tmp/imgspool-validate-XXXXXX";
+        ASSERT_NE(mkdtemp(dir_template), nullptr);
+        dir_ = dir_template;
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    std::filesystem::path write(const std::string& name, const std::string& bytes) {
+        const std::filesystem::path path = dir_ / name;
+        std::ofstream(path, std::ios::binary) << bytes;
+        return path;
+    }
+
+    // The file's reason, checked to be the one validate_source gives for the same bytes.
+    std::string file_reason(const std::string& bytes, const Limits& limits = {}) {
+        Result<SourceInfo> r = validate_source_file(write("source", bytes), limits);
+        EXPECT_FALSE(r.ok());
+        if (r.ok()) return "";
+        EXPECT_EQ(r.error().stage, Stage::validate);
+        EXPECT_FALSE(r.error().transient);
+        EXPECT_EQ(r.error().reason, reason_of(bytes, limits));
+        return r.error().reason;
+    }
+
+    std::filesystem::path dir_;
+};
+
+TEST_F(ValidateSourceFile, ReadsEachFormatsHeaderFromTheFile) {
+    VipsImagePtr image = quadrants(320, 200);
+    for (Format f : {Format::jpeg, Format::png, Format::webp}) {
+        const std::string bytes = save(image.get(), f);
+        Result<SourceInfo> info = validate_source_file(write("image", bytes), Limits{});
+        ASSERT_TRUE(info.ok()) << info.error().reason;
+        EXPECT_EQ(info->format, f);
+        EXPECT_EQ(info->width, 320);
+        EXPECT_EQ(info->height, 200);
+        EXPECT_EQ(info->bytes, bytes.size());
+    }
+    const std::string rotated = test::oriented_quadrants_jpeg(300, 200, 6);
+    Result<SourceInfo> info = validate_source_file(write("rotated.jpg", rotated), Limits{});
+    ASSERT_TRUE(info.ok()) << info.error().reason;
+    EXPECT_EQ(info->orientation, 6);
+    EXPECT_EQ(info->width, 200);
+}
+
+TEST_F(ValidateSourceFile, GivesTheReasonsOfTheInMemoryCheck) {
+    EXPECT_EQ(file_reason(""), "empty file (0 bytes)");
+    EXPECT_EQ(file_reason("plain text, not an image\n"),
+              "not a JPEG, PNG or WebP image (starts with 70 6C 61 69)");
+    EXPECT_EQ(file_reason("x"), "not a JPEG, PNG or WebP image (starts with 78)");
+    VipsImagePtr small = quadrants(90, 90);
+    EXPECT_EQ(file_reason(save(small.get(), Format::jpeg)),
+              "image is 90x90, smaller than the minimum 100x100");
+    const std::string png = save(quadrants(200, 200).get(), Format::png);
+    Limits tight;
+    tight.max_bytes = png.size() - 1;
+    EXPECT_EQ(file_reason(png, tight), "file is " + std::to_string(png.size()) +
+                                           " bytes, larger than the limit of " +
+                                           std::to_string(png.size() - 1) + " bytes");
+    Limits roomy;
+    roomy.max_width = 100000;
+    roomy.max_height = 100000;
+    EXPECT_NE(file_reason(png_claiming(30000, 30000), roomy).find("decompression bomb"),
+              std::string::npos);
+    std::string damaged = "\xFF\xD8\xFF";
+    damaged += std::string(200, '\x42');
+    EXPECT_EQ(file_reason(damaged).rfind("cannot read the JPEG header, the file is damaged", 0),
+              0u);
+}
+
+TEST_F(ValidateSourceFile, ReadsOnlyTheHeaderOfAPixelBomb) {
+    // 3000x3000 claimed with a few bytes of data: the header passes, nothing is decoded.
+    Result<SourceInfo> info = validate_source_file(write("bomb.png", png_claiming(3000, 3000)), {});
+    ASSERT_TRUE(info.ok()) << info.error().reason;
+    EXPECT_EQ(info->width, 3000);
+    EXPECT_EQ(info->height, 3000);
+}
+
+TEST_F(ValidateSourceFile, RefusesWhatIsNotARegularFile) {
+    const std::string jpeg = save(quadrants(200, 200).get(), Format::jpeg);
+    const std::filesystem::path target = write("real.jpg", jpeg);
+    const std::filesystem::path link = dir_ / "link.jpg";
+    std::filesystem::create_symlink(target, link);
+    Result<SourceInfo> via_link = validate_source_file(link, Limits{});
+    ASSERT_FALSE(via_link.ok());
+    EXPECT_EQ(via_link.error().stage, Stage::validate);
+    EXPECT_EQ(via_link.error().reason.rfind("cannot open the file: ", 0), 0u)
+        << via_link.error().reason;
+
+    const std::filesystem::path fifo = dir_ / "fifo.jpg";
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    Result<SourceInfo> from_fifo = validate_source_file(fifo, Limits{});
+    ASSERT_FALSE(from_fifo.ok());
+    EXPECT_EQ(from_fifo.error().reason, "not a regular file");
+
+    Result<SourceInfo> folder = validate_source_file(dir_, Limits{});
+    ASSERT_FALSE(folder.ok());
+    EXPECT_EQ(folder.error().reason, "not a regular file");
+
+    Result<SourceInfo> missing = validate_source_file(dir_ / "missing.jpg", Limits{});
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.error().reason, "cannot open the file: No such file or directory");
+    EXPECT_FALSE(missing.error().transient);
+}
+
+TEST_F(ValidateSourceFile, LeavesNoDescriptorOpen) {
+    const std::string jpeg = save(quadrants(200, 200).get(), Format::jpeg);
+    const std::filesystem::path path = write("image.jpg", jpeg);
+    auto open_fds = [] {
+        return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                             std::filesystem::directory_iterator{});
+    };
+    const auto before = open_fds();
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(validate_source_file(path, Limits{}).ok());
+    EXPECT_FALSE(validate_source_file(write("text", "hello"), Limits{}).ok());
+    EXPECT_EQ(open_fds(), before);
 }
 
 }  // namespace

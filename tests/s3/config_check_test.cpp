@@ -86,5 +86,29 @@ TEST(ConfigCheck, ErrorsAreConfigStageAndHoldNoSecret) {
     EXPECT_EQ(s.error().reason.find(c.secret_access_key), std::string::npos);
 }
 
+TEST(ConfigCheck, TheServiceChecksIgnoreTheBucketButNotTheRest) {
+    S3Config c = good();
+    c.bucket = "";
+    EXPECT_FALSE(validate_s3_config(c));
+    EXPECT_TRUE(validate_s3_service(c));
+    c.access_key_id = "";
+    const Status s = validate_s3_service(c);
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().reason.find("access key id is not set"), std::string::npos)
+        << s.error().reason;
+}
+
+TEST(ConfigCheck, BucketNamesFollowS3Rules) {
+    EXPECT_TRUE(valid_bucket_name("imgspool-src"));
+    EXPECT_TRUE(valid_bucket_name("a.b-c1"));
+    EXPECT_FALSE(valid_bucket_name("ab"));
+    EXPECT_FALSE(valid_bucket_name(std::string(64, 'a')));
+    EXPECT_FALSE(valid_bucket_name("Upper-case"));
+    EXPECT_FALSE(valid_bucket_name("-leading"));
+    EXPECT_FALSE(valid_bucket_name("trailing."));
+    EXPECT_FALSE(valid_bucket_name("has/slash"));
+    EXPECT_FALSE(valid_bucket_name(""));
+}
+
 }  // namespace
 }  // namespace imgspool::s3

@@ -66,5 +66,35 @@ TEST(S3Url, ObjectUrlHasNoQuery) {
               "https://my-images.s3.eu-west-1.amazonaws.com/images/x/small.jpg");
 }
 
+TEST(S3Url, AnotherBucketKeepsTheServiceAndAddressingStyle) {
+    S3Config c = aws();
+    c.endpoint = "http://127.0.0.1:9000/";
+    const Target path_style = target_for(endpoint_for(c, "src-bucket"), "in/a b.jpg");
+    EXPECT_EQ(path_style.url, "http://127.0.0.1:9000/src-bucket/in/a%20b.jpg");
+    EXPECT_EQ(path_style.host, "127.0.0.1:9000");
+    EXPECT_EQ(path_style.path, "/src-bucket/in/a b.jpg");
+
+    const Target hosted = target_for(endpoint_for(aws(), "src-bucket"), "in/a.jpg");
+    EXPECT_EQ(hosted.url, "https://src-bucket.s3.eu-west-1.amazonaws.com/in/a.jpg");
+    EXPECT_EQ(hosted.host, "src-bucket.s3.eu-west-1.amazonaws.com");
+    EXPECT_EQ(hosted.path, "/in/a.jpg");
+}
+
+TEST(S3Url, TheConfigBucketIsTheDefaultBucket) {
+    S3Config c = aws();
+    c.endpoint = "http://127.0.0.1:9000";
+    const Endpoint own = endpoint_for(c);
+    const Endpoint named = endpoint_for(c, c.bucket);
+    EXPECT_EQ(own.origin, named.origin);
+    EXPECT_EQ(own.host, named.host);
+    EXPECT_EQ(own.path_prefix, named.path_prefix);
+    EXPECT_EQ(endpoint_for(aws()).host, endpoint_for(aws(), "my-images").host);
+}
+
+TEST(S3Url, S3UriNamesBucketAndKey) {
+    EXPECT_EQ(s3_uri("src-bucket", "in/a b.jpg"), "s3://src-bucket/in/a b.jpg");
+    EXPECT_EQ(s3_uri("b", ""), "s3://b/");
+}
+
 }  // namespace
 }  // namespace imgspool::s3

@@ -410,7 +410,14 @@ TEST_F(JobDbTest, TheSqlite3CliReadsWhileTheDatabaseIsOpen) {
 TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
     start("done1", "h1", "photo.jpg");
     ASSERT_TRUE(db_->complete("done1", outputs_for("done1"), "fp", false, 1000).ok());
-    start("done2", "h2", "b.jpg");
+    start("done2", "h2", "b.job.json");
+    JobRequest manifest;
+    manifest.origin = "manifest";
+    manifest.source_url = "https://images.example.com/b.jpg";
+    manifest.user_id = "u1";
+    manifest.tool = "dall-e";
+    manifest.metadata_json = R"({"prompt":"a lighthouse at dusk"})";
+    ASSERT_TRUE(db_->set_request("done2", manifest).ok());
     ASSERT_TRUE(db_->complete("done2", outputs_for("done2"), "fp", false, 3000).ok());
     start("hit", "h1", "photo-again.jpg");
     ASSERT_TRUE(db_->complete("hit", *db_->cache_lookup("h1", "fp"), "fp", true, 20).ok());
@@ -652,6 +659,183 @@ TEST_F(JobDbTest, AVersionOneDatabaseIsMigratedKeepingItsJobs) {
     ASSERT_TRUE(job.has_value());
     EXPECT_EQ(job->attempts, 0);
     EXPECT_EQ(job->status, "pending");
+}
+
+// A database file as version 2 of imgspool left it: migrations 1 and 2 only, and a job.
+void write_version_two_file(const stdfs::path& file) {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(file.c_str(), &raw), SQLITE_OK);
+    for (int v = 0; v < 2; ++v) {
+        ASSERT_EQ(sqlite3_exec(raw, job_db_migrations()[v], nullptr, nullptr, nullptr), SQLITE_OK);
+    }
+    ASSERT_EQ(sqlite3_exec(raw,
+                           "PRAGMA user_version = 2; INSERT INTO upload_jobs (id, spool, "
+                           "source_name, profile, attempts, last_error) VALUES ('old', 'photos', "
+                           "'o.jpg', 'web', 2, 'store: HTTP 503')",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+}
+
+TEST_F(JobDbTest, AVersionTwoDatabaseIsMigratedToThreeKeepingItsRowsAsDrops) {
+    db_.reset();
+    stdfs::remove(file_);
+    write_version_two_file(file_);
+    auto db = JobDb::open(file_);
+    ASSERT_TRUE(db.ok()) << db.error().message();
+    auto job = (*db)->find("old");
+    ASSERT_TRUE(job.has_value());
+    EXPECT_EQ(job->source_name, "o.jpg");
+    EXPECT_EQ(job->attempts, 2);
+    EXPECT_EQ(job->last_error, "store: HTTP 503");
+    JobRequest drop;
+    drop.profile = "web";
+    EXPECT_EQ(job->request, drop);
+
+    RawDb raw(file_);
+    EXPECT_EQ(raw.one("PRAGMA user_version"), "3");
+    EXPECT_EQ(raw.query("select origin, source_url, user_id, tool, ref, metadata, client_name "
+                        "from upload_jobs"),
+              (Rows{{"drop", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL"}}));
+    EXPECT_EQ(raw.query("select name from sqlite_master where type = 'index' and name in "
+                        "('upload_jobs_user_id', 'upload_jobs_ref') order by name"),
+              (Rows{{"upload_jobs_ref"}, {"upload_jobs_user_id"}}));
+}
+
+JobRequest manifest_request() {
+    JobRequest r;
+    r.origin = "manifest";
+    r.source_url = "https://images.example.com/cat.png";
+    r.user_id = "user-42";
+    r.tool = "dall-e";
+    r.ref = "client-7";
+    r.metadata_json = R"({"prompt":"a cat in a hat","seed":7})";
+    r.profile = "dall-e";
+    return r;
+}
+
+TEST_F(JobDbTest, ANewJobIsADropWithNoRequest) {
+    ASSERT_TRUE(db_->insert_job("d1", "photos", "a.jpg", "web").ok());
+    auto job = db_->find("d1");
+    ASSERT_TRUE(job.has_value());
+    EXPECT_EQ(job->request.origin, "drop");
+    EXPECT_EQ(job->request.profile, "web");
+    EXPECT_TRUE(job->request.source_url.empty());
+    EXPECT_TRUE(job->request.metadata_json.empty());
+}
+
+TEST_F(JobDbTest, SetRequestRoundTripsThroughFindAndUnfinished) {
+    ASSERT_TRUE(db_->insert_job("m1", "photos", "cat.job.json", "web").ok());
+    ASSERT_TRUE(db_->start_attempt("m1").ok());
+    const JobRequest request = manifest_request();
+    ASSERT_TRUE(db_->set_request("m1", request).ok());
+
+    auto job = db_->find("m1");
+    ASSERT_TRUE(job.has_value());
+    EXPECT_EQ(job->request, request);
+    EXPECT_EQ(job->profile, "dall-e");  // the manifest's profile replaces the spool's
+    EXPECT_EQ(job->status, "processing");
+    auto unfinished = db_->unfinished();
+    ASSERT_EQ(unfinished.size(), 1u);
+    EXPECT_EQ(unfinished[0].request, request);
+
+    // Without a profile, set_request keeps the job's; empty fields are NULL again.
+    JobRequest plain;
+    plain.origin = "manifest";
+    plain.source_url = "s3://bucket/key.jpg";
+    ASSERT_TRUE(db_->set_request("m1", plain).ok());
+    job = db_->find("m1");
+    ASSERT_TRUE(job.has_value());
+    EXPECT_EQ(job->profile, "dall-e");
+    EXPECT_EQ(job->request.source_url, "s3://bucket/key.jpg");
+    RawDb raw(file_);
+    EXPECT_EQ(raw.query("select user_id, tool, ref, metadata from upload_jobs where id = 'm1'"),
+              (Rows{{"NULL", "NULL", "NULL", "NULL"}}));
+}
+
+TEST_F(JobDbTest, InsertJobRecordsAnUploadsRequest) {
+    JobRequest upload;
+    upload.origin = "http";
+    upload.user_id = "u9";
+    upload.client_name = "holiday.jpg";
+    upload.metadata_json = R"({"album":"summer"})";
+    ASSERT_TRUE(db_->insert_job("h1", "photos", "h1.jpg", "web", upload).ok());
+    auto job = db_->find("h1");
+    ASSERT_TRUE(job.has_value());
+    upload.profile = "web";  // none asked for: the spool's
+    EXPECT_EQ(job->request, upload);
+
+    JobRequest with_profile = upload;
+    with_profile.profile = "thumbs";
+    ASSERT_TRUE(db_->insert_job("h2", "photos", "h2.jpg", "web", with_profile).ok());
+    EXPECT_EQ(db_->find("h2")->profile, "thumbs");
+}
+
+TEST_F(JobDbTest, SetRequestIsRefusedForACompleteOrUnknownJob) {
+    start("c1", "hash1");
+    ASSERT_TRUE(db_->complete("c1", outputs_for("c1"), "fp").ok());
+    auto st = db_->set_request("c1", manifest_request());
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().stage, Stage::commit);
+    EXPECT_NE(st.error().reason.find("already complete"), std::string::npos) << st.error().reason;
+    EXPECT_EQ(db_->find("c1")->request.origin, "drop");
+
+    st = db_->set_request("nope", manifest_request());
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.error().reason.find("no such job"), std::string::npos) << st.error().reason;
+}
+
+TEST_F(JobDbTest, MetadataThatIsNotAJsonObjectIsRefused) {
+    ASSERT_TRUE(db_->insert_job("m2", "photos", "x.job.json", "web").ok());
+    for (const char* bad : {"{\"prompt\": ", "not json", "[1, 2]", "\"text\"", "42"}) {
+        JobRequest r = manifest_request();
+        r.metadata_json = bad;
+        auto st = db_->set_request("m2", r);
+        ASSERT_FALSE(st.ok()) << bad;
+        EXPECT_EQ(st.error().stage, Stage::validate) << bad;
+        EXPECT_FALSE(st.error().transient) << bad;
+        EXPECT_FALSE(db_->insert_job("m3", "photos", "y.job.json", "web", r).ok()) << bad;
+    }
+    EXPECT_EQ(db_->find("m2")->request.origin, "drop");
+    EXPECT_FALSE(db_->find("m3").has_value());
+}
+
+TEST_F(JobDbTest, TheSchemaItselfRefusesBadMetadataAndUnknownOrigins) {
+    ASSERT_TRUE(db_->insert_job("s1", "photos", "s.jpg", "web").ok());
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(file_.c_str(), &raw), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(raw, "UPDATE upload_jobs SET metadata = '{oops' WHERE id = 's1'",
+                           nullptr, nullptr, nullptr),
+              SQLITE_CONSTRAINT);
+    EXPECT_EQ(sqlite3_exec(raw, "UPDATE upload_jobs SET origin = 'ftp' WHERE id = 's1'", nullptr,
+                           nullptr, nullptr),
+              SQLITE_CONSTRAINT);
+    sqlite3_close(raw);
+
+    JobRequest r;
+    r.origin = "carrier-pigeon";
+    EXPECT_FALSE(db_->set_request("s1", r).ok());
+    EXPECT_EQ(db_->find("s1")->request.origin, "drop");
+}
+
+TEST_F(JobDbTest, MetadataIsQueryableWithJsonExtract) {
+    ASSERT_TRUE(db_->insert_job("p1", "photos", "p1.job.json", "web").ok());
+    ASSERT_TRUE(db_->set_request("p1", manifest_request()).ok());
+    JobRequest other = manifest_request();
+    other.tool = "midjourney";
+    other.metadata_json = R"({"prompt":"a dog"})";
+    ASSERT_TRUE(db_->insert_job("p2", "photos", "p2.job.json", "web").ok());
+    ASSERT_TRUE(db_->set_request("p2", other).ok());
+
+    RawDb raw(file_);
+    EXPECT_EQ(raw.query("select id, user_id, json_extract(metadata, '$.prompt'), "
+                        "json_extract(metadata, '$.seed') from upload_jobs where tool = 'dall-e'"),
+              (Rows{{"p1", "user-42", "a cat in a hat", "7"}}));
+    auto cli = sqlite3_cli(file_,
+                           "select id from upload_jobs where json_extract(metadata, '$.prompt') "
+                           "like '%dog%';");
+    EXPECT_EQ(cli.status, 0) << cli.output;
+    EXPECT_EQ(cli.output, "p2\n");
 }
 
 }  // namespace

@@ -8,6 +8,11 @@
 //                                {"kind":"reset","count":1}        (TCP reset, no answer)
 //                                {"kind":"stall","count":1,"ms":30000} (no answer until ms pass)
 //                                {"kind":"corrupt","count":1}      (flips a body byte, passes on)
+//                                {"kind":"chunked","count":1}      (passes on; the answer comes
+//                                 without Content-Length, chunked in 64 KiB pieces: a client
+//                                 learns its size only by reading it)
+//                                {"kind":"truncate","count":1}     (passes on; the answer announces
+//                                 its length, then the connection is cut halfway through the body)
 //                          optional "method":"PUT" and "match":"partNumber=2" (substring of the
 //                          URL) restrict which requests a fault hits.
 //   GET  /_harness/faults  -> {"pending":[...],"injected":n,"passed":n}
@@ -58,8 +63,9 @@ function createFaultProxy({ upstreamPort }) {
         const body = await readBody(req);
         if (req.method === 'POST' && req.url === '/_harness/faults') {
           const fault = JSON.parse(body.toString('utf8') || '{}');
-          if (!['status', 'reset', 'stall', 'corrupt'].includes(fault.kind)) {
-            return sendJson(res, 400, { error: 'kind must be status, reset, stall or corrupt' });
+          if (!['status', 'reset', 'stall', 'corrupt', 'chunked', 'truncate'].includes(fault.kind)) {
+            return sendJson(res, 400,
+              { error: 'kind must be status, reset, stall, corrupt, chunked or truncate' });
           }
           state.pending.push({ count: 1, ...fault });
         } else if (req.method === 'POST' && req.url === '/_harness/faults/clear') {
@@ -94,6 +100,20 @@ function createFaultProxy({ upstreamPort }) {
       if (fault && fault.kind === 'corrupt' && body.length > 0) body[0] ^= 0xff;
       state.passed += 1;
       const answer = await forward(upstreamPort, req.method, req.url, req.headers, body);
+      if (fault && fault.kind === 'chunked' && req.method !== 'HEAD') {
+        const { 'content-length': _length, ...headers } = answer.headers;
+        res.writeHead(answer.status, headers);  // no Content-Length: Node sends it chunked
+        for (let at = 0; at < answer.body.length; at += 64 * 1024) {
+          res.write(answer.body.subarray(at, at + 64 * 1024));
+        }
+        return res.end();
+      }
+      if (fault && fault.kind === 'truncate' && req.method !== 'HEAD') {
+        res.writeHead(answer.status, answer.headers);
+        res.write(answer.body.subarray(0, Math.floor(answer.body.length / 2)),
+          () => req.socket.destroy());
+        return undefined;
+      }
       res.writeHead(answer.status, answer.headers);
       res.end(req.method === 'HEAD' ? undefined : answer.body);
     } catch (err) {
