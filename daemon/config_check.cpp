@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "daemon/config_parts.hpp"
+#include "fetch/address_policy.hpp"
 #include "store/s3/config_check.hpp"
 
 namespace imgspool {
@@ -161,6 +162,17 @@ Status check_s3(const StoreSettings& store, const std::string& origin) {
         "[store]", "kind = \"s3\" needs it", origin);
 }
 
+// Each allow_hosts entry must be a host name, a ".suffix", an IP address or a CIDR range.
+Status check_allow_hosts(const FetchConfig& fetch, const std::string& origin) {
+    for (const std::string& entry : fetch.allow_hosts) {
+        if (auto parsed = fetch::parse_allow_entry(entry); !parsed) {
+            return make_error(Stage::config, "[fetch] allow_hosts: " + parsed.error().reason,
+                              origin);
+        }
+    }
+    return ok_status();
+}
+
 // [fetch.s3] has no bucket (each s3:// source names one), so the S3 client's own checks run on
 // a copy with a stand-in bucket. Without [fetch.s3], s3:// sources use an S3 [store]'s settings.
 Status check_fetch_s3(const FetchConfig& fetch, const std::string& origin) {
@@ -235,6 +247,7 @@ Status check_config(Config& config, const std::string& origin) {
     }
     if (Status s = check_spools(config, origin); !s) return s;
     if (Status s = check_s3(config.store, origin); !s) return s;
+    if (Status s = check_allow_hosts(config.fetch, origin); !s) return s;
     if (Status s = check_fetch_s3(config.fetch, origin); !s) return s;
     return check_http(config, origin);
 }

@@ -16,6 +16,27 @@ namespace {
 // A claim refused this many times for a reason that will not pass goes to failed/ as a copy.
 constexpr int kMaxClaimRefusals = 3;
 
+// Moves a received upload to its place in work/. The temporary file is in the first spool's
+// work/; another spool's may be on another file system, and then the bytes are copied next to
+// their place first, so the last step is still one atomic rename.
+Status place_upload(const std::filesystem::path& temp, const std::filesystem::path& work,
+                    const std::filesystem::path& dest) {
+    Status moved = fs::rename_noreplace(temp, dest);
+    if (moved || temp.parent_path() == work) return moved;
+    const std::filesystem::path near = work / (dest.filename().string() + ".part");
+    std::error_code ec;
+    std::filesystem::copy_file(temp, near, std::filesystem::copy_options::none, ec);
+    if (ec) {
+        Error e = make_error(Stage::claim,
+                             "cannot copy the upload to " + near.string() + ": " + ec.message());
+        e.transient = is_transient_errno(ec.value());
+        return e;
+    }
+    moved = fs::rename_noreplace(near, dest);
+    if (!moved) std::filesystem::remove(near, ec);
+    return moved;
+}
+
 std::string kind_of(const std::filesystem::path& p) {
     struct stat st {};
     if (::lstat(p.c_str(), &st) != 0) return "vanished";
@@ -113,6 +134,61 @@ Offer Intake::accept(const StableFile& file) {
     (void)pool_.submit(
         Job{c.upload_id, *spool, c.work_path, c.relative, c.state, 0, std::move(settings)});
     return Offer::taken;
+}
+
+std::optional<std::string> Intake::busy_reason() {
+    if (intake_paused()) {
+        return "intake paused: " + std::to_string(deferred_.size()) + " jobs are deferred";
+    }
+    if (pool_.queue_depth() >= pool_.queue_capacity()) {
+        return "queue full (" + std::to_string(pool_.queue_depth()) + " jobs waiting)";
+    }
+    return std::nullopt;
+}
+
+Result<std::string> Intake::accept_upload(const ReceivedUpload& upload) {
+    std::optional<SpoolLayout> spool;
+    std::shared_ptr<const PipelineSettings> settings;
+    {
+        std::lock_guard lock(mutex_);
+        for (const SpoolLayout& s : *spools_) {
+            if (upload.spool.empty() ? !spool : s.name == upload.spool) spool = s;
+        }
+        settings = settings_;
+    }
+    if (!spool) return make_error(Stage::config, "no spool named \"" + upload.spool + "\"");
+    if (!upload.request.profile.empty()) {
+        if (!settings->profiles.count(upload.request.profile)) {
+            return make_error(Stage::config, "no profile named \"" + upload.request.profile + "\"");
+        }
+        spool->profile = upload.request.profile;  // this job's profile; the row records it
+    }
+    const std::string upload_id = new_upload_id();
+    const std::filesystem::path relative =
+        std::filesystem::path("http") / (upload_id + upload.extension);
+    // Recorded first, as a dropped file is: nothing sits in work/ without a row.
+    if (Status st = rt_.db->insert_job(upload_id, spool->name, relative.string(), spool->profile,
+                                       upload.request);
+        !st) {
+        return st.error();
+    }
+    const std::filesystem::path dest = spool->work() / upload_id / relative;
+    if (Status moved = place_upload(upload.temp, spool->work(), dest); !moved) {
+        (void)rt_.db->forget_unclaimed(upload_id);
+        remove_empty_folders(spool->work() / upload_id);
+        return moved.error();
+    }
+    std::optional<FileState> state = lstat_state(dest);
+    Job job{upload_id, *spool, dest, relative, state, 0, std::move(settings)};
+    log::info("upload accepted", {{"upload_id", upload_id},
+                                  {"spool", spool->name},
+                                  {"source", relative.string()},
+                                  {"bytes", state ? state->size : 0}});
+    // The HTTP thread never waits for room: a job the queue cannot take now runs a little later.
+    if (!pool_.try_submit(job)) {
+        deferred_.add(job, std::chrono::system_clock::now() + job.settings->recheck_after);
+    }
+    return upload_id;
 }
 
 Offer Intake::claim_refused(const SpoolLayout& spool, const StableFile& file, const Error& error) {
@@ -257,9 +333,11 @@ void Intake::recover(const RecoveryPlan& plan) {
 
 void Intake::recover_file(const RecoveryPlan::Claimed& c) {
     const SpoolLayout& spool = *c.spool;
-    const Job job{c.file.upload_id, spool, c.file.work_path, c.file.relative, std::nullopt, 0};
     const std::string source = printable_name(c.file.relative.native());
     auto record = rt_.db->find(c.file.upload_id);
+    Job job{c.file.upload_id, spool, c.file.work_path, c.file.relative, std::nullopt, 0};
+    // An upload or a manifest may have asked for another profile than the spool's.
+    if (record && !record->profile.empty()) job.spool.profile = record->profile;
     if (!record) {
         (void)rt_.db->insert_job(c.file.upload_id, spool.name, source, spool.profile);
     } else if (record->status == "processing") {

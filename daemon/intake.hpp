@@ -31,6 +31,15 @@ struct RecoveryPlan {
     std::vector<JobRecord> unfinished;  // pending or processing rows
 };
 
+// A file the HTTP drop-in received and checked, waiting in a spool's work/ folder (directly in
+// it, where no job's files are) to become a job.
+struct ReceivedUpload {
+    std::filesystem::path temp;
+    std::string extension;  // ".jpg", ".png", ".webp" or ".job.json"
+    std::string spool;      // "" = the first spool
+    JobRequest request;     // origin "http"; request.profile "" = the spool's
+};
+
 class Intake {
   public:
     // observer (may be null) hears of files rejected without running the pipeline. The spools
@@ -43,6 +52,15 @@ class Intake {
     // while too many jobs are deferred, the database cannot record the job, or a writer holds
     // the file.
     Offer accept(const StableFile& file);
+
+    // The HTTP drop-in's way in: records the job, moves the file into work/<id>/http/<id><ext>
+    // and queues it (without waiting: a full queue defers it instead), so the pipeline runs it
+    // like a dropped file. Returns the job's upload_id. The temporary file is the caller's to
+    // remove when this fails. Errors: Stage::config for an unknown spool or profile; transient
+    // when the database or the disk cannot take it now. Any thread.
+    Result<std::string> accept_upload(const ReceivedUpload& upload);
+    // Why new uploads cannot be taken now (intake paused, queue full), or nullopt.
+    std::optional<std::string> busy_reason();
 
     RecoveryPlan plan_recovery();
     // Committed jobs are only moved to done/, failed ones to failed/; a job whose run was cut

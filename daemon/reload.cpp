@@ -104,6 +104,7 @@ Status ConfigReloader::apply(const Config& requested) {
         }
     }
     targets_.pipeline.current().set_settings(settings);
+    if (targets_.reconfigure_http) targets_.reconfigure_http(next);
     if (store) swap_store(std::move(store));
     locks_.merge(new_locks);
     running_ = std::move(next);

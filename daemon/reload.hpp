@@ -11,12 +11,15 @@
 //   a job claimed before keeps the settings it was claimed with (Job::settings).
 // - A changed [store] is built first, then swapped in for jobs that start afterwards; jobs
 //   running on the old one finish on it. Deferred jobs run on the new one, at once.
+// - [fetch] applies to the next fetch, a deferred job's next run included; [http] token, spool
+//   and request_timeout_s to the next request.
 // - Restart-only keys (ConfigDiff::needs_restart) are logged and keep their running value.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,6 +42,8 @@ struct ReloadTargets {
     Intake& intake;
     ReplaceableWatcher& watcher;
     DeferredJobs& deferred;
+    // The HTTP drop-in, when it runs: its token, spool and request timeout follow a reload.
+    std::function<void(const Config&)> reconfigure_http{};
 };
 
 // The watcher's options for a configuration.

@@ -10,6 +10,7 @@
 #include "daemon/commands.hpp"
 #include "daemon/health_monitor.hpp"
 #include "daemon/health_probes.hpp"
+#include "daemon/http_dropin.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/reload.hpp"
@@ -23,6 +24,7 @@
 #include "metrics/imgspool_metrics.hpp"
 #include "pipeline/deferred_jobs.hpp"
 #include "pipeline/finish.hpp"
+#include "upload/upload_server.hpp"
 
 namespace imgspool {
 
@@ -91,9 +93,28 @@ int run_daemon(Config config) {
         daemon_health_probes([&pipeline] { return pipeline.current().store(); }, *runtime.db),
         {.on_store_recovered = [&deferred] { deferred.release_all(); }});
     health.start();
+    HttpDropIn dropin(intake, *runtime.db, pipeline.current(), cfg);
+    upload::UploadServer uploads(
+        {.bind = cfg.http.bind,
+         .port = cfg.http.port,
+         .max_connections = static_cast<unsigned>(cfg.http.max_connections),
+         .idle_timeout_s = static_cast<unsigned>(cfg.http.idle_timeout_s),
+         .request_timeout = std::chrono::seconds(cfg.http.request_timeout_s),
+         .on_answer = [&metrics](std::string_view endpoint,
+                                 unsigned status) { metrics.http_answered(endpoint, status); }},
+        dropin);
+    uploads.set_token(cfg.http.token);
     ConfigReloader reloader(
         cfg, std::move(locks).value(),
-        {.pipeline = pipeline, .intake = intake, .watcher = watcher, .deferred = deferred});
+        {.pipeline = pipeline,
+         .intake = intake,
+         .watcher = watcher,
+         .deferred = deferred,
+         .reconfigure_http = [&](const Config& next) {
+             dropin.reconfigure(next);
+             uploads.set_token(next.http.token);
+             uploads.set_request_timeout(std::chrono::seconds(next.http.request_timeout_s));
+         }});
     auto sample = [&] {
         metrics.sample({.jobs_by_state = health.job_counts(),
                         .queue_depth = static_cast<std::int64_t>(pool->queue_depth()),
@@ -112,16 +133,18 @@ int run_daemon(Config config) {
             if (!watcher.armed()) return {false, "watchers not armed"};
             return health.readiness();
         });
-    if (cfg.metrics.enabled) {
-        if (Status st = http.start(); !st) {
-            log::error("cannot serve metrics", {{"error", st.error().message()}});
-            watcher.stop();
-            waiting.stop();
-            pool->stop(false);
-            deferred.stop();
-            recovering.join();
-            return 1;
-        }
+    Status serving = ok_status();
+    if (cfg.metrics.enabled) serving = http.start();
+    if (serving && cfg.http.enabled) serving = uploads.start();
+    if (!serving) {
+        log::error("cannot serve HTTP", {{"error", serving.error().message()}});
+        http.stop();
+        watcher.stop();
+        waiting.stop();
+        pool->stop(false);
+        deferred.stop();
+        recovering.join();
+        return 1;
     }
     ServiceReporter reporter(
         systemd,
@@ -146,13 +169,16 @@ int run_daemon(Config config) {
     // on are seen, and those dropped before were found by the start-up scan.
     if (watcher.armed()) systemd.ready();
     reporter.start();
-    log::info("imgspool started", {{"workers", workers},
-                                   {"spools", static_cast<unsigned long long>(cfg.spools.size())},
-                                   {"store", pipeline.current().store()->describe()},
-                                   {"database", cfg.database_path().string()},
-                                   {"metrics", cfg.metrics.enabled ? cfg.metrics.bind + ":" +
-                                                                         std::to_string(http.port())
-                                                                   : std::string("off")}});
+    log::info(
+        "imgspool started",
+        {{"workers", workers},
+         {"spools", static_cast<unsigned long long>(cfg.spools.size())},
+         {"store", pipeline.current().store()->describe()},
+         {"database", cfg.database_path().string()},
+         {"metrics", cfg.metrics.enabled ? cfg.metrics.bind + ":" + std::to_string(http.port())
+                                         : std::string("off")},
+         {"http_dropin", cfg.http.enabled ? cfg.http.bind + ":" + std::to_string(uploads.port())
+                                          : std::string("off")}});
 
     for (DaemonSignal sig = DaemonSignal::none; sig != DaemonSignal::stop;
          sig = stop_signals.wait()) {
@@ -169,6 +195,7 @@ int run_daemon(Config config) {
 
     // Stop taking files, let running jobs finish; queued and deferred ones stay claimed in work/
     // and pending in the database, and the next start resumes them.
+    uploads.stop();  // no new jobs from clients; an upload being received is not answered
     http.stop();
     health.stop();
     watcher.stop();

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common/fs.hpp"
+#include "daemon/source_fetch.hpp"
 #include "store/local_store.hpp"
 #include "store/s3/s3_store.hpp"
 
@@ -22,12 +23,30 @@ Result<std::unique_ptr<ObjectStore>> make_store(const StoreSettings& settings) {
     return make_error(Stage::config, "[store] kind \"" + settings.kind + "\" is not supported");
 }
 
+namespace {
+
+// Uploads being received wait as work/NAME.part, directly in work/ where no job's files are;
+// one left by a stop or a crash was never answered with 202, so nothing refers to it.
+void remove_unfinished_uploads(const SpoolLayout& spool) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(spool.work(), ec)) {
+        std::error_code type_ec;
+        if (entry.path().extension() == ".part" && entry.is_regular_file(type_ec) &&
+            !entry.is_symlink(type_ec)) {
+            std::filesystem::remove(entry.path(), type_ec);
+        }
+    }
+}
+
+}  // namespace
+
 Result<Runtime> open_runtime(Config config) {
     if (Status st = fs::make_dirs(config.daemon.state_dir); !st) return st.error();
     for (const SpoolLayout& spool : config.spools) {
         for (const auto& dir : {spool.inbox(), spool.work(), spool.done(), spool.failed()}) {
             if (Status st = fs::make_dirs(dir); !st) return st.error();
         }
+        remove_unfinished_uploads(spool);
     }
     auto db = JobDb::open(config.database_path());
     if (!db) return db.error();
@@ -45,6 +64,7 @@ PipelineSettings pipeline_settings(const Config& config) {
     s.retry = {std::chrono::seconds(d.retry_min_s), std::chrono::seconds(d.retry_max_s)};
     s.recheck_after = std::chrono::milliseconds(std::max(d.settle_ms, 100));
     s.abandon_after = std::chrono::seconds(d.abandon_after_s);
+    s.fetch_source = make_source_fetch(config);
     return s;
 }
 

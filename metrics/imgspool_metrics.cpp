@@ -94,7 +94,11 @@ ImgspoolMetrics::ImgspoolMetrics()
                                       "inotify queue overflows (each one triggers a rescan).")
                              .get()),
       rescans_(
-          registry_.counter("imgspool_rescans_total", "Full scans of the inbox/ folders.").get()) {
+          registry_.counter("imgspool_rescans_total", "Full scans of the inbox/ folders.").get()),
+      http_requests_(registry_.counter("imgspool_http_requests_total",
+                                       "Requests the HTTP drop-in answered, by endpoint (upload, "
+                                       "jobs, image, other) and status.",
+                                       {"endpoint", "code"})) {
     for (const char* state : kStates) jobs_.labels({state}).set(0);
     // Every failure class is exposed from the start, so rate() works before the first failure.
     for (const Stage stage :
@@ -156,6 +160,10 @@ void ImgspoolMetrics::job_finished(const JobOutcome& o) {
     failure_.labels({stage_name(o.error ? o.error->stage : Stage::internal)}).inc();
     // final_path is set once the original is in failed/; empty when even that move failed.
     if (!o.final_path.empty()) failed_files_.inc();
+}
+
+void ImgspoolMetrics::http_answered(std::string_view endpoint, unsigned status) {
+    http_requests_.labels({std::string(endpoint), std::to_string(status)}).inc();
 }
 
 void ImgspoolMetrics::sample(const MetricsSample& s) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "metrics/registry.hpp"
 #include "pipeline/job.hpp"
@@ -40,6 +41,8 @@ class ImgspoolMetrics final : public JobObserver {
     void job_deferred(const JobOutcome& outcome) override;
 
     void sample(const MetricsSample& sample);
+    // One answer of the HTTP drop-in: endpoint "upload", "jobs", "image" or "other". Any thread.
+    void http_answered(std::string_view endpoint, unsigned status);
 
     // The exposition served at /metrics (Prometheus text format 0.0.4).
     std::string render() const { return registry_.render(); }
@@ -64,6 +67,7 @@ class ImgspoolMetrics final : public JobObserver {
     metrics::Counter& failed_files_;
     metrics::Counter& inotify_overflows_;
     metrics::Counter& rescans_;
+    metrics::Family<metrics::Counter>& http_requests_;
 
     std::mutex busy_mutex_;
     std::set<std::string> busy_;  // upload_ids between job_started and job_finished

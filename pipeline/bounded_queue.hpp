@@ -26,6 +26,15 @@ class BoundedQueue {
         return true;
     }
 
+    // Never blocks: false if the queue is full or closed (the item is not queued).
+    bool try_push(T& item) {
+        std::lock_guard lock(mutex_);
+        if (closed_ || items_.size() >= capacity_) return false;
+        items_.push_back(std::move(item));
+        not_empty_.notify_one();
+        return true;
+    }
+
     // nullopt once closed and empty. With drain=false, nullopt as soon as closed.
     std::optional<T> pop() {
         std::unique_lock lock(mutex_);
@@ -51,6 +60,8 @@ class BoundedQueue {
         std::lock_guard lock(mutex_);
         return std::exchange(items_, {});
     }
+
+    std::size_t capacity() const { return capacity_; }
 
     std::size_t size() const {
         std::lock_guard lock(mutex_);

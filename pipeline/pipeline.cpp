@@ -9,6 +9,7 @@
 #include "common/log.hpp"
 #include "pipeline/finish.hpp"
 #include "pipeline/hash.hpp"
+#include "pipeline/manifest.hpp"
 #include "pipeline/render.hpp"
 #include "pipeline/source_read.hpp"
 #include "watcher/read_lease.hpp"
@@ -25,6 +26,19 @@ std::string extension_of(const Rendered& r) {
     return format_extension(r.format);
 }
 
+// A source that still cannot be fetched abandon_after after the job was recorded is not
+// coming back by itself (an origin gone for good): the job fails instead of waiting forever.
+void give_up_on_old_source(Error& err, const JobRecord& record, const PipelineSettings& settings) {
+    const auto created = parse_iso_utc(record.created_at);
+    if (!created) return;
+    const auto age = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::system_clock::now() - *created);
+    if (age < settings.abandon_after) return;
+    err.transient = false;
+    err.reason += " (still failing " + std::to_string(age.count()) +
+                  " s after the job was recorded; [daemon] abandon_after_s)";
+}
+
 }  // namespace
 
 // What a job carries from one step to the next.
@@ -36,6 +50,8 @@ struct Pipeline::Work {
     std::shared_ptr<const PipelineSettings> settings;
     std::shared_ptr<ObjectStore> store;
     const Profile* profile = nullptr;
+    std::string profile_name;  // the spool's, or the one a manifest or an upload asked for
+    std::string origin;        // drop | manifest | http, as recorded
     std::string cache_key;
     std::string bytes;
     FileState read_state;           // the file the bytes came from
@@ -68,13 +84,15 @@ std::shared_ptr<const PipelineSettings> Pipeline::settings_for(const Job& job) c
 }
 
 JobOutcome Pipeline::run(const Job& job, Heartbeat* heartbeat) {
-    if (auto record = db_.find(job.upload_id)) {
+    auto record = db_.find(job.upload_id);
+    if (record) {
         if (record->status == "complete") return finish_completed(job);
         if (record->status == "failed") return finish_failed(job, *record);
     }
     const auto started = Clock::now();
     if (observer_) observer_->job_started(job);
     Work w(job, settings_for(job), current_.store());
+    w.origin = record ? record->request.origin : "drop";
     JobOutcome out = begin_outcome(job);
 
     // The pipeline, in order. Each step either fills `w` or returns the reason it cannot.
@@ -83,7 +101,7 @@ JobOutcome Pipeline::run(const Job& job, Heartbeat* heartbeat) {
         return true;
     };
     Status st = step_start(w);
-    if (st && next_step()) st = step_read(w);
+    if (st && next_step()) st = step_read(w, heartbeat);
     if (st && next_step()) st = step_validate(w);
     if (st && next_step()) st = step_hash_and_lookup(w);
     if (st && !w.cache_hit && next_step()) st = step_render(w);
@@ -91,6 +109,7 @@ JobOutcome Pipeline::run(const Job& job, Heartbeat* heartbeat) {
     if (st && next_step()) st = step_commit(w, started);
     next_step();
 
+    if (!w.profile_name.empty()) out.profile = w.profile_name;
     out.original_bytes = w.bytes.size();
     out.width = w.info.width;
     out.height = w.info.height;
@@ -105,6 +124,9 @@ JobOutcome Pipeline::run(const Job& job, Heartbeat* heartbeat) {
     if (!st) {
         err = st.error();
         if (err.file.empty()) err.file = job.relative.string();
+    }
+    if (!st && err.transient && err.stage == Stage::fetch && record) {
+        give_up_on_old_source(err, *record, *w.settings);
     }
     if (st) {
         finish_done(job, *w.settings, out);
@@ -129,16 +151,21 @@ JobOutcome Pipeline::begin_outcome(const Job& job) const {
     return out;
 }
 
-Status Pipeline::step_start(Work& w) {
-    auto it = w.settings->profiles.find(w.job.spool.profile);
+Status Pipeline::use_profile(Work& w, const std::string& name) {
+    auto it = w.settings->profiles.find(name);
     if (it == w.settings->profiles.end()) {
-        return make_error(Stage::config,
-                          "spool uses unknown profile \"" + w.job.spool.profile + "\"");
+        return make_error(Stage::config, "unknown profile \"" + name + "\"");
     }
     w.profile = &it->second;
+    w.profile_name = name;
     // A cached set is valid only for the same profile settings, key layout and store.
     w.cache_key = sha256_hex(it->second.fingerprint() + "\n" + w.settings->key_template + "\n" +
                              w.store->describe());
+    return ok_status();
+}
+
+Status Pipeline::step_start(Work& w) {
+    if (Status st = use_profile(w, w.job.spool.profile); !st) return st;
     // Counted before the run: a run that kills the daemon is known at the next start.
     if (Status st = db_.start_attempt(w.job.upload_id); !st) return st;
     log::info("job started", {{"upload_id", w.job.upload_id},
@@ -148,7 +175,8 @@ Status Pipeline::step_start(Work& w) {
     return ok_status();
 }
 
-Status Pipeline::step_read(Work& w) {
+Status Pipeline::step_read(Work& w, Heartbeat* heartbeat) {
+    if (is_manifest_name(w.job.relative)) return step_fetch(w, heartbeat);
     // The size limit is checked before reading, so a huge drop never lands in memory.
     auto source =
         read_claimed_source(w.job.work_path, w.job.claimed,
@@ -156,6 +184,42 @@ Status Pipeline::step_read(Work& w) {
     if (!source) return source.error();
     w.bytes = std::move(source->bytes);
     w.read_state = source->state;
+    return ok_status();
+}
+
+// A manifest names its source instead of carrying it: what it asks for is recorded with the job,
+// the source is fetched, and the job goes on with those bytes. The manifest itself is the file
+// that moves to done/ or failed/.
+Status Pipeline::step_fetch(Work& w, Heartbeat* heartbeat) {
+    auto file = read_claimed_source(w.job.work_path, w.job.claimed,
+                                    {kMaxManifestBytes, w.settings->abandon_after}, w.seen);
+    if (!file) return file.error();
+    w.read_state = file->state;
+    auto manifest = parse_manifest(file->bytes);
+    if (!manifest) return manifest.error();
+    if (!manifest->profile.empty()) {
+        if (Status st = use_profile(w, manifest->profile); !st) return st;
+    }
+    JobRequest request;
+    request.origin = w.origin == "http" ? "http" : "manifest";
+    request.source_url = manifest->source;
+    request.user_id = manifest->user_id;
+    request.tool = manifest->tool;
+    request.ref = manifest->ref;
+    request.metadata_json = manifest->metadata_json;
+    request.profile = manifest->profile;
+    if (Status st = db_.set_request(w.job.upload_id, request); !st) return st;
+    log::info("fetching source",
+              {{"upload_id", w.job.upload_id}, {"source_url", manifest->source}});
+    // The fetch policy in force now, not the job's snapshot: a host taken out of allow_hosts by
+    // a reload is not asked again, not even by a job claimed before.
+    const auto current = current_.settings();
+    if (!current->fetch_source) {
+        return make_error(Stage::fetch, "fetching sources is not set up in this process");
+    }
+    auto bytes = current->fetch_source(manifest->source, w.settings->limits.max_bytes, heartbeat);
+    if (!bytes) return bytes.error();
+    w.bytes = std::move(bytes).value();
     return ok_status();
 }
 
@@ -195,7 +259,7 @@ Status Pipeline::step_store(Work& w) {
     for (const Rendered& r : w.rendered) {
         const std::string ext = extension_of(r);
         std::string key = expand_key(w.settings->key_template, w.job.upload_id, r.variant, ext,
-                                     w.job.spool.name, w.job.spool.profile);
+                                     w.job.spool.name, w.profile_name);
         objects.push_back(PutObject{key, format_mime(r.format), r.bytes});
         w.outputs.push_back(StoredVariant{r.variant,
                                           format_name(r.format),

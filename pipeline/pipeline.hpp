@@ -1,5 +1,6 @@
 // The pipeline as one ordered list of steps:
-//   start -> read -> validate -> hash -> cache lookup -> render -> store -> commit -> move to done/
+//   start -> read (or, for a *.job.json manifest, fetch its source) -> validate -> hash -> cache
+//   lookup -> render -> store -> commit -> move to done/
 // On a fault that passes by itself (Error::transient) the job is deferred: it stays claimed in
 // work/, its row says pending with last_error and next_attempt_at, and it runs again later.
 // On any other failure: record the reason, delete what this run stored, move the original to
@@ -54,7 +55,9 @@ class Pipeline {
 
     JobOutcome begin_outcome(const Job& job) const;
     Status step_start(Work& w);
-    Status step_read(Work& w);
+    Status use_profile(Work& w, const std::string& name);
+    Status step_read(Work& w, Heartbeat* heartbeat);
+    Status step_fetch(Work& w, Heartbeat* heartbeat);
     Status step_validate(Work& w);
     Status step_hash_and_lookup(Work& w);
     Status step_render(Work& w);

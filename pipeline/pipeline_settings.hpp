@@ -3,17 +3,26 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "common/error.hpp"
+#include "common/progress_tracker.hpp"
 #include "pipeline/profile.hpp"
 #include "pipeline/retry_delay.hpp"
 #include "pipeline/validate.hpp"
 #include "store/object_store.hpp"
 
 namespace imgspool {
+
+// Reads a manifest's source (http(s):// or s3://) into memory, never more than max_bytes; beats
+// `beat` (may be null) while bytes arrive. Errors are Stage::fetch, transient when they may pass.
+using SourceFetch = std::function<Result<std::string>(const std::string& source,
+                                                      std::uint64_t max_bytes, Heartbeat* beat)>;
 
 struct PipelineSettings {
     Limits limits;
@@ -24,6 +33,8 @@ struct PipelineSettings {
     std::chrono::milliseconds recheck_after{2000};
     // A claimed file still incomplete and unmodified this long fails ([daemon] abandon_after_s).
     std::chrono::seconds abandon_after{3600};
+    // Empty: manifests fail, there is nothing to fetch their sources with.
+    SourceFetch fetch_source;
 };
 
 // The settings and the store that jobs starting now get. Each is handed out as a shared,

@@ -31,6 +31,10 @@ bool WorkerPool::submit(Job job) {
     return queue_.push(std::move(job));
 }
 
+bool WorkerPool::try_submit(Job& job) {
+    return queue_.try_push(job);
+}
+
 void WorkerPool::stop(bool drain) {
     queue_.close(drain);
     for (std::thread& t : threads_) {

@@ -35,6 +35,9 @@ class WorkerPool {
 
     // Blocks while the queue is full. false once the pool is stopping.
     bool submit(Job job);
+    // Never blocks (for threads that answer clients): false, with `job` untouched, while the
+    // queue is full or the pool is stopping.
+    bool try_submit(Job& job);
 
     // drain=true: finish every queued job, then end (batch mode). drain=false: finish only the
     // jobs already running; queued jobs stay where they are (claimed in work/) for the next
@@ -42,6 +45,7 @@ class WorkerPool {
     void stop(bool drain);
 
     std::size_t queue_depth() const { return queue_.size(); }
+    std::size_t queue_capacity() const { return queue_.capacity(); }
     int busy() const { return busy_.load(); }
     int size() const { return static_cast<int>(threads_.size()); }
 

@@ -16,7 +16,7 @@ PACKAGES=(
   libjemalloc-dev libmicrohttpd-dev
 )
 if [[ ${1:-} == --test ]]; then
-  PACKAGES+=(libgtest-dev lintian mandoc nodejs npm prometheus openssh-server openssh-client python3-seccomp
+  PACKAGES+=(curl libgtest-dev lintian mandoc nodejs npm prometheus openssh-server openssh-client python3-seccomp
              rsync systemd)
 fi
 

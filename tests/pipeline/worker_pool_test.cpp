@@ -40,6 +40,21 @@ TEST(BoundedQueue, PushBlocksWhileFull) {
     EXPECT_EQ(q.size(), 2u);
 }
 
+TEST(BoundedQueue, TryPushNeverWaitsAndKeepsTheItemWhenFull) {
+    BoundedQueue<std::string> q(1);
+    std::string first = "a";
+    std::string second = "b";
+    EXPECT_TRUE(q.try_push(first));
+    EXPECT_FALSE(q.try_push(second));
+    EXPECT_EQ(second, "b") << "a refused item stays with the caller";
+    EXPECT_EQ(q.pop(), "a");
+    EXPECT_TRUE(q.try_push(second));
+    q.close(false);
+    std::string late = "c";
+    EXPECT_FALSE(q.try_push(late));
+    EXPECT_EQ(q.capacity(), 1u);
+}
+
 TEST(BoundedQueue, CloseWithoutDrainLeavesItems) {
     BoundedQueue<int> q(4);
     q.push(1);
