@@ -160,6 +160,14 @@ class Daemon:
         self.inbox = os.path.join(self.root, "inbox")
         self.done = os.path.join(self.root, "done")
         self.failed = os.path.join(self.root, "failed")
+        try:
+            self._wait_started(http_port)
+        except BaseException:
+            self.stop()  # a daemon that did not come up is not left running
+            raise
+        time.sleep(1.0)  # let it finish its start-up scan and set its watches
+
+    def _wait_started(self, http_port):
         deadline = time.monotonic() + 30
         while not (os.path.isdir(self.inbox) and os.path.isdir(self.done)):
             self._check_alive()
@@ -172,7 +180,6 @@ class Daemon:
                 raise RuntimeError(f"imgspool run: nothing listens on 127.0.0.1:{http_port} after 30 s: "
                                    f"{tail(self.stderr)}")
             time.sleep(0.05)
-        time.sleep(1.0)  # let it finish its start-up scan and set its watches
 
     def _listening(self):
         try:
