@@ -17,10 +17,12 @@ BENCH = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from measure import measure  # noqa: E402
 import imgspool_peer as isp  # noqa: E402
+import http_upload  # noqa: E402
 
 EXT_FORMAT = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}
 SIZES = {"small": 150, "medium": 400, "large": 800}
 ORIGINAL_TILE = 1024  # originals are scored on the centre tile of this size
+HTTP_CLIENTS = 4  # imgspool-http: concurrent upload clients (issue 12)
 
 PEERS = {  # name -> (label, needs)
     "sharp-seed": "sharp, original design (peer 1)",
@@ -29,6 +31,7 @@ PEERS = {  # name -> (label, needs)
     "magick": "ImageMagick convert + xargs -P",
     "imgspool-batch": "imgspool process",
     "imgspool-daemon": "imgspool run (daemon)",
+    "imgspool-http": "imgspool run, HTTP uploads by 4 clients",
     "imgspool-s3": "imgspool process, S3 store",
 }
 # With --baseline BIN: the daemon of another imgspool build (e.g. the last benchmarked commit),
@@ -215,6 +218,8 @@ class Bench:
             r, extra = self.run_daemon(self.a.imgspool, peer, out_dir)
         elif peer == BASELINE:
             r, extra = self.run_daemon(self.a.baseline, peer, out_dir)
+        elif peer == "imgspool-http":
+            r, extra = self.run_http(self.a.imgspool, peer, out_dir)
         else:
             raise KeyError(peer)
         if peer != "imgspool-s3":
@@ -262,6 +267,70 @@ class Bench:
             "duplicates": {"files": len(dups), "cache_hits": hits, "wall_s": round(dup_wall, 3),
                            "files_per_s": round(len(dups) / max(dup_wall, 1e-6), 1)},
         }
+        return result, extra
+
+    def run_http(self, binary, peer, out_dir):
+        """The corpus uploaded to a fresh daemon's HTTP drop-in (POST /images/upload) by
+        HTTP_CLIENTS client threads taking photos from one shared list: time from the first
+        upload's start to the last original in done/http/ (polled every 5 ms, as for the drop)."""
+        work = os.path.join(self.work, peer, "run")
+        token = "bench-" + os.urandom(8).hex()
+        d = isp.Daemon(binary, work, settle_ms=self.a.settle_ms, http_port=http_upload.free_port(),
+                       http_token=token)
+        try:
+            cpu0 = d.cpu_seconds()
+            d.sampler.reset_peak()
+            pool = http_upload.UploadPool("127.0.0.1", d.http_port, self.files, clients=HTTP_CLIENTS, token=token)
+            pool.start()
+            finished = {}
+            timeout = 120 + 30 * self.n
+            deadline = time.monotonic() + timeout
+            while True:
+                now = time.monotonic()
+                uploads_over = pool.finished()  # read before the ids: no 202 comes after it
+                with pool.lock:
+                    accepted = set(pool.accepted)
+                    errors = list(pool.errors)
+                if errors:
+                    raise RuntimeError(f"upload failed: {errors[0]}")
+                for upload_id in (accepted - finished.keys()) & d.done_stems("http"):
+                    finished[upload_id] = now
+                if uploads_over and len(finished) == len(accepted):
+                    break
+                d.check_failed("http")
+                d._check_alive()
+                if now > deadline:
+                    raise RuntimeError(f"imgspool run: {len(accepted) - len(finished)} upload(s) not done and "
+                                       f"{self.n - len(accepted)} not accepted after {timeout} s")
+                time.sleep(0.005)
+            if len(pool.accepted) != self.n:
+                raise RuntimeError(f"{len(pool.accepted)} of {self.n} uploads accepted")
+            wall = max(finished.values()) - pool.first_sent
+            cpu = d.cpu_seconds() - cpu0
+            peak = d.sampler.peak
+            statuses = d.job_statuses(finished)
+            incomplete = {i: s for i, s in statuses.items() if s != "complete"}
+            if incomplete or len(statuses) != self.n:
+                raise RuntimeError(f"uploads in done/http/ whose job is not complete: {incomplete}"
+                                   f" ({len(statuses)} rows for {self.n} uploads)")
+        finally:
+            rc = d.stop()
+        if rc != 0:
+            raise RuntimeError(f"imgspool run exited {rc} on SIGTERM: {isp.tail(d.stderr)}")
+        up = pool.accepted
+        stems = {i: os.path.splitext(os.path.basename(u["path"]))[0] for i, u in up.items()}
+        isp.lay_out(work, out_dir, stems=stems)
+        upload_s = [u["answered"] - u["sent"] for u in up.values()]
+        done_s = [finished[i] - u["answered"] for i, u in up.items()]
+        result = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "peak_rss_bytes": peak, "rc": rc}
+        extra = {"http": {
+            "clients": HTTP_CLIENTS, "busy_503": pool.busy, "broken_retried": pool.broken,
+            "last_accepted_s": round(max(u["answered"] for u in up.values()) - pool.first_sent, 3),
+            "upload_s": {p: round(isp.percentile(upload_s, p), 3) for p in (50, 95, 99)},
+            "accepted_to_done_s": {p: round(isp.percentile(done_s, p), 3) for p in (50, 95, 99)},
+            "sent_to_done_s": {p: round(isp.percentile([finished[i] - u["sent"] for i, u in up.items()], p), 3)
+                               for p in (50, 95, 99)},
+        }}
         return result, extra
 
     def lone_latency(self, binary=None):
@@ -483,12 +552,14 @@ class Bench:
 
     @staticmethod
     def interleaved(names, run_no):
-        """The run's order: in even runs the baseline daemon goes before imgspool-daemon (and its
-        lone latency before theirs), so neither always runs on the other's warm caches."""
+        """The run's order: in even runs the baseline daemon and imgspool-http go before
+        imgspool-daemon (and the baseline's lone latency before theirs), so neither always runs
+        on the other's warm caches."""
         names = list(names)
-        if run_no % 2 == 0 and BASELINE in names:
-            i, j = names.index("imgspool-daemon"), names.index(BASELINE)
-            names[i], names[j] = names[j], names[i]
+        for other in (BASELINE, "imgspool-http"):
+            if run_no % 2 == 0 and other in names and "imgspool-daemon" in names:
+                i, j = names.index("imgspool-daemon"), names.index(other)
+                names[i], names[j] = names[j], names[i]
         return names
 
     def scenarios(self, peers, run_no):

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -25,8 +26,10 @@ formats = ["png"]
 """
 
 
-def write_config(work, workers=0, settle_ms=100, store=None, profile="web", queue_max=64):
-    """A config for one imgspool run under `work`; store: None (local, work/store) or S3 settings."""
+def write_config(work, workers=0, settle_ms=100, store=None, profile="web", queue_max=64, http_port=None,
+                 http_token=""):
+    """A config for one imgspool run under `work`; store: None (local, work/store) or S3 settings;
+    http_port: serve the HTTP drop-in on 127.0.0.1:http_port into the "bench" spool."""
     os.makedirs(work, exist_ok=True)
     lines = [
         "[daemon]",
@@ -51,6 +54,9 @@ def write_config(work, workers=0, settle_ms=100, store=None, profile="web", queu
         lines += ['kind = "local"', f'path = "{work}/store"']
     else:
         lines += ['kind = "s3"'] + [f'{k} = "{v}"' for k, v in store.items()]
+    if http_port is not None:
+        lines += ["", "[http]", "enabled = true", 'bind = "127.0.0.1"', f"port = {http_port}", 'spool = "bench"',
+                  f'token = "{http_token}"']
     text = "\n".join(lines) + "\n"
     if profile == "bench-lossless":
         variants = "".join(LOSSLESS_VARIANT.format(name=n, size=s, fit="cover" if s else "inside")
@@ -91,9 +97,10 @@ def run_batch(binary, files, work, workers=0, store=None, profile="web", out_dir
     return result
 
 
-def lay_out(work, out_dir, only=None):
+def lay_out(work, out_dir, only=None, stems=None):
     """Hard-links each complete job's stored objects to out_dir/<source stem>/<variant>.<ext>
-    (only the jobs whose source name is in `only`, when given)."""
+    (only the jobs whose source name is in `only`, when given). stems: {upload_id: stem} names the
+    folders instead (HTTP uploads are stored under their upload id); other jobs are left out."""
     db = sqlite3.connect(f"file:{work}/state/imgspool.db?mode=ro", uri=True)
     try:
         rows = db.execute("SELECT id, source_name FROM upload_jobs WHERE status = 'complete'").fetchall()
@@ -103,10 +110,13 @@ def lay_out(work, out_dir, only=None):
     for upload_id, source_name in rows:
         if only is not None and source_name not in only:
             continue
+        if stems is not None and upload_id not in stems:
+            continue
         stored = os.path.join(work, "store", "images", upload_id)
         if not os.path.isdir(stored):
             raise RuntimeError(f"job {upload_id} ({source_name}) is complete but {stored} is missing")
-        target = os.path.join(out_dir, os.path.splitext(os.path.basename(source_name))[0])
+        stem = stems[upload_id] if stems is not None else os.path.splitext(os.path.basename(source_name))[0]
+        target = os.path.join(out_dir, stem)
         os.makedirs(target, exist_ok=True)
         for name in os.listdir(stored):
             os.link(os.path.join(stored, name), os.path.join(target, name))
@@ -128,31 +138,55 @@ def percentile(values, p):
 
 
 class Daemon:
-    """`imgspool run` on a fresh work folder, with its inbox/, done/ and failed/ watched."""
+    """`imgspool run` on a fresh work folder, with its inbox/, done/ and failed/ watched; with
+    http_port, also serving the HTTP drop-in there (uploads end in done/http/<upload_id>.<ext>)."""
 
-    def __init__(self, binary, work, workers=0, settle_ms=100, queue_max=64):
+    def __init__(self, binary, work, workers=0, settle_ms=100, queue_max=64, http_port=None, http_token=""):
         shutil.rmtree(work, ignore_errors=True)
         self.work = work
-        self.config = write_config(work, workers=workers, settle_ms=settle_ms, queue_max=queue_max)
+        self.http_port = http_port
+        self.config = write_config(work, workers=workers, settle_ms=settle_ms, queue_max=queue_max,
+                                   http_port=http_port, http_token=http_token)
         self.root = os.path.join(work, "spool")
         self.stage = os.path.join(work, "stage")  # same file system as inbox/: drops are renames
         os.makedirs(self.stage)
         self.stderr = os.path.join(work, "daemon.log")
+        env = {k: v for k, v in os.environ.items() if k != "IMGSPOOL_HTTP_TOKEN"}  # the config's token
         with open(self.stderr, "wb") as err:
             self.proc = subprocess.Popen([binary, "run", "-c", self.config], stdout=err, stderr=err,
-                                         start_new_session=True)
+                                         start_new_session=True, env=env)
         self.sampler = PeakSampler(self.proc.pid)
         self.sampler.start()
         self.inbox = os.path.join(self.root, "inbox")
         self.done = os.path.join(self.root, "done")
         self.failed = os.path.join(self.root, "failed")
+        try:
+            self._wait_started(http_port)
+        except BaseException:
+            self.stop()  # a daemon that did not come up is not left running
+            raise
+        time.sleep(1.0)  # let it finish its start-up scan and set its watches
+
+    def _wait_started(self, http_port):
         deadline = time.monotonic() + 30
         while not (os.path.isdir(self.inbox) and os.path.isdir(self.done)):
             self._check_alive()
             if time.monotonic() > deadline:
                 raise RuntimeError(f"imgspool run: no inbox/ after 30 s: {tail(self.stderr)}")
             time.sleep(0.05)
-        time.sleep(1.0)  # let it finish its start-up scan and set its watches
+        while http_port is not None and not self._listening():
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"imgspool run: nothing listens on 127.0.0.1:{http_port} after 30 s: "
+                                   f"{tail(self.stderr)}")
+            time.sleep(0.05)
+
+    def _listening(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.http_port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def _check_alive(self):
         if self.proc.poll() is not None:
@@ -189,15 +223,34 @@ class Daemon:
             pending -= present
             if not pending:
                 break
-            failed = [f for f in os.listdir(self.failed) if not f.endswith(".error.json")]
-            if failed:
-                raise RuntimeError(f"imgspool run: {len(failed)} file(s) in failed/, e.g. "
-                                   f"{tail(os.path.join(self.failed, failed[0] + '.error.json'), 400)}")
+            self.check_failed()
             self._check_alive()
             if now > deadline:
                 raise RuntimeError(f"imgspool run: {len(pending)} file(s) not done after {timeout:.0f} s")
             time.sleep(0.005)
         return finished
+
+    def check_failed(self, sub=""):
+        """Raises if a file (other than an error note) is in failed/ (or failed/<sub>/)."""
+        folder = os.path.join(self.failed, sub)
+        failed = [f for f in os.listdir(folder) if not f.endswith(".error.json")] if os.path.isdir(folder) else []
+        if failed:
+            raise RuntimeError(f"imgspool run: {len(failed)} file(s) in {folder}, e.g. "
+                               f"{tail(os.path.join(folder, failed[0] + '.error.json'), 400)}")
+
+    def done_stems(self, sub):
+        """The names in done/<sub>/ without their extension (HTTP uploads: their upload ids)."""
+        folder = os.path.join(self.done, sub)
+        return {name.split(".", 1)[0] for name in os.listdir(folder)} if os.path.isdir(folder) else set()
+
+    def job_statuses(self, upload_ids):
+        db = sqlite3.connect(f"file:{self.work}/state/imgspool.db?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT id, status FROM upload_jobs").fetchall()
+        finally:
+            db.close()
+        wanted = set(upload_ids)
+        return {i: s for i, s in rows if i in wanted}
 
     def cpu_seconds(self):
         return process_cpu_seconds(self.proc.pid)

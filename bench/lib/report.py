@@ -12,7 +12,8 @@ import sys
 from imgspool_peer import percentile
 
 REF1, REF2 = "sharp-seed", "sharp-imgspool"
-DAEMON, BASELINE = "imgspool-daemon", "imgspool-daemon-baseline"
+DAEMON, BASELINE, HTTP = "imgspool-daemon", "imgspool-daemon-baseline", "imgspool-http"
+HTTP_TARGET = 0.95  # issue 12: uploads by 4 clients at >= 0.95x the throughput of a drop
 MIB = 2**20
 KIND_ORDER = [f"{v} {f}" for v in ("small", "medium", "large", "original") for f in ("jpeg", "png", "webp")]
 
@@ -74,8 +75,6 @@ class Report:
         return lines
 
     def targets(self):
-        if "imgspool-batch" not in self.peers:
-            return []
         rows = []
 
         def add(name, value, target, ok, unit=""):
@@ -83,6 +82,13 @@ class Report:
                 rows.append(f"| {name} | – | {target} | not measured |")
             else:
                 rows.append(f"| {name} | {value}{unit} | {target} | {'met' if ok else 'MISSED'} |")
+
+        http = self.ratio(HTTP, DAEMON, "images_per_s")
+        if "imgspool-batch" not in self.peers:
+            if http is None:
+                return []
+            add("HTTP ×4 clients vs drop", f"{http:.3f}×", f"≥ {HTTP_TARGET}×", http >= HTTP_TARGET)
+            return ["## Targets (issue 12)", "", "| target | measured | wanted | |", "|---|---|---|---|", *rows, ""]
 
         t1 = self.ratio("imgspool-batch", REF1, "images_per_s")
         t2 = self.ratio("imgspool-batch", REF2, "images_per_s")
@@ -116,6 +122,8 @@ class Report:
                    for run in self.runs if "imgspool-daemon" in run["peers"]])
         if dup is not None:
             add("duplicate drops (daemon)", f"{dup:.0f}", "≥ 50 files/s", dup >= 50, " files/s")
+        if http is not None:
+            add("HTTP ×4 clients vs drop (issue 12)", f"{http:.3f}×", f"≥ {HTTP_TARGET}×", http >= HTTP_TARGET)
         return ["## Targets (issue 5)", "", "| target | measured | wanted | |", "|---|---|---|---|", *rows, ""]
 
     def main_table(self):
@@ -250,6 +258,39 @@ class Report:
                              f" max {max(pooled):.3f} s.")
         return lines + [""]
 
+    def http_section(self):
+        """imgspool-http against imgspool-daemon, run by run: the same photos uploaded by the
+        clients vs dropped into the spool, and where the upload's time goes."""
+        runs = [run for run in self.runs if DAEMON in run["peers"] and HTTP in run["peers"]]
+        if not runs:
+            return []
+        clients = runs[0]["peers"][HTTP]["http"]["clients"]
+        lines = ["## HTTP drop-in against the spool drop (issue 12)", "",
+                 f"The same {self.meta['images']} photos, uploaded to `POST /images/upload` by {clients} client threads"
+                 " (one shared list; a 503 waits for its Retry-After) vs renamed into inbox/ at once; a fresh daemon"
+                 " each. Wall: first upload's start → last original in done/http/. Upload: request start → 202;"
+                 " accepted → done: 202 → original in done/http/.", "",
+                 "| run | load at start | images/s: http / drop | **http ÷ drop** | daemon CPU s: http / drop"
+                 " | 503s retried | last 202 at (s) | upload p50 / p99 (s) | accepted→done p50 / p99 (s) |",
+                 "|---:|---:|---|---:|---|---:|---:|---|---|"]
+        ratios = []
+        for run in runs:
+            h, d = run["peers"][HTTP], run["peers"][DAEMON]
+            x = h["http"]
+            ratios.append(h["images_per_s"] / d["images_per_s"])
+
+            def q(key, p):
+                return x[key].get(str(p), x[key].get(p))
+            lines.append(
+                f"| {run['run']} | {run['load_at_start'][0]:.1f} | {h['images_per_s']:.3f} / {d['images_per_s']:.3f}"
+                f" | {ratios[-1]:.3f}× | {h['cpu_s']:.1f} / {d['cpu_s']:.1f} | {x['busy_503']}"
+                f" | {x['last_accepted_s']:.1f} | {q('upload_s', 50):.3f} / {q('upload_s', 99):.3f}"
+                f" | {q('accepted_to_done_s', 50):.2f} / {q('accepted_to_done_s', 99):.2f} |")
+        lines += ["", f"- Throughput, HTTP ÷ drop: median {med(ratios):.3f}× over {len(ratios)} run(s)"
+                  f" (range {min(ratios):.3f}–{max(ratios):.3f}×; target ≥ {HTTP_TARGET}×); daemon CPU per image,"
+                  f" HTTP ÷ drop: {fmt(self.ratio(HTTP, DAEMON, 'cpu_s'), 3, '×')} (median)."]
+        return lines + [""]
+
     def scaling_section(self):
         runs = [run["scaling"] for run in self.runs if "scaling" in run]
         if not runs:
@@ -328,7 +369,7 @@ do for [t in "svg pngcairo"] {{
 
     def write(self, out_dir):
         lines = self.header() + self.chart(out_dir) + self.targets() + self.main_table() + self.bytes_table() \
-            + self.quality_tables() + self.daemon_section() + self.baseline_section() + self.scaling_section() + self.long_section() \
+            + self.quality_tables() + self.daemon_section() + self.baseline_section() + self.http_section() + self.scaling_section() + self.long_section() \
             + self.failures()
         with open(os.path.join(out_dir, "report.md"), "w") as f:
             f.write("\n".join(lines))
