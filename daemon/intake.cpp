@@ -30,10 +30,16 @@ Status place_upload(const std::filesystem::path& temp, const std::filesystem::pa
         Error e = make_error(Stage::claim,
                              "cannot copy the upload to " + near.string() + ": " + ec.message());
         e.transient = is_transient_errno(ec.value());
+        std::filesystem::remove(near, ec);  // a partial copy; the temporary file is the caller's
         return e;
     }
     moved = fs::rename_noreplace(near, dest);
-    if (!moved) std::filesystem::remove(near, ec);
+    if (!moved) {
+        std::filesystem::remove(near, ec);
+        return moved;
+    }
+    // The bytes are in place: the temporary file in the other spool's work/ has served.
+    std::filesystem::remove(temp, ec);
     return moved;
 }
 

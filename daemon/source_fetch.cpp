@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "common/log.hpp"
 #include "fetch/http_fetcher.hpp"
 #include "fetch/source_url.hpp"
 #include "store/s3/object_reader.hpp"
@@ -11,7 +12,11 @@ namespace imgspool {
 SourceFetch make_source_fetch(const Config& config) {
     auto policy = fetch::make_address_policy(config.fetch.allow_hosts);
     auto settings = std::make_shared<fetch::FetchSettings>();
-    if (policy) settings->policy = std::move(policy).value();  // else nothing private is allowed
+    if (policy) {
+        settings->policy = std::move(policy).value();
+    } else {  // check_config refuses this; should it get here, nothing private is allowed
+        log::error("[fetch] allow_hosts ignored", {{"error", policy.error().message()}});
+    }
     settings->max_redirects = config.fetch.max_redirects;
     settings->connect_timeout = std::chrono::seconds(config.fetch.connect_timeout_s);
     settings->timeout = std::chrono::seconds(config.fetch.timeout_s);
