@@ -130,6 +130,12 @@ std::string describe_config(const Config& c) {
             << "name = " << q(s.name) << "\n"
             << "root = " << q(s.root.string()) << "\n"
             << "profile = " << q(s.profile) << "\n";
+        if (s.watch == WatchMode::poll) {
+            out << "watch = \"poll\"\n"
+                << "poll_s = " << s.poll.count() << "\n";
+        } else {
+            out << "watch = \"inotify\"\n";
+        }
     }
     out << "\n";
     describe_store(out, c.store);

@@ -48,7 +48,8 @@ void compare_spools(const Config& a, const Config& b, ConfigDiff& diff) {
         const SpoolLayout* now = named(b.spools, s.name);
         if (!now) {
             diff.spools_removed.push_back(s.name);
-        } else if (now->root != s.root || now->profile != s.profile) {
+        } else if (now->root != s.root || now->profile != s.profile || now->watch != s.watch ||
+                   now->poll != s.poll) {
             diff.spools_changed.push_back(s.name);
         }
     }

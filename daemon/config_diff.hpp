@@ -19,7 +19,7 @@ struct RestartOnlyChange {
 struct ConfigDiff {
     std::vector<std::string> spools_added;    // by name
     std::vector<std::string> spools_removed;  // by name
-    std::vector<std::string> spools_changed;  // same name, another root or profile
+    std::vector<std::string> spools_changed;  // same name, another root, profile, watch or poll_s
     // Profiles added, removed or with other settings (by name).
     std::vector<std::string> profiles_changed;
     // Every other key a reload applies that changed, e.g. "limits.max_width", "store.path",

@@ -1,6 +1,7 @@
 // The plain sections of the file: [daemon], [[spool]], [store], [limits], [metrics], [fetch],
 // [http].
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 
 #include "daemon/config_parts.hpp"
@@ -34,6 +35,24 @@ Status read_daemon(TableReader& top, const std::string& origin, Config& config) 
     return r.finish();
 }
 
+// watch = "inotify" | "poll" and poll_s. poll_s on a watched spool is refused rather than
+// ignored: whoever wrote it expects polling, which would silently not happen.
+void read_watch(TableReader& r, const toml::value& table, SpoolLayout& spool) {
+    std::string watch = "inotify";
+    r.string("watch", watch);
+    if (watch == "poll") {
+        spool.watch = WatchMode::poll;
+    } else if (watch != "inotify") {
+        r.fail("watch", "expected \"inotify\" or \"poll\", got " + toml_string(watch));
+    }
+    int poll_s = static_cast<int>(spool.poll.count());
+    r.integer("poll_s", poll_s, 1, 300);
+    spool.poll = std::chrono::seconds(poll_s);
+    if (!r.failed() && spool.watch != WatchMode::poll && table.as_table().contains("poll_s")) {
+        r.fail("poll_s", "only used with watch = \"poll\" (this spool is watched with inotify)");
+    }
+}
+
 Status read_spools(TableReader& top, const std::string& origin, Config& config) {
     const toml::array* spools = top.table_array("spool");
     if (!spools) return ok_status();
@@ -49,6 +68,7 @@ Status read_spools(TableReader& top, const std::string& origin, Config& config) 
         r.require("root");
         r.path("root", spool.root);
         r.string("profile", spool.profile);
+        read_watch(r, (*spools)[i], spool);
         if (Status s = r.finish(); !s) return s;
         config.spools.push_back(std::move(spool));
     }

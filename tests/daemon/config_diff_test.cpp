@@ -96,6 +96,24 @@ TEST_F(ConfigDiffTest, ASpoolGivenAnotherProfileIsAChangedSpool) {
     EXPECT_TRUE(d.watcher_changed());
 }
 
+// Applied on reload: the watcher is replaced, and the new one polls (or watches) the spool.
+TEST_F(ConfigDiffTest, ASpoolSwitchedToPollingOrGivenAnotherPollPeriodIsAChangedSpool) {
+    const Config watched = parse(kDaemon + kSpoolA + kStore);
+    const Config polled = parse(kDaemon + kSpoolA + "watch = \"poll\"\n" + kStore);
+    const Config slower = parse(kDaemon + kSpoolA + "watch = \"poll\"\npoll_s = 10\n" + kStore);
+    for (const auto& [running, requested] :
+         {std::pair{&watched, &polled}, {&polled, &watched}, {&polled, &slower}}) {
+        const ConfigDiff d = diff_config(*running, *requested);
+        EXPECT_EQ(d.spools_changed, Names{"a"});
+        EXPECT_TRUE(d.watcher_changed());
+        EXPECT_TRUE(d.needs_restart.empty());
+        EXPECT_EQ(reloadable_part(*running, *requested).spools[0].poll, requested->spools[0].poll);
+    }
+    EXPECT_TRUE(
+        diff_config(polled, parse(kDaemon + kSpoolA + "watch = \"poll\"\npoll_s = 2\n" + kStore))
+            .empty());
+}
+
 TEST_F(ConfigDiffTest, ProfilesAddedRemovedOrWithOtherSettingsAreNamed) {
     const Config running = parse(kDaemon + kSpoolA + kStore + thumbs(320));
     EXPECT_EQ(

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -102,6 +103,8 @@ TEST_F(ConfigTest, DefaultsApplyToAbsentKeys) {
     EXPECT_EQ(c->daemon.queue_max, 64);
     EXPECT_EQ(c->spools[0].root, "/srv/a");
     EXPECT_EQ(c->spools[0].profile, "web");
+    EXPECT_EQ(c->spools[0].watch, WatchMode::inotify);
+    EXPECT_EQ(c->spools[0].poll, std::chrono::seconds(2));
     EXPECT_EQ(c->store.kind, "local");
     EXPECT_EQ(c->store.path, cwd / "var" / "objects");
     EXPECT_EQ(c->store.public_base_url, "");
@@ -257,6 +260,38 @@ TEST_F(ConfigTest, SpoolProblemsNameTheSpool) {
         error_of("[[spool]]\nname = \"b\"\nroot = \"/srv\"\n" + kSpool).find("[[spool]] #2 root"),
         std::string::npos);
     EXPECT_TRUE(parse(kSpool + "[[spool]]\nname = \"b\"\nroot = \"/srv/ab\"\n").ok());
+}
+
+TEST_F(ConfigTest, ASpoolIsWatchedOrPolledEveryPollS) {
+    Result<Config> c = parse(kSpool + "watch = \"poll\"\n" +
+                             "[[spool]]\nname = \"b\"\nroot = \"/srv/b\"\nwatch = \"poll\"\n"
+                             "poll_s = 300\n" +
+                             "[[spool]]\nname = \"c\"\nroot = \"/srv/c\"\nwatch = \"inotify\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->spools[0].watch, WatchMode::poll);
+    EXPECT_EQ(c->spools[0].poll, std::chrono::seconds(2));
+    EXPECT_EQ(c->spools[1].watch, WatchMode::poll);
+    EXPECT_EQ(c->spools[1].poll, std::chrono::seconds(300));
+    EXPECT_EQ(c->spools[2].watch, WatchMode::inotify);
+
+    EXPECT_EQ(error_of(kSpool + "watch = \"fanotify\"\n"),
+              "config: test.toml: [[spool]] #1 watch: expected \"inotify\" or \"poll\", got "
+              "\"fanotify\" (line 4)");
+    EXPECT_NE(
+        error_of(kSpool + "watch = true\n").find("[[spool]] #1 watch: expected a string, got true"),
+        std::string::npos);
+    for (const char* bad : {"0", "301", "-2", "1.5", "\"2\""}) {
+        EXPECT_NE(
+            error_of(kSpool + "watch = \"poll\"\npoll_s = " + bad + "\n")
+                .find("[[spool]] #1 poll_s: expected an integer 1..300, got " + std::string(bad)),
+            std::string::npos)
+            << bad;
+    }
+    // Polling was asked for but would not happen: refused, not ignored.
+    const std::string not_polled = "[[spool]] #1 poll_s: only used with watch = \"poll\"";
+    EXPECT_NE(error_of(kSpool + "poll_s = 5\n").find(not_polled), std::string::npos);
+    EXPECT_NE(error_of(kSpool + "watch = \"inotify\"\npoll_s = 5\n").find(not_polled),
+              std::string::npos);
 }
 
 TEST_F(ConfigTest, StoreProblemsNameTheKey) {
@@ -844,7 +879,7 @@ TEST_F(ConfigTest, DescribeParsesBackToTheSameConfig) {
         "[daemon]\nstate_dir = \"/var/lib/x\"\nworkers = 4\nsettle_ms = 10\nrescan_s = 9\n"
         "queue_max = 3\n"
         "[[spool]]\nname = \"a\"\nroot = \"/srv/a\"\nprofile = \"thumbs\"\n"
-        "[[spool]]\nname = \"b-2\"\nprofile = \"sora\"\n"
+        "[[spool]]\nname = \"b-2\"\nprofile = \"sora\"\nwatch = \"poll\"\npoll_s = 7\n"
         "root = \"/srv/\\\"quoted\\\" dir\\\\with a very long name that goes past eighty "
         "columns\"\n"
         "[store]\nkind = \"s3\"\nbucket = \"bk\"\nregion = \"eu-west-1\"\n"
@@ -879,7 +914,11 @@ TEST_F(ConfigTest, DescribeParsesBackToTheSameConfig) {
         EXPECT_EQ(x.spools[i].name, y.spools[i].name);
         EXPECT_EQ(x.spools[i].root, y.spools[i].root);
         EXPECT_EQ(x.spools[i].profile, y.spools[i].profile);
+        EXPECT_EQ(x.spools[i].watch, y.spools[i].watch);
+        EXPECT_EQ(x.spools[i].poll, y.spools[i].poll);
     }
+    EXPECT_EQ(y.spools[1].watch, WatchMode::poll);
+    EXPECT_EQ(y.spools[1].poll, std::chrono::seconds(7));
     EXPECT_EQ(x.store.kind, y.store.kind);
     EXPECT_EQ(x.store.path, y.store.path);
     EXPECT_EQ(x.store.public_base_url, y.store.public_base_url);
