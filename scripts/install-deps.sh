@@ -6,18 +6,19 @@
 #                           Node.js and npm for the S3 test harness, OpenSSH's server and
 #                           clients and rsync for the real-client drop tests, mandoc to lint
 #                           the man pages, lintian for the Debian package; dpkg-shlibdeps
-#                           and dpkg-parsechangelog come with build-essential's dpkg-dev)
+#                           and dpkg-parsechangelog come with build-essential's dpkg-dev,
+#                           PostgreSQL 15's server and client for the tests that start one)
 set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config git
   libvips-dev libvips-tools libinotifytools0-dev libsqlite3-dev sqlite3
   libcurl4-openssl-dev libssl-dev libtoml11-dev uuid-dev nlohmann-json3-dev libcli11-dev
-  libjemalloc-dev libmicrohttpd-dev
+  libjemalloc-dev libmicrohttpd-dev libpq-dev
 )
 if [[ ${1:-} == --test ]]; then
   PACKAGES+=(curl libgtest-dev lintian mandoc nodejs npm prometheus openssh-server openssh-client python3-seccomp
-             rsync systemd)
+             rsync systemd postgresql-15 postgresql-client-15)
 fi
 
 missing=()
