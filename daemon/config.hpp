@@ -11,6 +11,7 @@
 #include "common/spool_layout.hpp"
 #include "pipeline/profile.hpp"
 #include "pipeline/validate.hpp"
+#include "store/pg/database_settings.hpp"
 #include "store/s3_config.hpp"
 
 namespace imgspool {
@@ -26,6 +27,10 @@ struct DaemonSettings {
     int retry_min_s = 5;         // first wait of a deferred job
     int retry_max_s = 300;       // longest wait between two runs of a deferred job
     int max_deferred = 1000;     // deferred jobs at which intake pauses
+    // This daemon's name among the nodes sharing one database: [A-Za-z0-9._-]{1,63}. "" in
+    // the file (or no key) = the host name, resolved by load_config; IMGSPOOL_NODE wins.
+    std::string node;
+    int lease_s = 30;  // silence after which another node adopts this node's claimed jobs
 };
 
 struct StoreSettings {
@@ -81,13 +86,15 @@ struct Config {
     MetricsSettings metrics;
     FetchConfig fetch;
     HttpSettings http;
+    pg::DatabaseSettings database;  // [database]; url "" = SQLite at database_path()
 
     int effective_workers() const;  // workers, or the number of cores when 0
     std::filesystem::path database_path() const { return daemon.state_dir / "imgspool.db"; }
 };
 
 // Reads and checks the file, then applies the environment (S3_*, AWS_*, CDN_URL,
-// ENABLE_METRICS, METRICS_PORT, METRICS_BIND, FETCH_S3_*, IMGSPOOL_HTTP_TOKEN). Relative paths
+// ENABLE_METRICS, METRICS_PORT, METRICS_BIND, FETCH_S3_*, IMGSPOOL_HTTP_TOKEN, DATABASE_URL,
+// IMGSPOOL_NODE). Relative paths
 // are resolved against the current directory. Never throws: every problem is a Stage::config
 // Error naming the key or variable. imgspool.example.toml documents every key.
 Result<Config> load_config(const std::filesystem::path& file);
@@ -96,7 +103,8 @@ Result<Config> load_config(const std::filesystem::path& file);
 Result<Config> parse_config(const std::string& toml_text, const std::string& origin);
 
 // The effective settings as TOML text that parse_config reads back; secrets shown as "****"
-// (an access key id keeps its first four characters: "AKIA****").
+// (an access key id keeps its first four characters: "AKIA****"; a database URL keeps all but
+// its password).
 std::string describe_config(const Config& config);
 
 }  // namespace imgspool

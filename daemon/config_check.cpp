@@ -1,5 +1,9 @@
 // Checks that span sections (run after the environment is applied) and path resolution.
 #include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <array>
@@ -12,6 +16,13 @@
 namespace imgspool {
 
 namespace fs = std::filesystem;
+
+bool is_node_name(const std::string& name) {
+    return !name.empty() && name.size() <= 63 &&
+           std::all_of(name.begin(), name.end(), [](unsigned char c) {
+               return std::isalnum(c) != 0 || c == '.' || c == '_' || c == '-';
+           });
+}
 
 bool is_plain_name(const std::string& name) {
     return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
@@ -228,6 +239,27 @@ Status check_http(Config& config, const std::string& origin) {
     return ok_status();
 }
 
+// [daemon] node left out (or ""): the host name, which must then be a node name too.
+Status resolve_node(DaemonSettings& daemon, const std::string& origin) {
+    if (!daemon.node.empty()) return ok_status();
+    std::array<char, 256> host{};
+    if (::gethostname(host.data(), host.size() - 1) != 0) {
+        return make_error(Stage::config,
+                          "[daemon] node: not set, and the host name cannot be read: " +
+                              std::string(std::strerror(errno)),
+                          origin);
+    }
+    if (!is_node_name(host.data())) {
+        return make_error(Stage::config,
+                          "[daemon] node: not set, and the host name " + toml_string(host.data()) +
+                              " is not a node name (" + kNodeNameForm +
+                              "); set node, or IMGSPOOL_NODE",
+                          origin);
+    }
+    daemon.node = host.data();
+    return ok_status();
+}
+
 }  // namespace
 
 Status check_config(Config& config, const std::string& origin) {
@@ -245,6 +277,7 @@ Status check_config(Config& config, const std::string& origin) {
         if (!abs) return abs.error();
         n.path = std::move(abs.value());
     }
+    if (Status s = resolve_node(config.daemon, origin); !s) return s;
     if (Status s = check_spools(config, origin); !s) return s;
     if (Status s = check_s3(config.store, origin); !s) return s;
     if (Status s = check_allow_hosts(config.fetch, origin); !s) return s;

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "daemon/config_parts.hpp"
+#include "store/pg/database_url.hpp"
 
 namespace imgspool {
 
@@ -83,6 +84,16 @@ void describe_http(std::ostream& out, const HttpSettings& h) {
         << "request_timeout_s = " << h.request_timeout_s << "\n";
 }
 
+// The URL with its password as "****" (checked when read, so libpq parses it).
+void describe_database(std::ostream& out, const pg::DatabaseSettings& db) {
+    out << "\n[database]\n"
+        << "url = " << q(db.url.empty() ? "" : pg::masked_database_url(db.url))
+        << (db.url.empty() ? "  # SQLite in state_dir" : "") << "\n"
+        << "pool_size = " << db.pool_size << "\n"
+        << "connect_timeout_s = " << db.connect_timeout_s << "\n"
+        << "statement_timeout_s = " << db.statement_timeout_s << "\n";
+}
+
 // Config files give one quality per variant, shared by its formats: written from the first.
 void describe_profile(std::ostream& out, const Profile& p) {
     out << "\n[profiles." << p.name << "]\n"
@@ -124,12 +135,20 @@ std::string describe_config(const Config& c) {
         << "max_job_attempts = " << c.daemon.max_job_attempts << "\n"
         << "retry_min_s = " << c.daemon.retry_min_s << "\n"
         << "retry_max_s = " << c.daemon.retry_max_s << "\n"
-        << "max_deferred = " << c.daemon.max_deferred << "\n";
+        << "max_deferred = " << c.daemon.max_deferred << "\n"
+        << "node = " << q(c.daemon.node) << "\n"
+        << "lease_s = " << c.daemon.lease_s << "\n";
     for (const SpoolLayout& s : c.spools) {
         out << "\n[[spool]]\n"
             << "name = " << q(s.name) << "\n"
             << "root = " << q(s.root.string()) << "\n"
             << "profile = " << q(s.profile) << "\n";
+        if (s.watch == WatchMode::poll) {
+            out << "watch = \"poll\"\n"
+                << "poll_s = " << s.poll.count() << "\n";
+        } else {
+            out << "watch = \"inotify\"\n";
+        }
     }
     out << "\n";
     describe_store(out, c.store);
@@ -147,6 +166,7 @@ std::string describe_config(const Config& c) {
         << "port = " << c.metrics.port << "\n";
     describe_fetch(out, c.fetch, c.store);
     describe_http(out, c.http);
+    describe_database(out, c.database);
     std::string builtins;
     for (const auto& [name, profile] : builtin_profiles()) {
         builtins += (builtins.empty() ? "" : ", ") + name;

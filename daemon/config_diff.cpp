@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "store/pg/database_url.hpp"
+
 namespace imgspool {
 namespace {
 
@@ -48,7 +50,8 @@ void compare_spools(const Config& a, const Config& b, ConfigDiff& diff) {
         const SpoolLayout* now = named(b.spools, s.name);
         if (!now) {
             diff.spools_removed.push_back(s.name);
-        } else if (now->root != s.root || now->profile != s.profile) {
+        } else if (now->root != s.root || now->profile != s.profile || now->watch != s.watch ||
+                   now->poll != s.poll) {
             diff.spools_changed.push_back(s.name);
         }
     }
@@ -127,6 +130,19 @@ void compare_http(const HttpSettings& a, const HttpSettings& b, Comparer& c) {
     c.key("http.request_timeout_s", a.request_timeout_s, b.request_timeout_s);
 }
 
+// Restart-only: a live switch of the job record under running jobs is not worth its risks. The
+// URL is shown with its password masked.
+void compare_database(const pg::DatabaseSettings& a, const pg::DatabaseSettings& b, Comparer& c) {
+    const auto shown = [](const std::string& url) {
+        return url.empty() ? std::string("\"\" (SQLite)") : pg::masked_database_url(url);
+    };
+    if (a.url != b.url)
+        c.diff.needs_restart.push_back({"database.url", shown(a.url), shown(b.url)});
+    c.restart_key("database.pool_size", a.pool_size, b.pool_size);
+    c.restart_key("database.connect_timeout_s", a.connect_timeout_s, b.connect_timeout_s);
+    c.restart_key("database.statement_timeout_s", a.statement_timeout_s, b.statement_timeout_s);
+}
+
 bool starts_with(const std::string& s, const char* prefix) {
     return s.rfind(prefix, 0) == 0;
 }
@@ -166,6 +182,10 @@ ConfigDiff diff_config(const Config& running, const Config& requested) {
     c.restart_key("daemon.queue_max", a.queue_max, b.queue_max);
     // Read once, by the recovery of what a crash left at start-up.
     c.restart_key("daemon.max_job_attempts", a.max_job_attempts, b.max_job_attempts);
+    // Identity and the adoption contract other nodes hold this one to.
+    c.restart_key("daemon.node", a.node, b.node);
+    c.restart_key("daemon.lease_s", a.lease_s, b.lease_s);
+    compare_database(running.database, requested.database, c);
     c.restart_key("metrics.enabled", running.metrics.enabled, requested.metrics.enabled);
     c.restart_key("metrics.bind", running.metrics.bind, requested.metrics.bind);
     c.restart_key("metrics.port", running.metrics.port, requested.metrics.port);
@@ -191,6 +211,9 @@ Config reloadable_part(const Config& running, const Config& requested) {
     out.daemon.workers = running.daemon.workers;
     out.daemon.queue_max = running.daemon.queue_max;
     out.daemon.max_job_attempts = running.daemon.max_job_attempts;
+    out.daemon.node = running.daemon.node;
+    out.daemon.lease_s = running.daemon.lease_s;
+    out.database = running.database;
     out.metrics = running.metrics;
     out.http.enabled = running.http.enabled;
     out.http.bind = running.http.bind;

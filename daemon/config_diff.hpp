@@ -19,7 +19,7 @@ struct RestartOnlyChange {
 struct ConfigDiff {
     std::vector<std::string> spools_added;    // by name
     std::vector<std::string> spools_removed;  // by name
-    std::vector<std::string> spools_changed;  // same name, another root or profile
+    std::vector<std::string> spools_changed;  // same name, another root, profile, watch or poll_s
     // Profiles added, removed or with other settings (by name).
     std::vector<std::string> profiles_changed;
     // Every other key a reload applies that changed, e.g. "limits.max_width", "store.path",
@@ -27,7 +27,8 @@ struct ConfigDiff {
     // store, fetch.s3 and http keys hold secrets.
     std::vector<std::string> keys_changed;
     // Keys that keep their running value until a restart (state_dir, workers, queue_max,
-    // max_job_attempts, [metrics], http.enabled/bind/port/max_connections/idle_timeout_s).
+    // max_job_attempts, node, lease_s, [database] (the URL's password masked), [metrics],
+    // http.enabled/bind/port/max_connections/idle_timeout_s).
     std::vector<RestartOnlyChange> needs_restart;
 
     bool store_changed() const;  // a store.* key other than key_template: a new store is built

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "daemon/config_parts.hpp"
+#include "store/pg/database_url.hpp"
 
 namespace imgspool {
 
@@ -99,6 +100,15 @@ Status apply_environment(Config& config) {
     if (Status s = apply_metrics(config.metrics); !s) return s;
     if (Status s = apply_fetch_s3(config.fetch); !s) return s;
     apply_string({"IMGSPOOL_HTTP_TOKEN"}, config.http.token);
+    if (std::optional<Found> f = lookup({"DATABASE_URL"})) {
+        // Never echoed: it may hold a password.
+        if (Status s = pg::check_database_url(f->value, f->name); !s) return s;
+        config.database.url = f->value;
+    }
+    if (std::optional<Found> f = lookup({"IMGSPOOL_NODE"})) {
+        if (!is_node_name(f->value)) return env_error(*f, kNodeNameForm);
+        config.daemon.node = f->value;
+    }
     return ok_status();
 }
 

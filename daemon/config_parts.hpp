@@ -13,14 +13,14 @@
 namespace imgspool {
 
 // config_sections.cpp: [daemon], [[spool]], [store], [limits], [metrics], [fetch], [http],
-// then [profiles.*].
+// [database], then [profiles.*].
 Status read_sections(const toml::value& root, const std::string& origin, Config& config);
 
 // config_profiles.cpp: built-in profiles plus every [profiles.NAME], each validated.
 Status read_profiles(TableReader& top, const std::string& origin, Config& config);
 
 // config_env.cpp: S3_*/AWS_*, CDN_URL, ENABLE_METRICS, METRICS_PORT, METRICS_BIND,
-// FETCH_S3_*, IMGSPOOL_HTTP_TOKEN.
+// FETCH_S3_*, IMGSPOOL_HTTP_TOKEN, DATABASE_URL, IMGSPOOL_NODE.
 Status apply_environment(Config& config);
 
 // config_check.cpp: absolute paths, spools (unique names, known profiles, separate roots),
@@ -30,6 +30,12 @@ Status check_config(Config& config, const std::string& origin);
 
 // [A-Za-z0-9_-]+, the form of spool and profile names.
 bool is_plain_name(const std::string& name);
+
+// [A-Za-z0-9._-]{1,63}, the form of [daemon] node (a host name's characters, one DNS label long).
+bool is_node_name(const std::string& name);
+
+// The form of a node name, for "expected ..." in errors.
+inline constexpr const char* kNodeNameForm = "1..63 letters, digits, '.', '_' or '-'";
 
 // An IPv4 or IPv6 address literal ("127.0.0.1", "::1"), as a listener is bound to.
 bool is_address_literal(const std::string& text);

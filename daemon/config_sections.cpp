@@ -1,10 +1,12 @@
 // The plain sections of the file: [daemon], [[spool]], [store], [limits], [metrics], [fetch],
 // [http].
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 
 #include "daemon/config_parts.hpp"
 #include "store/object_store.hpp"
+#include "store/pg/database_url.hpp"
 
 namespace imgspool {
 
@@ -27,11 +29,34 @@ Status read_daemon(TableReader& top, const std::string& origin, Config& config) 
     r.integer("retry_min_s", d.retry_min_s, 1, 86400);
     r.integer("retry_max_s", d.retry_max_s, 1, 86400);
     r.integer("max_deferred", d.max_deferred, 1, 1000000);
+    r.string("node", d.node);
+    if (!d.node.empty() && !is_node_name(d.node)) {
+        r.fail("node", std::string("expected ") + kNodeNameForm + ", got " + toml_string(d.node));
+    }
+    r.integer("lease_s", d.lease_s, 5, 3600);
     if (!r.failed() && d.retry_max_s < d.retry_min_s) {
         r.fail("retry_max_s",
                "must not be less than retry_min_s (" + std::to_string(d.retry_min_s) + ")");
     }
     return r.finish();
+}
+
+// watch = "inotify" | "poll" and poll_s. poll_s on a watched spool is refused rather than
+// ignored: whoever wrote it expects polling, which would silently not happen.
+void read_watch(TableReader& r, const toml::value& table, SpoolLayout& spool) {
+    std::string watch = "inotify";
+    r.string("watch", watch);
+    if (watch == "poll") {
+        spool.watch = WatchMode::poll;
+    } else if (watch != "inotify") {
+        r.fail("watch", "expected \"inotify\" or \"poll\", got " + toml_string(watch));
+    }
+    int poll_s = static_cast<int>(spool.poll.count());
+    r.integer("poll_s", poll_s, 1, 300);
+    spool.poll = std::chrono::seconds(poll_s);
+    if (!r.failed() && spool.watch != WatchMode::poll && table.as_table().contains("poll_s")) {
+        r.fail("poll_s", "only used with watch = \"poll\" (this spool is watched with inotify)");
+    }
 }
 
 Status read_spools(TableReader& top, const std::string& origin, Config& config) {
@@ -49,6 +74,7 @@ Status read_spools(TableReader& top, const std::string& origin, Config& config) 
         r.require("root");
         r.path("root", spool.root);
         r.string("profile", spool.profile);
+        read_watch(r, (*spools)[i], spool);
         if (Status s = r.finish(); !s) return s;
         config.spools.push_back(std::move(spool));
     }
@@ -207,13 +233,35 @@ Status read_http(TableReader& top, const std::string& origin, Config& config) {
     return r.finish();
 }
 
+// [database]: where the job record lives. The URL is checked by libpq's parser, and an error
+// never repeats it (it may hold a password).
+Status read_database(TableReader& top, const std::string& origin, Config& config) {
+    const toml::value* table = top.table("database");
+    if (!table) return ok_status();
+    pg::DatabaseSettings& db = config.database;
+    TableReader r(*table, "[database]", origin);
+    r.string("url", db.url);
+    if (!db.url.empty()) {
+        if (Status s = pg::check_database_url(db.url, "the value"); !s) {
+            r.fail("url", s.error().reason);
+        }
+    }
+    r.integer("pool_size", db.pool_size, 0, 256);
+    if (db.pool_size == 1) {
+        r.fail("pool_size", "expected 0 (workers + 3) or an integer 2..256, got 1");
+    }
+    r.integer("connect_timeout_s", db.connect_timeout_s, 1, 60);
+    r.integer("statement_timeout_s", db.statement_timeout_s, 1, 600);
+    return r.finish();
+}
+
 }  // namespace
 
 Status read_sections(const toml::value& root, const std::string& origin, Config& config) {
     TableReader top(root, "", origin);
     using Section = Status (*)(TableReader&, const std::string&, Config&);
     for (Section section : {read_daemon, read_spools, read_store, read_limits, read_metrics,
-                            read_fetch, read_http, read_profiles}) {
+                            read_fetch, read_http, read_database, read_profiles}) {
         if (Status s = section(top, origin, config); !s) return s;
     }
     return top.finish();

@@ -1,5 +1,6 @@
 #include "watcher/settle_tracker.hpp"
 
+#include <iterator>
 #include <string_view>
 #include <tuple>
 
@@ -64,6 +65,16 @@ void SettleTracker::forget_folder(std::size_t spool, const std::filesystem::path
     while (it != entries_.end() && it->first.spool == spool &&
            std::string_view(it->first.relative.native()).starts_with(prefix)) {
         it = entries_.erase(it);
+    }
+}
+
+void SettleTracker::forget_unlisted(std::size_t spool,
+                                    const std::set<std::filesystem::path>& present) {
+    auto it = entries_.lower_bound(FileKey{spool, {}});
+    while (it != entries_.end() && it->first.spool == spool) {
+        const bool gone =
+            it->second.phase != Phase::in_flight && !present.contains(it->first.relative);
+        it = gone ? entries_.erase(it) : std::next(it);
     }
 }
 

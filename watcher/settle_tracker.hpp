@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,10 @@ class SettleTracker {
     // The file was deleted or moved away; a whole folder of them ("" = the whole spool).
     void forget(const FileKey& key);
     void forget_folder(std::size_t spool, const std::filesystem::path& relative_dir);
+    // A scan of the whole spool listed `present` (paths under inbox/): a file tracked for it
+    // and not listed was deleted or moved away, as a delete event would have said on a watched
+    // spool, and is forgotten. A file being reported is left to reported().
+    void forget_unlisted(std::size_t spool, const std::set<std::filesystem::path>& present);
 
     // Files waiting to settle: lstat these and pass the results to settled().
     std::vector<FileKey> waiting() const;

@@ -1,6 +1,8 @@
-// Two threads: the reader owns libinotifytools (events, folder watches, scans) and feeds the
-// SettleTracker; the settler lstat()s waiting files every tick and calls on_stable, so a
-// blocking callback never stops the reader from draining the kernel queue.
+// Two threads: the reader owns libinotifytools (events, folder watches, scans, polls) and feeds
+// the SettleTracker; the settler lstat()s waiting files every tick and calls on_stable, so a
+// blocking callback never stops the reader from draining the kernel queue. A poll spool has no
+// watch: the reader lists it every poll period (the settler wakes it when one is due), and from
+// there on its files settle and are judged exactly like those of a watched spool.
 #include "watcher/spool_watcher.hpp"
 
 #include <sys/inotify.h>
@@ -94,6 +96,12 @@ struct SpoolWatcher::Impl {
     bool reset_needed = false;
     bool rescan_now = false;
     Clock::time_point next_rescan;
+    std::vector<Clock::time_point> next_poll;  // by spool; poll spools only
+    // The earliest next_poll, for the settler to wake the reader by (next() waits up to a
+    // second); max: no poll spool, or the reader was already woken for it.
+    std::atomic<Clock::time_point> poll_due{Clock::time_point::max()};
+
+    bool polled(std::size_t spool) const { return options.spools[spool].watch == WatchMode::poll; }
 
     stdfs::path inbox_path(std::size_t spool, const stdfs::path& relative) const {
         return relative.empty() ? options.spools[spool].inbox()
@@ -107,9 +115,13 @@ struct SpoolWatcher::Impl {
 
     void note_skipped(std::size_t spool, const stdfs::path& relative, std::string_view why);
     std::string why_not_whole(std::size_t spool, const stdfs::path& path);
-    Status sync_folder(std::size_t spool, const stdfs::path& relative);
+    Status sync_folder(std::size_t spool, const stdfs::path& relative,
+                       std::set<stdfs::path>* listed = nullptr);
     void unwatch_folder(std::size_t spool, const stdfs::path& relative, bool live);
+    Status scan_spool(std::size_t spool);
     void scan_all();
+    void poll_due_spools();
+    void wake_reader_for_poll();
     void handle(const InotifyEvent& ev);
     void handle_file(std::size_t spool, const stdfs::path& relative, std::uint32_t mask);
     void reader_loop();
@@ -144,11 +156,13 @@ std::string SpoolWatcher::Impl::why_not_whole(std::size_t spool, const stdfs::pa
     return {};
 }
 
-// Watches the folder (if not yet), then lists it: files go to the tracker as "scanned",
-// subfolders are synced in turn. Watch first, list second: nothing written in between is lost.
-Status SpoolWatcher::Impl::sync_folder(std::size_t spool, const stdfs::path& relative) {
+// Watches the folder (if not yet, and not on a poll spool), then lists it: files go to the
+// tracker as "scanned", subfolders are synced in turn, and every file found is added to
+// `listed` when given. Watch first, list second: nothing written in between is lost.
+Status SpoolWatcher::Impl::sync_folder(std::size_t spool, const stdfs::path& relative,
+                                       std::set<stdfs::path>* listed) {
     const stdfs::path dir = inbox_path(spool, relative);
-    if (!wd_by_folder.contains({spool, relative.native()})) {
+    if (!polled(spool) && !wd_by_folder.contains({spool, relative.native()})) {
         if (source->remembers(dir)) {  // a dead watch of an earlier folder with this name
             reset_needed = true;
             return ok_status();
@@ -166,7 +180,7 @@ Status SpoolWatcher::Impl::sync_folder(std::size_t spool, const stdfs::path& rel
                              "a hidden folder: neither it nor anything inside it is taken");
                 continue;
             }
-            Status st = sync_folder(spool, relative / e.name);
+            Status st = sync_folder(spool, relative / e.name, listed);
             if (!st) log::warn("subfolder not watched", {{"reason", st.error().message()}});
             if (reset_needed) return ok_status();
         } else if (!is_ignored_name(e.name)) {
@@ -175,6 +189,9 @@ Status SpoolWatcher::Impl::sync_folder(std::size_t spool, const stdfs::path& rel
             note_skipped(spool, relative / e.name,
                          "a dotfile or temporary name: taken once renamed to its final name");
         }
+    }
+    if (listed) {
+        for (const auto& sighting : files) listed->insert(sighting.first.relative);
     }
     const auto now = Clock::now();
     std::lock_guard lock(mutex);
@@ -202,14 +219,47 @@ void SpoolWatcher::Impl::unwatch_folder(std::size_t spool, const stdfs::path& re
     tracker.forget_folder(spool, relative);
 }
 
+// Syncs a spool's inbox and everything under it. A poll spool has no delete events: what its
+// listing no longer shows is forgotten here, and its next poll is due a poll period later.
+Status SpoolWatcher::Impl::scan_spool(std::size_t spool) {
+    if (!polled(spool)) return sync_folder(spool, {});
+    std::set<stdfs::path> listed;
+    Status st = sync_folder(spool, {}, &listed);
+    const auto now = Clock::now();
+    {
+        std::lock_guard lock(mutex);
+        if (st) tracker.forget_unlisted(spool, listed);
+    }
+    next_poll[spool] = now + options.spools[spool].poll;
+    poll_due = *std::min_element(next_poll.begin(), next_poll.end());
+    return st;
+}
+
 void SpoolWatcher::Impl::scan_all() {
     for (std::size_t i = 0; i < options.spools.size() && !reset_needed; ++i) {
-        Status st = sync_folder(i, {});
+        Status st = scan_spool(i);
         if (!st) log::warn("inbox not watched", {{"reason", st.error().message()}});
     }
     stats.rescans++;
     rescan_now = false;
     next_rescan = Clock::now() + options.rescan;
+}
+
+void SpoolWatcher::Impl::poll_due_spools() {
+    for (std::size_t i = 0; i < options.spools.size(); ++i) {
+        if (!polled(i) || Clock::now() < next_poll[i]) continue;
+        Status st = scan_spool(i);
+        if (!st) log::warn("inbox not polled", {{"reason", st.error().message()}});
+        stats.polls++;
+    }
+}
+
+// Settler thread: a poll is due, so the reader is made to return from its wait (once per poll:
+// if the reader moved poll_due on meanwhile, the new time stays).
+void SpoolWatcher::Impl::wake_reader_for_poll() {
+    Clock::time_point due = poll_due;
+    if (Clock::now() < due) return;
+    if (poll_due.compare_exchange_strong(due, Clock::time_point::max())) source->wake();
 }
 
 void SpoolWatcher::Impl::handle(const InotifyEvent& ev) {
@@ -302,6 +352,8 @@ void SpoolWatcher::Impl::reader_loop() {
             scan_all();
         } else if (rescan_now || Clock::now() >= next_rescan) {
             scan_all();
+        } else {
+            poll_due_spools();
         }
     }
 }
@@ -326,6 +378,7 @@ void SpoolWatcher::Impl::settler_loop() {
         heartbeat->beat();
         settler_wakeup.wait_for(lock, settle_tick(options.settle), [&] { return stopping.load(); });
         if (stopping) break;
+        wake_reader_for_poll();
         std::vector<FileKey> keys = tracker.waiting();
         lock.unlock();
         std::vector<SettleTracker::Sighting> seen;
@@ -382,12 +435,21 @@ Status SpoolWatcher::start() {
     if (m.options.rescan.count() < 1) {
         return make_error(Stage::config, "rescan must be at least one second");
     }
+    std::size_t polled = 0;
+    for (const SpoolLayout& spool : m.options.spools) {
+        if (spool.watch != WatchMode::poll) continue;
+        if (spool.poll.count() < 1) {
+            return make_error(Stage::config, "poll must be at least one second", spool.name);
+        }
+        ++polled;
+    }
+    m.next_poll.assign(m.options.spools.size(), Clock::time_point::max());
     auto source = InotifySource::open(m.options.wake_dir);
     if (!source) return source.error();
     m.source = std::move(*source);
     for (std::size_t i = 0; i < m.options.spools.size(); ++i) {
         Status st = fs::make_dirs(m.options.spools[i].inbox());
-        if (st) st = m.sync_folder(i, {});  // arms the watches and does the start-up scan
+        if (st) st = m.scan_spool(i);  // arms the watches and does the start-up scan
         if (!st) {
             m.folder_by_wd.clear();
             m.wd_by_folder.clear();
@@ -402,6 +464,7 @@ Status SpoolWatcher::start() {
     m.reader = std::thread([&m] { m.reader_loop(); });
     m.settler = std::thread([&m] { m.settler_loop(); });
     log::info("watching inboxes", {{"spools", m.options.spools.size()},
+                                   {"polled", polled},
                                    {"settle_ms", static_cast<long long>(m.options.settle.count())},
                                    {"rescan_s", static_cast<long long>(m.options.rescan.count())}});
     return ok_status();

@@ -1,4 +1,5 @@
-// Notices files in the spools' inbox/ folders (inotify + start-up scan + periodic rescan) and
+// Notices files in the spools' inbox/ folders (inotify + start-up scan + periodic rescan, or
+// for a spool with watch = poll a listing every poll period and no inotify watch at all) and
 // reports each one once it has stopped changing for settle_ms.
 #pragma once
 
@@ -63,6 +64,7 @@ struct WatcherStats {
     std::atomic<std::uint64_t> overflows{0};
     std::atomic<std::uint64_t> rescans{0};
     std::atomic<std::uint64_t> events{0};
+    std::atomic<std::uint64_t> polls{0};  // listings of a poll spool (besides the rescans)
 };
 
 // A file is reported only when it is whole: unchanged for settle, no other process on this host

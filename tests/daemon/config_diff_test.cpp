@@ -59,7 +59,9 @@ class ConfigDiffTest : public ::testing::Test {
                                                "FETCH_S3_SECRET_ACCESS_KEY",
                                                "FETCH_S3_SESSION_TOKEN",
                                                "FETCH_S3_ENDPOINT",
-                                               "IMGSPOOL_HTTP_TOKEN"};
+                                               "IMGSPOOL_HTTP_TOKEN",
+                                               "DATABASE_URL",
+                                               "IMGSPOOL_NODE"};
     std::map<std::string, std::string> saved_;
 };
 
@@ -94,6 +96,55 @@ TEST_F(ConfigDiffTest, ASpoolGivenAnotherProfileIsAChangedSpool) {
     EXPECT_TRUE(d.spools_removed.empty());
     // A changed spool replaces the watcher (its root may have moved): a rescan, nothing lost.
     EXPECT_TRUE(d.watcher_changed());
+}
+
+// Applied on reload: the watcher is replaced, and the new one polls (or watches) the spool.
+TEST_F(ConfigDiffTest, ASpoolSwitchedToPollingOrGivenAnotherPollPeriodIsAChangedSpool) {
+    const Config watched = parse(kDaemon + kSpoolA + kStore);
+    const Config polled = parse(kDaemon + kSpoolA + "watch = \"poll\"\n" + kStore);
+    const Config slower = parse(kDaemon + kSpoolA + "watch = \"poll\"\npoll_s = 10\n" + kStore);
+    for (const auto& [running, requested] :
+         {std::pair{&watched, &polled}, {&polled, &watched}, {&polled, &slower}}) {
+        const ConfigDiff d = diff_config(*running, *requested);
+        EXPECT_EQ(d.spools_changed, Names{"a"});
+        EXPECT_TRUE(d.watcher_changed());
+        EXPECT_TRUE(d.needs_restart.empty());
+        EXPECT_EQ(reloadable_part(*running, *requested).spools[0].poll, requested->spools[0].poll);
+    }
+    EXPECT_TRUE(
+        diff_config(polled, parse(kDaemon + kSpoolA + "watch = \"poll\"\npoll_s = 2\n" + kStore))
+            .empty());
+}
+
+// Identity, the adoption contract and the job record: restart-only, the URL's password masked.
+TEST_F(ConfigDiffTest, NodeLeaseAndDatabaseNeedARestart) {
+    const Config running = parse(kDaemon + "node = \"a\"\n" + kSpoolA + kStore);
+    const Config requested =
+        parse("[daemon]\nstate_dir = \"/var/lib/x\"\nworkers = 2\nnode = \"b\"\nlease_s = 60\n" +
+              kSpoolA + kStore +
+              "[database]\nurl = \"postgresql://u:pw-secret@db/x\"\npool_size = 4\n"
+              "connect_timeout_s = 9\nstatement_timeout_s = 99\n");
+    const ConfigDiff d = diff_config(running, requested);
+    std::map<std::string, RestartOnlyChange> by_key;
+    for (const RestartOnlyChange& c : d.needs_restart) by_key[c.key] = c;
+    EXPECT_EQ(by_key.size(), 6u);
+    EXPECT_EQ(by_key["daemon.node"].running, "a");
+    EXPECT_EQ(by_key["daemon.node"].requested, "b");
+    EXPECT_EQ(by_key["daemon.lease_s"].requested, "60");
+    EXPECT_EQ(by_key["database.url"].running, "\"\" (SQLite)");
+    EXPECT_EQ(by_key["database.url"].requested, "postgresql://u:****@db/x");
+    EXPECT_EQ(by_key["database.pool_size"].requested, "4");
+    EXPECT_EQ(by_key["database.connect_timeout_s"].requested, "9");
+    EXPECT_EQ(by_key["database.statement_timeout_s"].requested, "99");
+    EXPECT_TRUE(d.keys_changed.empty());
+    EXPECT_FALSE(d.watcher_changed());
+
+    const Config applied = reloadable_part(running, requested);
+    EXPECT_EQ(applied.daemon.node, "a");
+    EXPECT_EQ(applied.daemon.lease_s, 30);
+    EXPECT_EQ(applied.database.url, "");
+    EXPECT_EQ(applied.database.pool_size, 0);
+    EXPECT_TRUE(diff_config(running, applied).empty());
 }
 
 TEST_F(ConfigDiffTest, ProfilesAddedRemovedOrWithOtherSettingsAreNamed) {

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -31,7 +33,9 @@ const char* const kEnvVars[] = {"S3_BUCKET",
                                 "FETCH_S3_SECRET_ACCESS_KEY",
                                 "FETCH_S3_SESSION_TOKEN",
                                 "FETCH_S3_ENDPOINT",
-                                "IMGSPOOL_HTTP_TOKEN"};
+                                "IMGSPOOL_HTTP_TOKEN",
+                                "DATABASE_URL",
+                                "IMGSPOOL_NODE"};
 
 // Clears every variable the loader reads, and restores them afterwards.
 class ConfigTest : public ::testing::Test {
@@ -63,6 +67,17 @@ class ConfigTest : public ::testing::Test {
 };
 
 const std::string kSpool = "[[spool]]\nname = \"a\"\nroot = \"/srv/a\"\n";
+
+std::string host_name() {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    return host;
+}
+
+// A password that must never be printed, and a URL that carries it.
+const std::string kPassword = "s3cret-Pa55";
+const std::string kDatabaseUrl =
+    "postgresql://imgspool:" + kPassword + "@db.example.com:5433/jobs?sslmode=require";
 
 const std::string kS3 =
     kSpool +
@@ -100,8 +115,16 @@ TEST_F(ConfigTest, DefaultsApplyToAbsentKeys) {
     EXPECT_EQ(c->daemon.settle_ms, 2000);
     EXPECT_EQ(c->daemon.rescan_s, 30);
     EXPECT_EQ(c->daemon.queue_max, 64);
+    EXPECT_EQ(c->daemon.node, host_name());
+    EXPECT_EQ(c->daemon.lease_s, 30);
+    EXPECT_EQ(c->database.url, "");  // SQLite
+    EXPECT_EQ(c->database.pool_size, 0);
+    EXPECT_EQ(c->database.connect_timeout_s, 5);
+    EXPECT_EQ(c->database.statement_timeout_s, 30);
     EXPECT_EQ(c->spools[0].root, "/srv/a");
     EXPECT_EQ(c->spools[0].profile, "web");
+    EXPECT_EQ(c->spools[0].watch, WatchMode::inotify);
+    EXPECT_EQ(c->spools[0].poll, std::chrono::seconds(2));
     EXPECT_EQ(c->store.kind, "local");
     EXPECT_EQ(c->store.path, cwd / "var" / "objects");
     EXPECT_EQ(c->store.public_base_url, "");
@@ -257,6 +280,157 @@ TEST_F(ConfigTest, SpoolProblemsNameTheSpool) {
         error_of("[[spool]]\nname = \"b\"\nroot = \"/srv\"\n" + kSpool).find("[[spool]] #2 root"),
         std::string::npos);
     EXPECT_TRUE(parse(kSpool + "[[spool]]\nname = \"b\"\nroot = \"/srv/ab\"\n").ok());
+}
+
+TEST_F(ConfigTest, ASpoolIsWatchedOrPolledEveryPollS) {
+    Result<Config> c = parse(kSpool + "watch = \"poll\"\n" +
+                             "[[spool]]\nname = \"b\"\nroot = \"/srv/b\"\nwatch = \"poll\"\n"
+                             "poll_s = 300\n" +
+                             "[[spool]]\nname = \"c\"\nroot = \"/srv/c\"\nwatch = \"inotify\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->spools[0].watch, WatchMode::poll);
+    EXPECT_EQ(c->spools[0].poll, std::chrono::seconds(2));
+    EXPECT_EQ(c->spools[1].watch, WatchMode::poll);
+    EXPECT_EQ(c->spools[1].poll, std::chrono::seconds(300));
+    EXPECT_EQ(c->spools[2].watch, WatchMode::inotify);
+
+    EXPECT_EQ(error_of(kSpool + "watch = \"fanotify\"\n"),
+              "config: test.toml: [[spool]] #1 watch: expected \"inotify\" or \"poll\", got "
+              "\"fanotify\" (line 4)");
+    EXPECT_NE(
+        error_of(kSpool + "watch = true\n").find("[[spool]] #1 watch: expected a string, got true"),
+        std::string::npos);
+    for (const char* bad : {"0", "301", "-2", "1.5", "\"2\""}) {
+        EXPECT_NE(
+            error_of(kSpool + "watch = \"poll\"\npoll_s = " + bad + "\n")
+                .find("[[spool]] #1 poll_s: expected an integer 1..300, got " + std::string(bad)),
+            std::string::npos)
+            << bad;
+    }
+    // Polling was asked for but would not happen: refused, not ignored.
+    const std::string not_polled = "[[spool]] #1 poll_s: only used with watch = \"poll\"";
+    EXPECT_NE(error_of(kSpool + "poll_s = 5\n").find(not_polled), std::string::npos);
+    EXPECT_NE(error_of(kSpool + "watch = \"inotify\"\npoll_s = 5\n").find(not_polled),
+              std::string::npos);
+}
+
+TEST_F(ConfigTest, ReadsNodeLeaseAndDatabaseKeys) {
+    Result<Config> c = parse("[daemon]\nnode = \"render-01.example_b\"\nlease_s = 3600\n" + kSpool +
+                             "[database]\nurl = \"" + kDatabaseUrl +
+                             "\"\npool_size = 2\nconnect_timeout_s = 60\n"
+                             "statement_timeout_s = 600\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->daemon.node, "render-01.example_b");
+    EXPECT_EQ(c->daemon.lease_s, 3600);
+    EXPECT_EQ(c->database.url, kDatabaseUrl);
+    EXPECT_EQ(c->database.pool_size, 2);
+    EXPECT_EQ(c->database.connect_timeout_s, 60);
+    EXPECT_EQ(c->database.statement_timeout_s, 600);
+    // The other libpq form, and "" (the host name, as when the key is left out).
+    c = parse("[daemon]\nnode = \"\"\n" + kSpool +
+              "[database]\nurl = \"host=/run/postgresql dbname=jobs\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->daemon.node, host_name());
+    EXPECT_EQ(c->database.url, "host=/run/postgresql dbname=jobs");
+    EXPECT_TRUE(parse("[daemon]\nnode = \"" + std::string(63, 'n') + "\"\n" + kSpool).ok());
+}
+
+TEST_F(ConfigTest, NodeLeaseAndDatabaseProblemsNameTheKey) {
+    EXPECT_EQ(error_of("[daemon]\nnode = \"a b\"\n" + kSpool),
+              "config: test.toml: [daemon] node: expected 1..63 letters, digits, '.', '_' or '-', "
+              "got \"a b\" (line 2)");
+    for (const std::string& bad :
+         {std::string(64, 'n'), std::string("node/1"), std::string("né")}) {
+        EXPECT_NE(
+            error_of("[daemon]\nnode = \"" + bad + "\"\n" + kSpool).find("[daemon] node: expected"),
+            std::string::npos)
+            << bad;
+    }
+    EXPECT_NE(error_of("[daemon]\nnode = 7\n" + kSpool).find("[daemon] node: expected a string"),
+              std::string::npos);
+    for (const char* bad : {"4", "3601", "\"30\""}) {
+        EXPECT_NE(
+            error_of("[daemon]\nlease_s = " + std::string(bad) + "\n" + kSpool)
+                .find("[daemon] lease_s: expected an integer 5..3600, got " + std::string(bad)),
+            std::string::npos)
+            << bad;
+    }
+    EXPECT_NE(
+        error_of(kSpool + "[database]\npool_size = 1\n")
+            .find("[database] pool_size: expected 0 (workers + 3) or an integer 2..256, got 1"),
+        std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[database]\npool_size = 257\n").find("[database] pool_size"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[database]\nconnect_timeout_s = 0\n")
+                  .find("[database] connect_timeout_s: expected an integer 1..60, got 0"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[database]\nstatement_timeout_s = 601\n")
+                  .find("[database] statement_timeout_s: expected an integer 1..600, got 601"),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[database]\nhost = \"db\"\n")
+                  .find("[database] key \"host\": unknown key"),
+              std::string::npos);
+    // A URL that is not libpq's is refused by key, never repeated: it may hold a password.
+    for (const std::string& bad :
+         {"sqlite:/var/lib/imgspool/" + kPassword, "https://u:" + kPassword + "@db/x",
+          "postgresql://u:" + kPassword + "%zz@db/x", "host=db password=" + kPassword + " x"}) {
+        const std::string why = error_of(kSpool + "[database]\nurl = \"" + bad + "\"\n");
+        EXPECT_NE(why.find("[database] url: "), std::string::npos) << why;
+        EXPECT_EQ(why.find(kPassword), std::string::npos) << why;
+    }
+}
+
+TEST_F(ConfigTest, DatabaseUrlAndNodeComeFromTheEnvironment) {
+    setenv("DATABASE_URL", kDatabaseUrl.c_str(), 1);
+    setenv("IMGSPOOL_NODE", "node-b", 1);
+    Result<Config> c = parse("[daemon]\nnode = \"node-a\"\n" + kSpool +
+                             "[database]\nurl = \"postgresql://file@db/file\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->database.url, kDatabaseUrl);
+    EXPECT_EQ(c->daemon.node, "node-b");
+
+    setenv("DATABASE_URL", "", 1);  // empty counts as unset
+    setenv("IMGSPOOL_NODE", "", 1);
+    c = parse(kSpool);
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->database.url, "");
+    EXPECT_EQ(c->daemon.node, host_name());
+
+    setenv("DATABASE_URL", ("mysql://root:" + kPassword + "@db/x").c_str(), 1);
+    std::string why = error_of(kSpool);
+    EXPECT_NE(why.find("DATABASE_URL must be a postgresql://"), std::string::npos) << why;
+    EXPECT_EQ(why.find(kPassword), std::string::npos) << why;
+    unsetenv("DATABASE_URL");
+    setenv("IMGSPOOL_NODE", "two words", 1);
+    EXPECT_EQ(error_of(kSpool),
+              "config: environment variable IMGSPOOL_NODE: expected 1..63 letters, digits, '.', "
+              "'_' or '-', got \"two words\"");
+}
+
+TEST_F(ConfigTest, DescribeMasksTheDatabasePasswordAndParsesBack) {
+    for (const std::string& url : {kDatabaseUrl, "host=db.example.com user=imgspool password=" +
+                                                     kPassword + " dbname=jobs"}) {
+        Result<Config> c = parse("[daemon]\nnode = \"n1\"\nlease_s = 12\n" + kSpool +
+                                 "[database]\nurl = \"" + url +
+                                 "\"\npool_size = 9\n"
+                                 "connect_timeout_s = 7\nstatement_timeout_s = 70\n");
+        ASSERT_TRUE(c.ok()) << c.error().message();
+        const std::string text = describe_config(*c);
+        EXPECT_EQ(text.find(kPassword), std::string::npos) << text;
+        EXPECT_NE(text.find("****"), std::string::npos) << text;
+        EXPECT_NE(text.find("db.example.com"), std::string::npos) << text;
+        Result<Config> back = parse(text);
+        ASSERT_TRUE(back.ok()) << back.error().message() << "\n" << text;
+        EXPECT_EQ(back->daemon.node, "n1");
+        EXPECT_EQ(back->daemon.lease_s, 12);
+        EXPECT_EQ(back->database.pool_size, 9);
+        EXPECT_EQ(back->database.connect_timeout_s, 7);
+        EXPECT_EQ(back->database.statement_timeout_s, 70);
+        EXPECT_EQ(back->database.url.find(kPassword), std::string::npos);
+    }
+    Result<Config> sqlite = parse(kSpool);
+    ASSERT_TRUE(sqlite.ok());
+    EXPECT_NE(describe_config(*sqlite).find("[database]\nurl = \"\""), std::string::npos);
 }
 
 TEST_F(ConfigTest, StoreProblemsNameTheKey) {
@@ -844,7 +1018,7 @@ TEST_F(ConfigTest, DescribeParsesBackToTheSameConfig) {
         "[daemon]\nstate_dir = \"/var/lib/x\"\nworkers = 4\nsettle_ms = 10\nrescan_s = 9\n"
         "queue_max = 3\n"
         "[[spool]]\nname = \"a\"\nroot = \"/srv/a\"\nprofile = \"thumbs\"\n"
-        "[[spool]]\nname = \"b-2\"\nprofile = \"sora\"\n"
+        "[[spool]]\nname = \"b-2\"\nprofile = \"sora\"\nwatch = \"poll\"\npoll_s = 7\n"
         "root = \"/srv/\\\"quoted\\\" dir\\\\with a very long name that goes past eighty "
         "columns\"\n"
         "[store]\nkind = \"s3\"\nbucket = \"bk\"\nregion = \"eu-west-1\"\n"
@@ -879,7 +1053,11 @@ TEST_F(ConfigTest, DescribeParsesBackToTheSameConfig) {
         EXPECT_EQ(x.spools[i].name, y.spools[i].name);
         EXPECT_EQ(x.spools[i].root, y.spools[i].root);
         EXPECT_EQ(x.spools[i].profile, y.spools[i].profile);
+        EXPECT_EQ(x.spools[i].watch, y.spools[i].watch);
+        EXPECT_EQ(x.spools[i].poll, y.spools[i].poll);
     }
+    EXPECT_EQ(y.spools[1].watch, WatchMode::poll);
+    EXPECT_EQ(y.spools[1].poll, std::chrono::seconds(7));
     EXPECT_EQ(x.store.kind, y.store.kind);
     EXPECT_EQ(x.store.path, y.store.path);
     EXPECT_EQ(x.store.public_base_url, y.store.public_base_url);

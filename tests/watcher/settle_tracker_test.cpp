@@ -126,6 +126,29 @@ TEST_F(SettleTrackerTest, ForgetFolderDropsOnlyThatFolder) {
     EXPECT_EQ(tracker.size(), 2u);
 }
 
+TEST_F(SettleTrackerTest, ForgetUnlistedDropsWhatAPollNoLongerSeesButNotAFileInFlight) {
+    tracker.scanned({0, "kept.jpg"}, state(1, 1), t0);
+    tracker.scanned({0, "sub/deleted.jpg"}, state(1, 1), t0);
+    tracker.scanned({1, "other-spool.jpg"}, state(1, 1), t0);
+    // Reported and left in the inbox, then deleted: only the listing can tell.
+    tracker.scanned(key, state(10, 1), t0);
+    ASSERT_EQ(tick(state(10, 1), 300ms).size(), 1u);
+    tracker.reported(key, state(10, 1), t0 + 300ms);
+    // In flight (on_stable runs) and already gone from the listing: reported() decides.
+    const FileKey flying{0, "flying.jpg"};
+    tracker.scanned(flying, state(5, 1), t0 + 300ms);
+    ASSERT_EQ(tracker.settled({{flying, state(5, 1)}}, t0 + 600ms).size(), 1u);
+
+    tracker.forget_unlisted(0, {"kept.jpg"});
+    EXPECT_EQ(tracker.size(), 3u);
+    auto left = tracker.waiting();
+    ASSERT_EQ(left.size(), 2u);
+    EXPECT_EQ(left[0].relative, "kept.jpg");
+    EXPECT_EQ(left[1].spool, 1u);
+    tracker.reported(flying, std::nullopt, t0 + 700ms);
+    EXPECT_EQ(tracker.size(), 2u);
+}
+
 TEST_F(SettleTrackerTest, FileChangedDuringTheCallbackWaitsAgain) {
     tracker.noticed(key, state(10, 1), t0);
     ASSERT_EQ(tick(state(10, 1), 300ms).size(), 1u);

@@ -13,17 +13,21 @@
 
 #include <condition_variable>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "common/fs.hpp"
+#include "inotify_watches.hpp"
 #include "temp_dir.hpp"
 #include "watcher/claim.hpp"
 
 namespace stdfs = std::filesystem;
 using namespace imgspool;
 using namespace std::chrono_literals;
+using imgspool::testing::inode_of;
+using imgspool::testing::inotify_watched_inodes;
 using imgspool::testing::put_file;
 using imgspool::testing::TempDir;
 
@@ -85,6 +89,13 @@ class SpoolWatcherTest : public ::testing::Test {
         Status st = watcher->start();
         ASSERT_TRUE(st.ok()) << st.error().message();
         ASSERT_TRUE(watcher->armed());
+    }
+    // The spool with watch = poll every `poll`, and a rescan too rare to find anything in a test:
+    // whatever is found after the start-up scan was found by a poll.
+    void start_polled(std::chrono::seconds poll = 1s) {
+        spool.watch = WatchMode::poll;
+        spool.poll = poll;
+        start(3600s);
     }
     // Long enough for anything wrongly reported to show up.
     static void quiet_period() { std::this_thread::sleep_for(kSettle * 3); }
@@ -465,4 +476,107 @@ TEST_F(SpoolWatcherTest, TryLaterOffersTheFileAgain) {
     put_file(inbox() / "again.jpg", "x");
     EXPECT_EQ(reports.wait_for(1).size(), 1u);
     EXPECT_EQ(offers.load(), 3);
+}
+
+// watch = "poll": no inotify watch at all on the spool (other hosts' writes to an NFS inbox
+// produce no events), a listing every poll period, and the same settling and checks.
+
+TEST_F(SpoolWatcherTest, APollSpoolArmsNoInotifyWatchWhileAWatchedSpoolDoes) {
+    const SpoolLayout watched{"watched", dir.path() / "watched", "web"};
+    SpoolLayout polled{"polled", dir.path() / "polled", "web", WatchMode::poll, 1s};
+    put_file(polled.inbox() / "sub" / "early.jpg", "in a subfolder before the start");
+    watcher = std::make_unique<SpoolWatcher>(WatcherOptions{{watched, polled}, kSettle, 3600s},
+                                             [this](const StableFile& f) {
+                                                 reports.add(f);
+                                                 return Offer::taken;
+                                             });
+    ASSERT_TRUE(watcher->start().ok());
+    ASSERT_EQ(reports.wait_for(1).size(), 1u);  // the start-up scan lists a poll spool too
+    put_file(polled.inbox() / "later" / "new.jpg", "in a subfolder made after the start");
+    ASSERT_EQ(reports.wait_for(2).size(), 2u);
+
+    const std::set<ino_t> watched_inodes = inotify_watched_inodes(::getpid());
+    EXPECT_TRUE(watched_inodes.contains(inode_of(watched.inbox())));  // the probe sees watches
+    EXPECT_FALSE(watched_inodes.contains(inode_of(polled.inbox())));
+    EXPECT_FALSE(watched_inodes.contains(inode_of(polled.inbox() / "sub")));
+    EXPECT_FALSE(watched_inodes.contains(inode_of(polled.inbox() / "later")));
+    EXPECT_EQ(reports.all()[1].file.spool, "polled");
+    EXPECT_EQ(reports.all()[1].file.relative, "later/new.jpg");
+    EXPECT_GE(watcher->stats().polls.load(), 1u);
+    EXPECT_EQ(watcher->stats().events.load(), 0u);  // nothing came through inotify
+}
+
+TEST_F(SpoolWatcherTest, APollSpoolIsListedEveryPollPeriod) {
+    start_polled(1s);
+    const auto polls_at_start = watcher->stats().polls.load();
+    std::this_thread::sleep_for(3500ms);
+    const auto polls = watcher->stats().polls.load() - polls_at_start;
+    // About every second (3 here; a loaded machine may lose one), never more often.
+    EXPECT_GE(polls, 2u);
+    EXPECT_LE(polls, 4u);
+    put_file(inbox() / "p.jpg", "p");
+    const auto dropped = std::chrono::steady_clock::now();
+    ASSERT_EQ(reports.wait_for(1).size(), 1u);
+    EXPECT_LT(std::chrono::steady_clock::now() - dropped, 1s + kSettle + 1s);
+    EXPECT_EQ(watcher->stats().rescans.load(), 0u);
+}
+
+TEST_F(SpoolWatcherTest, APollSpoolReportsASlowWriterOnceAfterTheLastPiece) {
+    start_polled(1s);
+    const std::string piece(1000, 'x');
+    {
+        fs::UniqueFd fd(::open((inbox() / "slow.jpg").c_str(), O_WRONLY | O_CREAT, 0644));
+        ASSERT_TRUE(fd.valid());
+        for (int i = 0; i < 25; ++i) {  // ~2.5 s of pieces: polls find it half written
+            ASSERT_EQ(::write(fd.get(), piece.data(), piece.size()), 1000);
+            std::this_thread::sleep_for(100ms);
+        }
+    }
+    auto got = reports.wait_for(1);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].size_seen, 25000);
+    std::this_thread::sleep_for(2s);  // two more polls of the unchanged, unclaimed file
+    EXPECT_EQ(reports.all().size(), 1u);
+}
+
+TEST_F(SpoolWatcherTest, APollSpoolKeepsAnOpenOrIncompleteFileWaitingWithItsReason) {
+    start_polled(1s);
+    const stdfs::path held = inbox() / "held.bin";
+    std::FILE* f = std::fopen(held.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fputs("some bytes", f);
+    std::fflush(f);
+    const stdfs::path cut = inbox() / "cut.png";
+    put_file(cut, png_head());
+    ASSERT_TRUE(wait_until([&] { return watcher->waiting_files().size() == 2; }));
+    std::map<stdfs::path, std::string> reasons;
+    for (const WaitingFileInfo& w : watcher->waiting_files()) reasons[w.relative] = w.reason;
+    EXPECT_EQ(reasons["held.bin"], "open for writing by another process");
+    EXPECT_NE(reasons["cut.png"].find("PNG"), std::string::npos) << reasons["cut.png"];
+    EXPECT_TRUE(reports.all().empty());
+
+    std::fclose(f);
+    std::ofstream(cut, std::ios::binary | std::ios::app) << png_tail();
+    auto got = reports.wait_for(2);
+    ASSERT_EQ(got.size(), 2u);
+    for (const Report& r : got) EXPECT_TRUE(r.file.abandoned.empty()) << r.file.relative;
+    EXPECT_TRUE(wait_until([&] { return watcher->waiting_files().empty(); }));
+}
+
+TEST_F(SpoolWatcherTest, APollSpoolReportsAChangedOrReplacedFileAgain) {
+    start_polled(1s);
+    put_file(inbox() / "i.jpg", "first");
+    ASSERT_EQ(reports.wait_for(1).size(), 1u);
+    std::ofstream(inbox() / "i.jpg", std::ios::app) << " and more";
+    auto got = reports.wait_for(2);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[1].size_seen, 14);
+
+    // Deleted, then a new file by the same name: reported as the new file it is.
+    stdfs::remove(inbox() / "i.jpg");
+    std::this_thread::sleep_for(1500ms);
+    put_file(inbox() / "i.jpg", "first and more");
+    got = reports.wait_for(3);
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[2].file.relative, "i.jpg");
 }
