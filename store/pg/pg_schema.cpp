@@ -3,6 +3,8 @@
 #include <charconv>
 #include <iterator>
 
+#include "store/job_db.hpp"
+
 namespace imgspool::pg {
 
 namespace {
@@ -149,16 +151,18 @@ WHERE status = 'complete')sql",
 };
 
 constexpr Migration kMigrations[] = {{3, kBaseline}};
+static_assert(std::end(kMigrations)[-1].version == JobDb::schema_version,
+              "the last PostgreSQL migration must write JobDb::schema_version");
 
 // Any fixed number works as long as every imgspool uses the same one: "imgspool" in ASCII.
 constexpr const char* kLockMigrations = "SELECT pg_advisory_xact_lock(7596841891949145964)";
 
-constexpr const char* kReadVersion = R"sql(
-SELECT (SELECT value FROM imgspool_meta WHERE key = 'schema_version'),
+constexpr const char* kReadVersion =
+    R"sql(SELECT (SELECT value FROM imgspool_meta WHERE key = 'schema_version'),
        (SELECT value FROM imgspool_meta WHERE key = 'database_id'))sql";
 
-constexpr const char* kWriteVersion = R"sql(
-INSERT INTO imgspool_meta (key, value) VALUES ('schema_version', $1)
+constexpr const char* kWriteVersion =
+    R"sql(INSERT INTO imgspool_meta (key, value) VALUES ('schema_version', $1)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value)sql";
 
 Result<SchemaInfo> read_info(Connection& conn) {
