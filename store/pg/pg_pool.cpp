@@ -52,6 +52,11 @@ ConnectionPool::ConnectionPool(Private, DatabaseSettings settings, int size,
       busy_(static_cast<std::size_t>(size), false),
       random_(std::random_device{}()) {}
 
+void ConnectionPool::on_recovered(std::function<void()> callback) {
+    std::lock_guard lock(mutex_);
+    on_recovered_ = std::move(callback);
+}
+
 std::uint64_t ConnectionPool::reconnects() const {
     std::lock_guard lock(mutex_);
     return reconnects_;
@@ -136,13 +141,16 @@ Result<ConnectionPool::Lease> ConnectionPool::checkout() {
                                   " s (next try in " + std::to_string(next_try_s) +
                                   " s): " + connected.error().reason);
     }
-    if (down_) {
-        log::info("database reachable again",
-                  {{"database", description_},
-                   {"down_s", whole_seconds(Clock::now() - down_since_, false)}});
-        down_ = false;
-    }
     if (reconnect) ++reconnects_;
+    if (!down_) return Lease(this, slot);
+
+    log::info(
+        "database reachable again",
+        {{"database", description_}, {"down_s", whole_seconds(Clock::now() - down_since_, false)}});
+    down_ = false;
+    const auto recovered = on_recovered_;
+    lock.unlock();
+    if (recovered) recovered();
     return Lease(this, slot);
 }
 

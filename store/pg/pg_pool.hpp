@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -45,6 +46,10 @@ class ConnectionPool {
     // f must therefore do its whole transaction itself. Any other error is returned as is.
     template <class F>
     auto run(F&& f) -> decltype(f(std::declval<Connection&>()));
+
+    // Called (on the thread of the call that found it) when the server answers again after
+    // calls failed with "database unreachable": the daemon releases its deferred jobs then.
+    void on_recovered(std::function<void()> callback);
 
     // Connections re-established after they broke (the metric imgspool_db_reconnects_total).
     std::uint64_t reconnects() const;
@@ -89,6 +94,7 @@ class ConnectionPool {
     std::chrono::milliseconds backoff_{0};
     std::minstd_rand random_;
     std::uint64_t reconnects_ = 0;
+    std::function<void()> on_recovered_;
 };
 
 template <class F>

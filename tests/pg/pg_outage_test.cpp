@@ -2,6 +2,7 @@
 // during the outage and work again after it. Registered RUN_SERIAL: the outage is shared.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -56,6 +57,8 @@ Status run_until_ok(ConnectionPool& pool, std::chrono::seconds limit) {
 
 TEST(PgOutage, CallsFailFastAndTransientWhileDownThenRecover) {
     auto pool = open_pool(2);
+    std::atomic<int> recovered{0};
+    pool->on_recovered([&] { ++recovered; });
     ASSERT_TRUE(pool->run(select_one));
     {
         StoppedServer stopped;
@@ -80,11 +83,13 @@ TEST(PgOutage, CallsFailFastAndTransientWhileDownThenRecover) {
         EXPECT_GE(fast_failures, 7);
         EXPECT_NE(last_reason.find("(next try in "), std::string::npos) << last_reason;
         EXPECT_EQ(pool->reconnects(), 0u);
+        EXPECT_EQ(recovered.load(), 0);
         stopped.start();
     }
     auto back = run_until_ok(*pool, std::chrono::seconds(30));
     ASSERT_TRUE(back) << back.error().message();
     EXPECT_GE(pool->reconnects(), 1u);
+    EXPECT_EQ(recovered.load(), 1);
 }
 
 TEST(PgOutage, RestartedServerIsReconnected) {

@@ -64,11 +64,15 @@ start_server() {  # pg_ctl start; the server's output goes to server.log in its 
         </dev/null >>"$PG_DIR/pg_ctl.log" 2>&1
 }
 
-# Folders of killed runs: no server runs in them and they are older than any setup in progress.
+# Folders of killed runs: no server and no watchdog runs for them (a live watchdog means a test
+# run that may have stopped its server on purpose), and they are older than any setup in progress.
 sweep_stale_folders() {
-    local dir
+    local dir watchdog
     while IFS= read -r dir; do
-        server_running "$dir/data" || rm -rf -- "$dir"
+        server_running "$dir/data" && continue
+        watchdog=$(cat "$dir/watchdog.pid" 2>/dev/null || true)
+        [[ -n $watchdog ]] && kill -0 "$watchdog" 2>/dev/null && continue
+        rm -rf -- "$dir"
     done < <(find /tmp -maxdepth 1 -name 'imgspool-pg-*' -type d -mmin +5 2>/dev/null)
 }
 
@@ -140,6 +144,7 @@ CONF
 watch() {
     local dir=${3:?} watch_pid=${4:?}
     [[ $watch_pid -gt 1 ]] || exit 0
+    echo $$ >"$dir/watchdog.pid"
     while kill -0 "$watch_pid" 2>/dev/null && [[ -d $dir ]]; do sleep 1; done
     [[ -d $dir ]] || exit 0
     PG_DIR=$dir PG_BINDIR=${5:?} PG_RUN_AS=${6:-}
