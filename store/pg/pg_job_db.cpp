@@ -331,6 +331,14 @@ std::string PgJobDb::describe() const {
     return description_;
 }
 
+void PgJobDb::on_recovered(std::function<void()> callback) {
+    pool_->on_recovered(std::move(callback));
+}
+
+std::uint64_t PgJobDb::reconnects() const {
+    return pool_->reconnects();
+}
+
 Status PgJobDb::insert_job(const std::string& upload_id, const std::string& spool,
                            const std::string& source_name, const std::string& profile,
                            const JobRequest& request) {

@@ -4,6 +4,8 @@
 // defers) and the pool reconnects; a serialization failure or deadlock is retried in place.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,6 +56,11 @@ class PgJobDb final : public JobDb {
     Status replace_waiting_files(const std::vector<WaitingFile>& files) override;
 
     std::string describe() const override;
+
+    // The pool's: called once when the server answers again after an outage (the daemon
+    // releases its deferred jobs then), and the sessions re-established so far (a metric).
+    void on_recovered(std::function<void()> callback);
+    std::uint64_t reconnects() const;
 
   private:
     PgJobDb(std::unique_ptr<ConnectionPool> pool, std::string description);

@@ -1168,6 +1168,8 @@ TEST_F(PgServerOutage, CallsFailTransientlyWhileTheServerIsDownAndWorkAfterwards
     auto opened = open();
     ASSERT_TRUE(opened.ok()) << opened.error().message();
     JobDb& db = **opened;
+    std::atomic<int> recovered{0};
+    (*opened)->on_recovered([&] { ++recovered; });
     ASSERT_TRUE(db.insert_job("before", "photos", "a.jpg", "web").ok());
     ASSERT_TRUE(db.start_attempt("before").ok());
 
@@ -1197,6 +1199,8 @@ TEST_F(PgServerOutage, CallsFailTransientlyWhileTheServerIsDownAndWorkAfterwards
     ASSERT_TRUE(job->has_value());
     EXPECT_EQ((*job)->status, "complete");
     EXPECT_EQ((*job)->outputs, outputs_for("before"));
+    EXPECT_EQ(recovered, 1);
+    EXPECT_GE((*opened)->reconnects(), 1u);
 }
 
 TEST_F(PgServerOutage, ARestartBetweenCallsIsTransientAndPasses) {
