@@ -1069,6 +1069,53 @@ TEST_F(PgJobDbTest, AFailedMigrationLeavesNothingBehind) {
               (Rows{{"NULL", "NULL", "NULL"}}));
 }
 
+TEST_F(PgJobDbTest, AWrongPasswordIsRefusedAtOpenWithoutShowingIt) {
+    const auto facts = pg_test::server_facts();
+    const std::string secret = "not-" + facts.password;
+    std::string url = url_;
+    url.replace(url.find(facts.password), facts.password.size(), secret);
+    auto db = pg::PgJobDb::open(pg::DatabaseSettings{url}, 1, "test");
+    ASSERT_FALSE(db.ok());
+    EXPECT_EQ(db.error().message().find(secret), std::string::npos) << db.error().message();
+    EXPECT_NE(db.error().message().find("password"), std::string::npos) << db.error().message();
+}
+
+// A server whose sessions default to SERIALIZABLE makes completes of the same bytes lose races
+// (40001): the pool runs them again, and callers see only success.
+TEST_F(PgJobDbTest, RacesLostUnderSerializableIsolationAreRunAgain) {
+    const std::string name = raw_.one("SELECT quote_ident(current_database())");
+    raw_.query("ALTER DATABASE " + name + " SET default_transaction_isolation = 'serializable'");
+    auto opened = open();
+    ASSERT_TRUE(opened.ok()) << opened.error().message();
+    JobDb& db = **opened;
+    EXPECT_EQ(RawPostgres(url_).one("SHOW default_transaction_isolation"), "serializable");
+    constexpr int kRounds = 20;
+    for (int round = 0; round < kRounds; ++round) {
+        const std::string hash = "h" + std::to_string(round);
+        std::vector<std::string> ids = {"a" + hash, "b" + hash};
+        for (const auto& id : ids) {
+            ASSERT_TRUE(db.insert_job(id, "photos", id + ".jpg", "web").ok());
+            ASSERT_TRUE(db.start_attempt(id).ok());
+            ASSERT_TRUE(db.set_source(id, hash, 1, 1, 1, "png").ok());
+        }
+        std::atomic<bool> go{false};
+        std::vector<Status> done(2, ok_status());
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 2; ++i) {
+            threads.emplace_back([&, i] {
+                while (!go) std::this_thread::yield();
+                done[i] = db.complete(ids[i], outputs_for(ids[i]), "fp");
+            });
+        }
+        go = true;
+        for (auto& t : threads) t.join();
+        for (int i = 0; i < 2; ++i) ASSERT_TRUE(done[i].ok()) << done[i].error().message();
+    }
+    EXPECT_EQ(raw_.one("SELECT count(*) FROM derivative_cache"), std::to_string(kRounds));
+    EXPECT_EQ(raw_.one("SELECT count(*) FROM upload_jobs WHERE status = 'complete'"),
+              std::to_string(2 * kRounds));
+}
+
 // The questions of docs/sqlite-queries.md in psql's words, for a database PgJobDb wrote. Where
 // SQLite reads JSON with json_extract/json_each, PostgreSQL uses ->> and jsonb_each_text.
 TEST_F(PgJobDbTest, ThePsqlFormsOfTheDocumentedQueriesAnswer) {
