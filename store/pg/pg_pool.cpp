@@ -89,32 +89,46 @@ std::chrono::milliseconds ConnectionPool::retry_pause() {
     return std::chrono::milliseconds(std::uniform_int_distribution<int>(10, 50)(random_));
 }
 
+std::size_t ConnectionPool::pick_free_slot() const {
+    // Free slots are touched by no lease holder, so their connections can be read here.
+    std::optional<std::size_t> any;
+    for (std::size_t i = 0; i < busy_.size(); ++i) {
+        if (busy_[i]) continue;
+        if (connections_[i] && !connections_[i]->broken()) return i;
+        if (!any) any = i;
+    }
+    return *any;
+}
+
 Result<ConnectionPool::Lease> ConnectionPool::checkout() {
     std::unique_lock lock(mutex_);
     if (auto fast = unreachable(Clock::now())) return *fast;
-    const auto free_slot = [&] { return std::find(busy_.begin(), busy_.end(), false); };
-    if (!freed_.wait_for(lock, kCheckoutWait, [&] { return free_slot() != busy_.end(); })) {
+    const auto first_free = [&] { return std::find(busy_.begin(), busy_.end(), false); };
+    if (!freed_.wait_for(lock, kCheckoutWait, [&] { return first_free() != busy_.end(); })) {
         return make_transient(Stage::commit, "database connection pool exhausted (" +
                                                  std::to_string(busy_.size()) +
                                                  " connections busy for " +
                                                  std::to_string(kCheckoutWait.count()) + " s)");
     }
-    const auto slot = static_cast<std::size_t>(free_slot() - busy_.begin());
+    const auto slot = pick_free_slot();
     auto& conn = connections_[slot];
     const auto give_back = [&] {
         busy_[slot] = false;
         freed_.notify_one();
     };
     busy_[slot] = true;
-    if (conn && !conn->broken()) return Lease(this, slot);
 
-    // (Re)connect, unless another thread found the server gone while this one waited.
+    // Another thread may have found the server gone while this one waited.
     const auto now = Clock::now();
     if (auto fast = unreachable(now)) {
         give_back();
         return *fast;
     }
-    if (down_) next_try_ = now + backoff_;  // this call probes; the others keep failing fast
+    // After the backoff this call is the probe, the others keep failing fast meanwhile; it ends
+    // the outage by reconnecting or, on a connection that never broke, in check_in().
+    if (down_) next_try_ = now + backoff_;
+    if (conn && !conn->broken()) return Lease(this, slot);
+
     const bool reconnect = conn.has_value();
     lock.unlock();
 
@@ -142,16 +156,19 @@ Result<ConnectionPool::Lease> ConnectionPool::checkout() {
                                   " s): " + connected.error().reason);
     }
     if (reconnect) ++reconnects_;
-    if (!down_) return Lease(this, slot);
+    const auto recovered = end_outage();
+    lock.unlock();
+    if (recovered) recovered();
+    return Lease(this, slot);
+}
 
+std::function<void()> ConnectionPool::end_outage() {
+    if (!down_) return {};
     log::info(
         "database reachable again",
         {{"database", description_}, {"down_s", whole_seconds(Clock::now() - down_since_, false)}});
     down_ = false;
-    const auto recovered = on_recovered_;
-    lock.unlock();
-    if (recovered) recovered();
-    return Lease(this, slot);
+    return on_recovered_;
 }
 
 void ConnectionPool::check_in(std::size_t slot) {
@@ -159,11 +176,16 @@ void ConnectionPool::check_in(std::size_t slot) {
     // A function that returned inside a transaction (an early error return without a
     // Transaction object) must not hand its open transaction to the next caller.
     if (conn && !conn->broken() && conn->in_transaction()) (void)conn->exec_sql("ROLLBACK");
+    // A connection still whole after the call: the server answered.
+    const bool answered = conn && !conn->broken();
+    std::function<void()> recovered;
     {
         std::lock_guard lock(mutex_);
         busy_[slot] = false;
+        if (answered) recovered = end_outage();
     }
     freed_.notify_one();
+    if (recovered) recovered();
 }
 
 ConnectionPool::Lease::~Lease() {

@@ -72,10 +72,14 @@ class ConnectionPool {
     };
 
     Result<Lease> checkout();
+    // Under mutex_, with a slot free: a whole connection first, else an empty or broken one.
+    std::size_t pick_free_slot() const;
     void check_in(std::size_t slot);
     // Under mutex_: the fail-fast error while the backoff runs, if it does.
     std::optional<Error> unreachable(std::chrono::steady_clock::time_point now) const;
     void note_unreachable(std::chrono::steady_clock::time_point now);
+    // Under mutex_: clears the outage, if any, and returns the callback to run after unlocking.
+    std::function<void()> end_outage();
     std::chrono::milliseconds retry_pause();
 
     const DatabaseSettings settings_;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -26,7 +27,12 @@ class StoppedServer {
   public:
     StoppedServer() { pg_test::stop_server(); }
     ~StoppedServer() {
-        if (stopped_) pg_test::start_server();
+        if (!stopped_) return;
+        try {
+            pg_test::start_server();
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << e.what();
+        }
     }
     void start() {
         pg_test::start_server();

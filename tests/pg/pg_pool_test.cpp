@@ -162,6 +162,47 @@ TEST(PgPool, TerminatedConnectionFailsOnceThenIsResetAndCounted) {
     EXPECT_EQ(pool->reconnects(), 1u);
 }
 
+// A connection that cannot be made while another still works: the failed reconnect starts the
+// backoff, the working connection's answer ends it (no fail-fast against a live server), and the
+// broken one is made again once the database accepts connections.
+TEST(PgPool, FailedReconnectBacksOffUntilAWholeConnectionAnswers) {
+    const std::string url = pg_test::fresh_database("limit");
+    const std::string name = url.substr(url.rfind('/') + 1);
+    auto pool = open_pool(url, 2);
+    int recovered = 0;
+    pool->on_recovered([&] { ++recovered; });
+    const auto pid_of = [](Connection& conn) -> Result<int> { return conn.backend_pid(); };
+    // Runs f on one connection while another is checked out: both slots in use.
+    const auto nested = [&](auto inner) {
+        return pool->run([&](Connection&) { return pool->run(inner); });
+    };
+
+    auto first = pool->run(pid_of);
+    ASSERT_TRUE(first);
+    ASSERT_TRUE(nested(pid_of));
+    auto admin = Connection::open(settings_for(pg_test::admin_conninfo()), "imgspool/test-admin");
+    ASSERT_TRUE(admin);
+    ASSERT_TRUE(admin->exec_sql("SELECT pg_terminate_backend($1::int)", Params().integer(*first)));
+    ASSERT_FALSE(pool->run([](Connection& conn) { return exec(conn, "SELECT 1"); }));
+    ASSERT_TRUE(admin->exec_sql("ALTER DATABASE " + name + " CONNECTION LIMIT 1"));
+
+    auto refused = nested(pid_of);
+    ASSERT_FALSE(refused);
+    EXPECT_TRUE(refused.error().transient);
+    EXPECT_TRUE(refused.error().reason.starts_with("database unreachable since 0 s (next try in"))
+        << refused.error().reason;
+    EXPECT_NE(refused.error().reason.find("too many connections"), std::string::npos)
+        << refused.error().reason;
+    EXPECT_EQ(recovered, 1);
+    EXPECT_TRUE(pool->run([](Connection& conn) { return exec(conn, "SELECT 1"); }));
+    EXPECT_EQ(pool->reconnects(), 0u);
+
+    ASSERT_TRUE(admin->exec_sql("ALTER DATABASE " + name + " CONNECTION LIMIT -1"));
+    auto both = nested(pid_of);
+    ASSERT_TRUE(both) << both.error().message();
+    EXPECT_EQ(pool->reconnects(), 1u);
+}
+
 TEST(PgPool, TransactionLeftOpenByAFunctionIsRolledBack) {
     auto pool = open_pool(pg_test::fresh_database("leftopen"), 1);
     ASSERT_TRUE(pool->run([](Connection& conn) { return exec(conn, "CREATE TABLE t (x int)"); }));

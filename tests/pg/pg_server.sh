@@ -24,11 +24,13 @@ state=${2:?STATE_FILE missing}
 
 PG_DIR="" PG_RUN_AS="" PG_BINDIR=""
 
-run_pg() {  # runs a server program as the folder's owner, from a folder that owner may enter
+# Runs a server program as the folder's owner, from a folder that owner may enter, without fd 9
+# (see start_failed): a server holding it would keep ctest waiting for the test's output.
+run_pg() {
     if [[ -n $PG_RUN_AS ]]; then
-        (cd "$PG_DIR" && runuser -u "$PG_RUN_AS" -- "$@")
+        (cd "$PG_DIR" && runuser -u "$PG_RUN_AS" -- "$@") 9>&-
     else
-        (cd "$PG_DIR" && "$@")
+        (cd "$PG_DIR" && "$@") 9>&-
     fi
 }
 
@@ -76,6 +78,15 @@ sweep_stale_folders() {
     done < <(find /tmp -maxdepth 1 -name 'imgspool-pg-*' -type d -mmin +5 2>/dev/null)
 }
 
+# fd 9 is the script's stderr: set -e may exit while a command's output goes to a log file.
+start_failed() {
+    {
+        echo "pg_server: start failed; logs of $PG_DIR:"
+        tail -n 20 "$PG_DIR"/*.log 2>/dev/null || true
+    } >&9 2>&9
+    remove_cluster >/dev/null 2>&1
+}
+
 start() {
     local bindir=${3:?BINDIR missing}
     if load_state; then remove_cluster; fi
@@ -85,7 +96,9 @@ start() {
     PG_BINDIR=$bindir
     PG_DIR=$(mktemp -d /tmp/imgspool-pg-XXXXXX)
     chmod 700 "$PG_DIR"
-    trap 'echo "pg_server: start failed; logs:" >&2; cat "$PG_DIR"/*.log >&2 2>/dev/null; remove_cluster' ERR
+    # Any failure from here on (set -e) leaves nothing behind but the logs on stderr.
+    exec 9>&2
+    trap start_failed EXIT
     if [[ $(id -u) -eq 0 ]]; then
         PG_RUN_AS=${IMGSPOOL_TEST_PG_USER:-postgres}
         chown "$PG_RUN_AS:" "$PG_DIR"
@@ -125,7 +138,7 @@ CONF
 
     # The watchdog belongs to no test: its own session, no inherited output (ctest would wait).
     setsid bash "$0" watch "$state" "$PG_DIR" "${IMGSPOOL_TEST_PG_WATCH_PID:-$PPID}" \
-        "$PG_BINDIR" "$PG_RUN_AS" </dev/null >/dev/null 2>&1 &
+        "$PG_BINDIR" "$PG_RUN_AS" </dev/null >/dev/null 2>&1 9>&- &
 
     local tmp=$state.tmp
     (
@@ -135,7 +148,7 @@ CONF
             PG_ADMIN_USER postgres PG_BINDIR "$PG_BINDIR" PG_RUN_AS "$PG_RUN_AS" >"$tmp"
     )
     mv -f -- "$tmp" "$state"
-    trap - ERR
+    trap - EXIT
     echo "pg_server: PostgreSQL in $PG_DIR, 127.0.0.1:$port and the socket in that folder"
 }
 
