@@ -1069,6 +1069,15 @@ TEST_F(PgJobDbTest, AFailedMigrationLeavesNothingBehind) {
               (Rows{{"NULL", "NULL", "NULL"}}));
 }
 
+// pg_stat_activity tells the nodes' sessions apart.
+TEST_F(PgJobDbTest, SessionsCarryTheNodeName) {
+    auto db = pg::PgJobDb::open(pg::DatabaseSettings{url_}, 2, "node-a");
+    ASSERT_TRUE(db.ok()) << db.error().message();
+    EXPECT_EQ(raw_.one("SELECT count(*) > 0 FROM pg_stat_activity "
+                       "WHERE application_name = 'imgspool/node-a'"),
+              "t");
+}
+
 TEST_F(PgJobDbTest, AWrongPasswordIsRefusedAtOpenWithoutShowingIt) {
     const auto facts = pg_test::server_facts();
     const std::string secret = "not-" + facts.password;
