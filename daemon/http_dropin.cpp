@@ -79,8 +79,8 @@ Result<std::string> HttpDropIn::accept(upload::PreparedUpload up) {
 
 std::optional<upload::ImageView> HttpDropIn::image(const std::string& upload_id) {
     auto record = db_.find(upload_id);
-    if (!record) return std::nullopt;
-    return image_view(*record);
+    if (!record || !*record) return std::nullopt;
+    return image_view(**record);
 }
 
 Status HttpDropIn::check_manifest(std::string_view json) {

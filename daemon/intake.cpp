@@ -322,7 +322,13 @@ RecoveryPlan Intake::plan_recovery() {
     for (const SpoolLayout& spool : rt_.config.spools) {
         for (ClaimedFile& c : list_claimed(spool)) plan.claimed.push_back({&spool, std::move(c)});
     }
-    plan.unfinished = rt_.db->unfinished();
+    if (auto rows = rt_.db->unfinished()) {
+        plan.unfinished = std::move(*rows);
+    } else {
+        // Rows without a file are judged at the next start; the files are judged row by row.
+        log::error("cannot list unfinished jobs; orphaned rows are left for the next start",
+                   {{"error", rows.error().message()}});
+    }
     return plan;
 }
 
@@ -340,8 +346,21 @@ void Intake::recover(const RecoveryPlan& plan) {
 void Intake::recover_file(const RecoveryPlan::Claimed& c) {
     const SpoolLayout& spool = *c.spool;
     const std::string source = printable_name(c.file.relative.native());
-    auto record = rt_.db->find(c.file.upload_id);
+    auto found = rt_.db->find(c.file.upload_id);
     Job job{c.file.upload_id, spool, c.file.work_path, c.file.relative, std::nullopt, 0};
+    if (!found) {
+        // Unknown is not absent: re-inserting could claim a row that exists. The pipeline
+        // reads the record again when the job's time comes.
+        deferred_.add(job, std::chrono::system_clock::now() +
+                               std::chrono::seconds(rt_.config.daemon.retry_min_s));
+        log::warn("cannot read the job record; the job is tried again later",
+                  {{"upload_id", c.file.upload_id},
+                   {"spool", spool.name},
+                   {"source", source},
+                   {"error", found.error().message()}});
+        return;
+    }
+    const std::optional<JobRecord>& record = *found;
     // An upload or a manifest may have asked for another profile than the spool's.
     if (record && !record->profile.empty()) job.spool.profile = record->profile;
     if (!record) {

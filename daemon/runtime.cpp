@@ -7,6 +7,7 @@
 #include "common/fs.hpp"
 #include "daemon/source_fetch.hpp"
 #include "store/local_store.hpp"
+#include "store/sqlite_job_db.hpp"
 #include "store/s3/s3_store.hpp"
 
 namespace imgspool {
@@ -48,7 +49,7 @@ Result<Runtime> open_runtime(Config config) {
         }
         remove_unfinished_uploads(spool);
     }
-    auto db = JobDb::open(config.database_path());
+    auto db = SqliteJobDb::open(config.database_path());
     if (!db) return db.error();
     auto store = make_store(config.store);
     if (!store) return store.error();

@@ -10,7 +10,7 @@
 #include "common/printable_json.hpp"
 #include "common/printable_name.hpp"
 #include "daemon/commands.hpp"
-#include "store/job_db.hpp"
+#include "store/sqlite_job_db.hpp"
 #include "store/variant_json.hpp"
 
 namespace imgspool {
@@ -129,7 +129,9 @@ struct Summary {
 
 Result<Summary> read_summary(JobDb& db) {
     Summary s;
-    s.counts = db.counts_by_status();
+    auto counts = db.counts_by_status();
+    if (!counts) return counts.error();
+    s.counts = std::move(*counts);
     auto waiting = db.waiting_files();
     if (!waiting) return waiting.error();
     s.waiting = std::move(*waiting);
@@ -357,7 +359,7 @@ int show_status(Config config, const std::string& upload_id, bool json) {
                      config.database_path().c_str());
         return 1;
     }
-    auto db = JobDb::open(config.database_path());
+    auto db = SqliteJobDb::open(config.database_path());
     if (!db) {
         std::fprintf(stderr, "imgspool: %s\n", db.error().message().c_str());
         return 1;
@@ -365,13 +367,17 @@ int show_status(Config config, const std::string& upload_id, bool json) {
     if (!upload_id.empty()) {
         auto rec = db.value()->find(upload_id);
         if (!rec) {
+            std::fprintf(stderr, "imgspool: %s\n", rec.error().message().c_str());
+            return 1;
+        }
+        if (!*rec) {
             std::fprintf(stderr, "imgspool: no job with upload_id %s\n", cell(upload_id).c_str());
             return 1;
         }
         if (json)
-            std::printf("%s\n", dump_printable(job_json(*rec), 2).c_str());
+            std::printf("%s\n", dump_printable(job_json(**rec), 2).c_str());
         else
-            print_job_table(*rec);
+            print_job_table(**rec);
         return 0;
     }
     auto summary = read_summary(*db.value());

@@ -170,8 +170,8 @@ void fail_after_exception(JobDb& db, const Job& job, const std::string& what,
         out.profile = job.spool.profile;
         out.relative = job.relative;
         const auto record = db.find(job.upload_id);
-        if (record && record->status == "complete") {
-            out.outputs = record->outputs;
+        if (record && *record && (*record)->status == "complete") {
+            out.outputs = (*record)->outputs;
             finish_committed(job, out);
         } else {
             fail_uncommitted(db, job, what, out);

@@ -84,7 +84,17 @@ std::shared_ptr<const PipelineSettings> Pipeline::settings_for(const Job& job) c
 }
 
 JobOutcome Pipeline::run(const Job& job, Heartbeat* heartbeat) {
-    auto record = db_.find(job.upload_id);
+    auto found = db_.find(job.upload_id);
+    if (!found && found.error().transient) {
+        // Nothing is known about the job while the database does not answer: try it later.
+        if (observer_) observer_->job_started(job);
+        JobOutcome out = begin_outcome(job);
+        defer(job, *settings_for(job), found.error(), out);
+        report(out);
+        return out;
+    }
+    // A permanent read error is left to start_attempt, which refuses with the reason.
+    const std::optional<JobRecord> record = found ? std::move(*found) : std::nullopt;
     if (record) {
         if (record->status == "complete") return finish_completed(job);
         if (record->status == "failed") return finish_failed(job, *record);
@@ -238,8 +248,10 @@ Status Pipeline::step_hash_and_lookup(Work& w) {
         !st) {
         return st;
     }
-    if (auto cached = db_.cache_lookup(w.hash, w.cache_key)) {
-        w.outputs = std::move(*cached);
+    auto cached = db_.cache_lookup(w.hash, w.cache_key);
+    if (!cached) return cached.error();
+    if (*cached) {
+        w.outputs = std::move(**cached);
         w.cache_hit = true;
     }
     return ok_status();
@@ -458,7 +470,7 @@ void Pipeline::report(const JobOutcome& out) {
 
 JobOutcome Pipeline::finish_completed(const Job& job) {
     JobOutcome out = begin_outcome(job);
-    if (auto rec = db_.find(job.upload_id)) out.outputs = rec->outputs;
+    if (auto rec = db_.find(job.upload_id); rec && *rec) out.outputs = (*rec)->outputs;
     finish_done(job, *settings_for(job), out);
     log::info("recovered committed job", {{"upload_id", job.upload_id},
                                           {"spool", job.spool.name},

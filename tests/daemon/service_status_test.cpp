@@ -1,5 +1,6 @@
 // The STATUS= line and the day's done/failed counts behind it.
 #include "daemon/service_status.hpp"
+#include "store/sqlite_job_db.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ TEST(JobsToday, IsSeededFromTheDatabase) {
     std::string dir = (std::filesystem::temp_directory_path() / "status-XXXXXX").string();
     ASSERT_NE(::mkdtemp(dir.data()), nullptr);
     {
-        auto db = JobDb::open(std::filesystem::path(dir) / "imgspool.db");
+        auto db = SqliteJobDb::open(std::filesystem::path(dir) / "imgspool.db");
         ASSERT_TRUE(db) << db.error().message();
         JobDb& d = *db.value();
         for (const char* id : {"a", "b", "c"}) {

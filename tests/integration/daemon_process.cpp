@@ -19,11 +19,12 @@ extern char** environ;
 namespace imgspool::it {
 namespace {
 
-// Variables that imgspool reads as config overrides; a developer's shell must not change a test.
+// Variables that imgspool reads as config overrides, and libpq's PG* defaults; a developer's
+// shell must not change a test.
 bool overrides_config(std::string_view entry) {
     for (std::string_view prefix :
          {"S3_", "AWS_", "CDN_URL=", "ENABLE_METRICS=", "METRICS_PORT=", "METRICS_BIND=",
-          "FETCH_S3_", "IMGSPOOL_HTTP_TOKEN=", "LOG_LEVEL="}) {
+          "FETCH_S3_", "IMGSPOOL_HTTP_TOKEN=", "LOG_LEVEL=", "DATABASE_URL=", "PG"}) {
         if (entry.substr(0, prefix.size()) == prefix) return true;
     }
     return false;

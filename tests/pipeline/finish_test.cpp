@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.hpp"
+#include "store/sqlite_job_db.hpp"
+#include "tests/store/job_db_reads.hpp"
 
 namespace stdfs = std::filesystem;
 using namespace imgspool;
@@ -176,14 +178,14 @@ TEST_F(FinishTest, ANoteThatCannotBeWrittenLeavesTheOriginalInWorkAndNoNote) {
 }
 
 TEST_F(FinishTest, FailAfterExceptionRecordsTheJobFailedAndWritesTheNote) {
-    auto db = JobDb::open(spool_.root / "state/imgspool.db");
+    auto db = SqliteJobDb::open(spool_.root / "state/imgspool.db");
     ASSERT_TRUE(db.ok()) << db.error().message();
     const std::string name = "\xff.jpg";
     auto from = put(spool_.work() / "id10" / name, "x");
     ASSERT_TRUE(db.value()->insert_job("id10", "s", "\\xff.jpg", "web").ok());
     const Job job{"id10", spool_, from, name};
     fail_after_exception(*db.value(), job, "boom");
-    const auto rec = db.value()->find("id10");
+    const auto rec = find_job(*db.value(), "id10");
     ASSERT_TRUE(rec);
     EXPECT_EQ(rec->status, "failed");
     EXPECT_NE(rec->error.find("boom"), std::string::npos) << rec->error;
@@ -194,13 +196,13 @@ TEST_F(FinishTest, FailAfterExceptionRecordsTheJobFailedAndWritesTheNote) {
 }
 
 TEST_F(FinishTest, FailAfterExceptionMovesACommittedJobToDone) {
-    auto db = JobDb::open(spool_.root / "state/imgspool.db");
+    auto db = SqliteJobDb::open(spool_.root / "state/imgspool.db");
     ASSERT_TRUE(db.ok()) << db.error().message();
     auto from = put(spool_.work() / "id11/e.jpg", "x");
     ASSERT_TRUE(db.value()->insert_job("id11", "s", "e.jpg", "web").ok());
     ASSERT_TRUE(db.value()->complete("id11", {}, "").ok());
     fail_after_exception(*db.value(), Job{"id11", spool_, from, "e.jpg"}, "late throw");
-    EXPECT_EQ(db.value()->find("id11")->status, "complete");
+    EXPECT_EQ(find_job(*db.value(), "id11")->status, "complete");
     EXPECT_TRUE(stdfs::exists(spool_.done() / "e.jpg"));
     EXPECT_FALSE(stdfs::exists(spool_.failed() / "e.jpg"));
 }

@@ -11,6 +11,8 @@
 
 #include "common/fs.hpp"
 #include "pipeline/render.hpp"
+#include "store/sqlite_job_db.hpp"
+#include "tests/store/job_db_reads.hpp"
 
 namespace stdfs = std::filesystem;
 using namespace imgspool;
@@ -71,7 +73,7 @@ class PipelineTest : public ::testing::Test {
         ASSERT_NE(::mkdtemp(tmpl), nullptr);
         dir_ = tmpl;
         spool_ = SpoolLayout{"photos", dir_ / "spool", "web"};
-        auto db = JobDb::open(dir_ / "imgspool.db");
+        auto db = SqliteJobDb::open(dir_ / "imgspool.db");
         ASSERT_TRUE(db.ok()) << db.error().message();
         db_ = std::move(db).value();
         settings_.profiles = builtin_profiles();
@@ -107,7 +109,7 @@ TEST_F(PipelineTest, GoodJpegIsRenderedStoredCommittedAndMovedToDone) {
     EXPECT_EQ(out.final_path, spool_.done() / "sub/a.jpg");
     EXPECT_TRUE(stdfs::exists(spool_.done() / "sub/a.jpg"));
     EXPECT_FALSE(stdfs::exists(spool_.work() / job.upload_id));
-    auto rec = db_->find(job.upload_id);
+    auto rec = find_job(*db_, job.upload_id);
     ASSERT_TRUE(rec);
     EXPECT_EQ(rec->status, "complete");
     EXPECT_EQ(rec->progress, 100);
@@ -209,7 +211,7 @@ TEST_F(PipelineTest, FailedUploadFailsTheJobAndIsNotCached) {
     auto note = nlohmann::json::parse(fs::read_file(spool_.failed() / "c.jpg.error.json").value());
     EXPECT_EQ(note["stage"], "store");
     EXPECT_NE(note["error"].get<std::string>().find("SlowDown"), std::string::npos);
-    auto rec = db_->find(job.upload_id);
+    auto rec = find_job(*db_, job.upload_id);
     EXPECT_EQ(rec->status, "failed");
     EXPECT_EQ(rec->error_stage, "store");
 

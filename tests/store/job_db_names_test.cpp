@@ -6,7 +6,8 @@
 #include <vector>
 
 #include "common/printable_name.hpp"
-#include "store/job_db.hpp"
+#include "store/sqlite_job_db.hpp"
+#include "tests/store/job_db_reads.hpp"
 #include "tests/store/temp_dir.hpp"
 
 namespace imgspool {
@@ -14,7 +15,7 @@ namespace {
 
 TEST(JobDbNames, RoundTripsPrintableNames) {
     test::TempDir dir;
-    auto db = JobDb::open(dir.path() / "imgspool.db");
+    auto db = SqliteJobDb::open(dir.path() / "imgspool.db");
     ASSERT_TRUE(db.ok()) << db.error().message();
     const std::vector<std::string> names = {"\xff\xfe.jpg",
                                             "caf\xe9.jpg",
@@ -27,13 +28,13 @@ TEST(JobDbNames, RoundTripsPrintableNames) {
         const std::string stored = printable_name(names[i]);
         ASSERT_TRUE(is_valid_utf8(stored));
         ASSERT_TRUE(db.value()->insert_job(id, "s", stored, "web").ok());
-        const auto rec = db.value()->find(id);
+        const auto rec = find_job(*db.value(), id);
         ASSERT_TRUE(rec) << id;
         EXPECT_EQ(rec->source_name, stored) << hex_bytes(names[i]);
     }
     // The two names that differ only in bytes outside UTF-8 stay different.
-    EXPECT_EQ(db.value()->find("job0")->source_name, "\\xff\\xfe.jpg");
-    EXPECT_EQ(db.value()->find("job1")->source_name, "caf\\xe9.jpg");
+    EXPECT_EQ(find_job(*db.value(), "job0")->source_name, "\\xff\\xfe.jpg");
+    EXPECT_EQ(find_job(*db.value(), "job1")->source_name, "caf\\xe9.jpg");
 
     auto in_flight = db.value()->jobs_in_flight();
     ASSERT_TRUE(in_flight.ok());

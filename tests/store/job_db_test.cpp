@@ -1,4 +1,5 @@
-#include "store/job_db.hpp"
+#include "store/sqlite_job_db.hpp"
+#include "tests/store/job_db_reads.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-#include "store/job_db_schema.hpp"
+#include "store/sqlite_job_db_schema.hpp"
 #include "tests/store/temp_dir.hpp"
 
 namespace imgspool {
@@ -104,7 +105,7 @@ const std::regex kTimestamp(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
 class JobDbTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        auto opened = JobDb::open(file_);
+        auto opened = SqliteJobDb::open(file_);
         ASSERT_TRUE(opened.ok()) << opened.error().message();
         db_ = std::move(*opened);
     }
@@ -138,9 +139,9 @@ TEST_F(JobDbTest, CreatesSchemaInWalModeWithAVersion) {
     // Opening again (daemon restart) keeps everything.
     ASSERT_TRUE(db_->insert_job("u1", "photos", "a.jpg", "web").ok());
     db_.reset();
-    auto again = JobDb::open(file_);
+    auto again = SqliteJobDb::open(file_);
     ASSERT_TRUE(again.ok()) << again.error().message();
-    EXPECT_TRUE((*again)->find("u1").has_value());
+    EXPECT_TRUE(find_job(**again, "u1").has_value());
 }
 
 TEST_F(JobDbTest, RefusesADatabaseFromANewerVersion) {
@@ -149,7 +150,7 @@ TEST_F(JobDbTest, RefusesADatabaseFromANewerVersion) {
         RawDb raw(file_);
         raw.query("PRAGMA user_version = 99");
     }
-    auto opened = JobDb::open(file_);
+    auto opened = SqliteJobDb::open(file_);
     ASSERT_FALSE(opened.ok());
     EXPECT_EQ(opened.error().stage, Stage::commit);
     EXPECT_NE(opened.error().reason.find("schema version 99 is newer"), std::string::npos)
@@ -157,7 +158,7 @@ TEST_F(JobDbTest, RefusesADatabaseFromANewerVersion) {
 }
 
 TEST_F(JobDbTest, ReportsAnUnopenableFile) {
-    auto opened = JobDb::open(tmp_.path());  // a directory
+    auto opened = SqliteJobDb::open(tmp_.path());  // a directory
     ASSERT_FALSE(opened.ok());
     EXPECT_EQ(opened.error().stage, Stage::commit);
     EXPECT_EQ(opened.error().file, tmp_.path().string());
@@ -165,7 +166,7 @@ TEST_F(JobDbTest, ReportsAnUnopenableFile) {
 
 TEST_F(JobDbTest, FullLifecycle) {
     ASSERT_TRUE(db_->insert_job("u1", "photos", "trips/a.jpg", "web").ok());
-    auto pending = db_->find("u1");
+    auto pending = find_job(*db_, "u1");
     ASSERT_TRUE(pending);
     EXPECT_EQ(pending->status, "pending");
     EXPECT_EQ(pending->spool, "photos");
@@ -175,7 +176,7 @@ TEST_F(JobDbTest, FullLifecycle) {
     EXPECT_TRUE(pending->completed_at.empty());
 
     start("u1", "hash1");
-    auto working = db_->find("u1");
+    auto working = find_job(*db_, "u1");
     EXPECT_EQ(working->status, "processing");
     EXPECT_EQ(working->progress, 50);
     EXPECT_EQ(working->source_hash, "hash1");
@@ -186,7 +187,7 @@ TEST_F(JobDbTest, FullLifecycle) {
     EXPECT_TRUE(working->outputs.empty());
 
     ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1", false, 1234).ok());
-    auto done = db_->find("u1");
+    auto done = find_job(*db_, "u1");
     EXPECT_EQ(done->status, "complete");
     EXPECT_EQ(done->progress, 100);
     EXPECT_EQ(done->duration_ms, 1234);
@@ -200,13 +201,13 @@ TEST_F(JobDbTest, FullLifecycle) {
               R"({"large.webp":"https://cdn.example.com/images/u1/large.webp",)"
               R"("small.jpg":"https://cdn.example.com/images/u1/small.jpg"})");
     EXPECT_EQ(raw.one("SELECT total_bytes FROM images WHERE upload_id = 'u1'"), "92000");
-    EXPECT_FALSE(db_->find("nope").has_value());
+    EXPECT_FALSE(find_job(*db_, "nope").has_value());
 }
 
 TEST_F(JobDbTest, InsertingAnExistingJobAgainChangesNothing) {
     start("u1", "hash1", "first.jpg");
     ASSERT_TRUE(db_->insert_job("u1", "other", "second.jpg", "thumb").ok());
-    auto job = db_->find("u1");
+    auto job = find_job(*db_, "u1");
     EXPECT_EQ(job->status, "processing");
     EXPECT_EQ(job->source_name, "first.jpg");
     EXPECT_EQ(job->spool, "photos");
@@ -214,14 +215,14 @@ TEST_F(JobDbTest, InsertingAnExistingJobAgainChangesNothing) {
 
 TEST_F(JobDbTest, CompleteWritesTheCacheRowAndCacheLookupMatchesHashAndFingerprint) {
     start("u1", "hash1");
-    EXPECT_FALSE(db_->cache_lookup("hash1", "fp1").has_value());
+    EXPECT_FALSE(lookup_cache(*db_, "hash1", "fp1").has_value());
     ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1", false, 10).ok());
 
-    auto hit = db_->cache_lookup("hash1", "fp1");
+    auto hit = lookup_cache(*db_, "hash1", "fp1");
     ASSERT_TRUE(hit.has_value());
     EXPECT_EQ(*hit, outputs_for("u1"));
-    EXPECT_FALSE(db_->cache_lookup("hash1", "fp2").has_value());
-    EXPECT_FALSE(db_->cache_lookup("hash2", "fp1").has_value());
+    EXPECT_FALSE(lookup_cache(*db_, "hash1", "fp2").has_value());
+    EXPECT_FALSE(lookup_cache(*db_, "hash2", "fp1").has_value());
 
     RawDb raw(file_);
     EXPECT_EQ(raw.one("SELECT upload_id FROM derivative_cache WHERE source_hash = 'hash1'"), "u1");
@@ -238,12 +239,12 @@ TEST_F(JobDbTest, ACacheHitKeepsTheRenderingJobInTheCache) {
     start("u1", "hash1");
     ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1", false, 900).ok());
     start("u2", "hash1");
-    auto cached = db_->cache_lookup("hash1", "fp1");
+    auto cached = lookup_cache(*db_, "hash1", "fp1");
     ASSERT_TRUE(cached);
     ASSERT_TRUE(db_->complete("u2", *cached, "fp1", true, 5).ok());
 
-    EXPECT_TRUE(db_->find("u2")->cache_hit);
-    EXPECT_EQ(db_->find("u2")->outputs, outputs_for("u1"));
+    EXPECT_TRUE(find_job(*db_, "u2")->cache_hit);
+    EXPECT_EQ(find_job(*db_, "u2")->outputs, outputs_for("u1"));
     RawDb raw(file_);
     EXPECT_EQ(raw.one("SELECT upload_id FROM derivative_cache"), "u1");
 }
@@ -258,7 +259,7 @@ TEST_F(JobDbTest, CompleteIsAllOrNothing) {
     EXPECT_NE(st.error().reason.find("source hash was never recorded"), std::string::npos)
         << st.error().reason;
 
-    auto job = db_->find("u1");
+    auto job = find_job(*db_, "u1");
     EXPECT_EQ(job->status, "processing");
     EXPECT_TRUE(job->completed_at.empty());
     RawDb raw(file_);
@@ -285,7 +286,7 @@ TEST_F(JobDbTest, ACompleteJobStaysComplete) {
     EXPECT_FALSE(db_->set_source("u1", "other", 1, 1, 1, "png").ok());
     EXPECT_FALSE(db_->complete("u1", {}, "").ok());
 
-    auto job = db_->find("u1");
+    auto job = find_job(*db_, "u1");
     EXPECT_EQ(job->status, "complete");
     EXPECT_EQ(job->progress, 100);
     EXPECT_EQ(job->source_hash, "hash1");
@@ -299,7 +300,7 @@ TEST_F(JobDbTest, FailRecordsReasonAndStage) {
         db_->fail("u1", make_error(Stage::validate,
                                    "image is 90x90, smaller than the minimum 100x100", "a.jpg"))
             .ok());
-    auto job = db_->find("u1");
+    auto job = find_job(*db_, "u1");
     EXPECT_EQ(job->status, "failed");
     EXPECT_EQ(job->error, "image is 90x90, smaller than the minimum 100x100");
     EXPECT_EQ(job->error_stage, "validate");
@@ -322,13 +323,13 @@ TEST_F(JobDbTest, ProgressOutsideZeroToHundredIsRefused) {
     EXPECT_FALSE(db_->set_progress("u1", 101).ok());
     EXPECT_FALSE(db_->set_progress("u1", -1).ok());
     EXPECT_TRUE(db_->set_progress("u1", 100).ok());
-    EXPECT_EQ(db_->find("u1")->progress, 100);
+    EXPECT_EQ(find_job(*db_, "u1")->progress, 100);
 }
 
 TEST_F(JobDbTest, CountsByStatusListsAllFourAndTheWaitingFiles) {
     using Counts = std::map<std::string, std::int64_t>;
     EXPECT_EQ(
-        db_->counts_by_status(),
+        counts_of(*db_),
         (Counts{
             {"waiting", 0}, {"pending", 0}, {"processing", 0}, {"complete", 0}, {"failed", 0}}));
     ASSERT_TRUE(db_->replace_waiting_files({{"photos", "slow.jpg", 1000, "incomplete JPEG",
@@ -340,7 +341,7 @@ TEST_F(JobDbTest, CountsByStatusListsAllFourAndTheWaitingFiles) {
     start("c1", "h2");
     ASSERT_TRUE(db_->complete("c1", outputs_for("c1"), "fp").ok());
     EXPECT_EQ(
-        db_->counts_by_status(),
+        counts_of(*db_),
         (Counts{
             {"waiting", 1}, {"pending", 2}, {"processing", 1}, {"complete", 1}, {"failed", 0}}));
 }
@@ -353,7 +354,7 @@ TEST_F(JobDbTest, UnfinishedListsPendingAndProcessingOldestFirst) {
     start("j2", "h2");
     ASSERT_TRUE(db_->complete("j2", outputs_for("j2"), "").ok());
     ASSERT_TRUE(db_->fail("j4", make_error(Stage::render, "broken")).ok());
-    auto jobs = db_->unfinished();
+    auto jobs = unfinished_of(*db_);
     ASSERT_EQ(jobs.size(), 2u);
     EXPECT_EQ(jobs[0].upload_id, "j1");
     EXPECT_EQ(jobs[0].status, "pending");
@@ -377,17 +378,17 @@ TEST_F(JobDbTest, FourWorkerThreadsWriteConcurrently) {
                           (j % 4 == 0 ? db_->fail(id, make_error(Stage::render, "bad")).ok()
                                       : db_->complete(id, outputs_for(id), "fp", false, j).ok());
                 if (!ok) ++errors;
-                (void)db_->counts_by_status();
-                (void)db_->cache_lookup("hash-" + id, "fp");
+                (void)counts_of(*db_);
+                (void)lookup_cache(*db_, "hash-" + id, "fp");
             }
         });
     }
     for (auto& w : workers) w.join();
     EXPECT_EQ(errors, 0);
-    auto counts = db_->counts_by_status();
+    auto counts = counts_of(*db_);
     EXPECT_EQ(counts["complete"], kThreads * kJobs * 3 / 4);
     EXPECT_EQ(counts["failed"], kThreads * kJobs / 4);
-    EXPECT_TRUE(db_->unfinished().empty());
+    EXPECT_TRUE(unfinished_of(*db_).empty());
     RawDb raw(file_);
     EXPECT_EQ(raw.one("SELECT count(*) FROM derivative_cache"),
               std::to_string(kThreads * kJobs * 3 / 4));
@@ -420,7 +421,7 @@ TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
     ASSERT_TRUE(db_->set_request("done2", manifest).ok());
     ASSERT_TRUE(db_->complete("done2", outputs_for("done2"), "fp", false, 3000).ok());
     start("hit", "h1", "photo-again.jpg");
-    ASSERT_TRUE(db_->complete("hit", *db_->cache_lookup("h1", "fp"), "fp", true, 20).ok());
+    ASSERT_TRUE(db_->complete("hit", *lookup_cache(*db_, "h1", "fp"), "fp", true, 20).ok());
     start("bad", "h3", "small.jpg");
     ASSERT_TRUE(db_->fail("bad", make_error(Stage::validate, "image is 90x90")).ok());
     start("working", "h4", "c.jpg");
@@ -479,7 +480,7 @@ TEST_F(JobDbTest, ViewReadersAnswerLikeTheViews) {
     start("done1", "h1", "photo.jpg");
     ASSERT_TRUE(db_->complete("done1", outputs_for("done1"), "fp", false, 1000).ok());
     start("hit", "h1", "photo-again.jpg");
-    ASSERT_TRUE(db_->complete("hit", *db_->cache_lookup("h1", "fp"), "fp", true, 20).ok());
+    ASSERT_TRUE(db_->complete("hit", *lookup_cache(*db_, "h1", "fp"), "fp", true, 20).ok());
     start("bad", "h3", "small.jpg");
     ASSERT_TRUE(db_->fail("bad", make_error(Stage::validate, "image is 90x90")).ok());
     start("working", "h4", "c.jpg");
@@ -573,7 +574,7 @@ TEST_F(JobDbTest, ADeferredJobIsPendingWithItsReasonAttemptsAndNextTime) {
     ASSERT_TRUE(db_->defer("d1", make_transient(Stage::store, "HTTP 503 SlowDown"), next).ok());
     ASSERT_TRUE(db_->start_attempt("d1").ok());
     ASSERT_TRUE(db_->defer("d1", make_transient(Stage::store, "connection refused"), next).ok());
-    auto job = db_->find("d1");
+    auto job = find_job(*db_, "d1");
     ASSERT_TRUE(job.has_value());
     EXPECT_EQ(job->status, "pending");
     EXPECT_EQ(job->attempts, 2);
@@ -599,10 +600,10 @@ TEST_F(JobDbTest, CrashesAreCountedOnlyForRunsCutShort) {
     auto first = db_->record_crash("c1");
     ASSERT_TRUE(first.ok());
     EXPECT_EQ(*first, 1);
-    EXPECT_EQ(db_->find("c1")->status, "pending");
+    EXPECT_EQ(find_job(*db_, "c1")->status, "pending");
     ASSERT_TRUE(db_->start_attempt("c1").ok());
     EXPECT_EQ(*db_->record_crash("c1"), 2);
-    EXPECT_EQ(db_->find("c1")->attempts, 2);
+    EXPECT_EQ(find_job(*db_, "c1")->attempts, 2);
 }
 
 TEST_F(JobDbTest, ForgettingAnUnclaimedJobRemovesOnlyAJobNeverStarted) {
@@ -611,8 +612,8 @@ TEST_F(JobDbTest, ForgettingAnUnclaimedJobRemovesOnlyAJobNeverStarted) {
     ASSERT_TRUE(db_->start_attempt("u2").ok());
     ASSERT_TRUE(db_->forget_unclaimed("u1").ok());
     ASSERT_TRUE(db_->forget_unclaimed("u2").ok());
-    EXPECT_FALSE(db_->find("u1").has_value());
-    EXPECT_TRUE(db_->find("u2").has_value());
+    EXPECT_FALSE(find_job(*db_, "u1").has_value());
+    EXPECT_TRUE(find_job(*db_, "u2").has_value());
 }
 
 TEST_F(JobDbTest, WaitingFilesAreReplacedAsAWhole) {
@@ -645,7 +646,8 @@ TEST_F(JobDbTest, AVersionOneDatabaseIsMigratedKeepingItsJobs) {
     {
         sqlite3* raw = nullptr;
         ASSERT_EQ(sqlite3_open(file_.c_str(), &raw), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(raw, job_db_migrations()[0], nullptr, nullptr, nullptr), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(raw, sqlite_job_db_migrations()[0], nullptr, nullptr, nullptr),
+                  SQLITE_OK);
         ASSERT_EQ(sqlite3_exec(raw,
                                "PRAGMA user_version = 1; INSERT INTO upload_jobs (id, spool, "
                                "source_name, profile) VALUES ('old', 'photos', 'o.jpg', 'web')",
@@ -653,9 +655,9 @@ TEST_F(JobDbTest, AVersionOneDatabaseIsMigratedKeepingItsJobs) {
                   SQLITE_OK);
         sqlite3_close(raw);
     }
-    auto db = JobDb::open(file_);
+    auto db = SqliteJobDb::open(file_);
     ASSERT_TRUE(db.ok()) << db.error().message();
-    auto job = (*db)->find("old");
+    auto job = find_job(**db, "old");
     ASSERT_TRUE(job.has_value());
     EXPECT_EQ(job->attempts, 0);
     EXPECT_EQ(job->status, "pending");
@@ -666,7 +668,8 @@ void write_version_two_file(const stdfs::path& file) {
     sqlite3* raw = nullptr;
     ASSERT_EQ(sqlite3_open(file.c_str(), &raw), SQLITE_OK);
     for (int v = 0; v < 2; ++v) {
-        ASSERT_EQ(sqlite3_exec(raw, job_db_migrations()[v], nullptr, nullptr, nullptr), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(raw, sqlite_job_db_migrations()[v], nullptr, nullptr, nullptr),
+                  SQLITE_OK);
     }
     ASSERT_EQ(sqlite3_exec(raw,
                            "PRAGMA user_version = 2; INSERT INTO upload_jobs (id, spool, "
@@ -681,9 +684,9 @@ TEST_F(JobDbTest, AVersionTwoDatabaseIsMigratedToThreeKeepingItsRowsAsDrops) {
     db_.reset();
     stdfs::remove(file_);
     write_version_two_file(file_);
-    auto db = JobDb::open(file_);
+    auto db = SqliteJobDb::open(file_);
     ASSERT_TRUE(db.ok()) << db.error().message();
-    auto job = (*db)->find("old");
+    auto job = find_job(**db, "old");
     ASSERT_TRUE(job.has_value());
     EXPECT_EQ(job->source_name, "o.jpg");
     EXPECT_EQ(job->attempts, 2);
@@ -716,7 +719,7 @@ JobRequest manifest_request() {
 
 TEST_F(JobDbTest, ANewJobIsADropWithNoRequest) {
     ASSERT_TRUE(db_->insert_job("d1", "photos", "a.jpg", "web").ok());
-    auto job = db_->find("d1");
+    auto job = find_job(*db_, "d1");
     ASSERT_TRUE(job.has_value());
     EXPECT_EQ(job->request.origin, "drop");
     EXPECT_EQ(job->request.profile, "web");
@@ -730,12 +733,12 @@ TEST_F(JobDbTest, SetRequestRoundTripsThroughFindAndUnfinished) {
     const JobRequest request = manifest_request();
     ASSERT_TRUE(db_->set_request("m1", request).ok());
 
-    auto job = db_->find("m1");
+    auto job = find_job(*db_, "m1");
     ASSERT_TRUE(job.has_value());
     EXPECT_EQ(job->request, request);
     EXPECT_EQ(job->profile, "dall-e");  // the manifest's profile replaces the spool's
     EXPECT_EQ(job->status, "processing");
-    auto unfinished = db_->unfinished();
+    auto unfinished = unfinished_of(*db_);
     ASSERT_EQ(unfinished.size(), 1u);
     EXPECT_EQ(unfinished[0].request, request);
 
@@ -744,7 +747,7 @@ TEST_F(JobDbTest, SetRequestRoundTripsThroughFindAndUnfinished) {
     plain.origin = "manifest";
     plain.source_url = "s3://bucket/key.jpg";
     ASSERT_TRUE(db_->set_request("m1", plain).ok());
-    job = db_->find("m1");
+    job = find_job(*db_, "m1");
     ASSERT_TRUE(job.has_value());
     EXPECT_EQ(job->profile, "dall-e");
     EXPECT_EQ(job->request.source_url, "s3://bucket/key.jpg");
@@ -760,7 +763,7 @@ TEST_F(JobDbTest, InsertJobRecordsAnUploadsRequest) {
     upload.client_name = "holiday.jpg";
     upload.metadata_json = R"({"album":"summer"})";
     ASSERT_TRUE(db_->insert_job("h1", "photos", "h1.jpg", "web", upload).ok());
-    auto job = db_->find("h1");
+    auto job = find_job(*db_, "h1");
     ASSERT_TRUE(job.has_value());
     upload.profile = "web";  // none asked for: the spool's
     EXPECT_EQ(job->request, upload);
@@ -768,7 +771,7 @@ TEST_F(JobDbTest, InsertJobRecordsAnUploadsRequest) {
     JobRequest with_profile = upload;
     with_profile.profile = "thumbs";
     ASSERT_TRUE(db_->insert_job("h2", "photos", "h2.jpg", "web", with_profile).ok());
-    EXPECT_EQ(db_->find("h2")->profile, "thumbs");
+    EXPECT_EQ(find_job(*db_, "h2")->profile, "thumbs");
 }
 
 TEST_F(JobDbTest, SetRequestIsRefusedForACompleteOrUnknownJob) {
@@ -778,7 +781,7 @@ TEST_F(JobDbTest, SetRequestIsRefusedForACompleteOrUnknownJob) {
     ASSERT_FALSE(st.ok());
     EXPECT_EQ(st.error().stage, Stage::commit);
     EXPECT_NE(st.error().reason.find("already complete"), std::string::npos) << st.error().reason;
-    EXPECT_EQ(db_->find("c1")->request.origin, "drop");
+    EXPECT_EQ(find_job(*db_, "c1")->request.origin, "drop");
 
     st = db_->set_request("nope", manifest_request());
     ASSERT_FALSE(st.ok());
@@ -796,8 +799,8 @@ TEST_F(JobDbTest, MetadataThatIsNotAJsonObjectIsRefused) {
         EXPECT_FALSE(st.error().transient) << bad;
         EXPECT_FALSE(db_->insert_job("m3", "photos", "y.job.json", "web", r).ok()) << bad;
     }
-    EXPECT_EQ(db_->find("m2")->request.origin, "drop");
-    EXPECT_FALSE(db_->find("m3").has_value());
+    EXPECT_EQ(find_job(*db_, "m2")->request.origin, "drop");
+    EXPECT_FALSE(find_job(*db_, "m3").has_value());
 }
 
 TEST_F(JobDbTest, TheSchemaItselfRefusesBadMetadataAndUnknownOrigins) {
@@ -815,7 +818,7 @@ TEST_F(JobDbTest, TheSchemaItselfRefusesBadMetadataAndUnknownOrigins) {
     JobRequest r;
     r.origin = "carrier-pigeon";
     EXPECT_FALSE(db_->set_request("s1", r).ok());
-    EXPECT_EQ(db_->find("s1")->request.origin, "drop");
+    EXPECT_EQ(find_job(*db_, "s1")->request.origin, "drop");
 }
 
 TEST_F(JobDbTest, MetadataIsQueryableWithJsonExtract) {

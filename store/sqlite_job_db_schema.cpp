@@ -1,4 +1,4 @@
-#include "store/job_db_schema.hpp"
+#include "store/sqlite_job_db_schema.hpp"
 
 #include <iterator>
 
@@ -166,7 +166,7 @@ static_assert(std::size(kMigrations) == JobDb::schema_version,
 
 }  // namespace
 
-std::span<const char* const> job_db_migrations() {
+std::span<const char* const> sqlite_job_db_migrations() {
     return kMigrations;
 }
 

@@ -1,20 +1,15 @@
-#include "store/job_db.hpp"
+#include "store/sqlite_job_db.hpp"
 
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <ctime>
 #include <functional>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
-
 #include "common/fs.hpp"
-#include "common/log.hpp"
 #include "common/printable_name.hpp"
-#include "store/job_db_schema.hpp"
 #include "store/sqlite_handles.hpp"
+#include "store/sqlite_job_db_schema.hpp"
 #include "store/variant_json.hpp"
 
 namespace imgspool {
@@ -97,18 +92,6 @@ void bind_optional(Statement& stmt, int index, std::string_view text) {
         stmt.bind(index, printable_name(text));
 }
 
-// The CHECK on the column only knows valid JSON; the request must hold an object. Checked here
-// first so the reason says which job and what was wrong.
-Status check_metadata(const std::string& upload_id, const std::string& metadata_json) {
-    if (metadata_json.empty()) return ok_status();
-    const auto value = nlohmann::json::parse(metadata_json, nullptr, /*allow_exceptions=*/false);
-    if (!value.is_object()) {
-        return make_error(Stage::validate,
-                          "metadata of upload " + upload_id + " must be a JSON object");
-    }
-    return ok_status();
-}
-
 // Binds ?first.. ?first+6 to origin, source_url, user_id, tool, ref, metadata, client_name.
 void bind_request(Statement& stmt, int first, const JobRequest& request) {
     stmt.bind(first, request.origin);
@@ -155,7 +138,7 @@ Status migrate(sqlite3* db, const std::filesystem::path& file) {
     auto row = stmt->step();
     if (!row) return row.error();
     auto version = static_cast<int>(stmt->int64(0));
-    auto migrations = job_db_migrations();
+    auto migrations = sqlite_job_db_migrations();
     if (version > static_cast<int>(migrations.size())) {
         return make_error(Stage::commit,
                           "database schema version " + std::to_string(version) +
@@ -210,48 +193,22 @@ Result<std::vector<T>> select_rows(sqlite3* db, std::string_view view, std::stri
     }
 }
 
-void log_read_error(std::string_view what, const Error& error) {
-    log::error("job database read failed", {{"what", what}, {"error", error.message()}});
-}
-
 }  // namespace
 
-std::string iso_utc(std::chrono::system_clock::time_point t) {
-    using namespace std::chrono;
-    const std::time_t secs = system_clock::to_time_t(t);
-    const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count() % 1000;
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[96];  // room for any int the format could print
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(ms));
-    return buf;
-}
-
-std::optional<std::chrono::system_clock::time_point> parse_iso_utc(const std::string& text) {
-    std::tm tm{};
-    int ms = 0;
-    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon,
-                    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7) {
-        return std::nullopt;
-    }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    const std::time_t secs = timegm(&tm);
-    if (secs == -1) return std::nullopt;
-    return std::chrono::system_clock::from_time_t(secs) + std::chrono::milliseconds(ms);
-}
-
-void JobDb::Closer::operator()(sqlite3* db) const {
+void SqliteJobDb::Closer::operator()(sqlite3* db) const {
     sqlite3_close(db);
 }
 
-JobDb::JobDb(Handle db) : db_(std::move(db)) {}
+SqliteJobDb::SqliteJobDb(Handle db, std::filesystem::path file)
+    : db_(std::move(db)), file_(std::move(file)) {}
 
-JobDb::~JobDb() = default;
+SqliteJobDb::~SqliteJobDb() = default;
 
-Result<std::unique_ptr<JobDb>> JobDb::open(const std::filesystem::path& file) {
+std::string SqliteJobDb::describe() const {
+    return "sqlite " + file_.string();
+}
+
+Result<std::unique_ptr<SqliteJobDb>> SqliteJobDb::open(const std::filesystem::path& file) {
     if (file.has_parent_path()) {
         if (auto st = fs::make_dirs(file.parent_path()); !st) return st.error();
     }
@@ -267,12 +224,12 @@ Result<std::unique_ptr<JobDb>> JobDb::open(const std::filesystem::path& file) {
         return make_error(Stage::commit, st.error().reason, file.string());
     }
     if (auto st = migrate(db.get(), file); !st) return st.error();
-    return std::unique_ptr<JobDb>(new JobDb(std::move(db)));
+    return std::unique_ptr<SqliteJobDb>(new SqliteJobDb(std::move(db), file));
 }
 
-Status JobDb::insert_job(const std::string& upload_id, const std::string& spool,
-                         const std::string& source_name, const std::string& profile,
-                         const JobRequest& request) {
+Status SqliteJobDb::insert_job(const std::string& upload_id, const std::string& spool,
+                               const std::string& source_name, const std::string& profile,
+                               const JobRequest& request) {
     if (auto st = check_metadata(upload_id, request.metadata_json); !st) return st;
     std::lock_guard lock(mutex_);
     auto stmt = Statement::prepare(db_.get(), R"sql(
@@ -289,7 +246,7 @@ Status JobDb::insert_job(const std::string& upload_id, const std::string& spool,
     return stmt->run();
 }
 
-Status JobDb::forget_unclaimed(const std::string& upload_id) {
+Status SqliteJobDb::forget_unclaimed(const std::string& upload_id) {
     std::lock_guard lock(mutex_);
     auto stmt = Statement::prepare(db_.get(), R"sql(
         DELETE FROM upload_jobs WHERE id = ?1 AND status = 'pending' AND attempts = 0)sql");
@@ -298,7 +255,7 @@ Status JobDb::forget_unclaimed(const std::string& upload_id) {
     return stmt->run();
 }
 
-Status JobDb::start_attempt(const std::string& upload_id) {
+Status SqliteJobDb::start_attempt(const std::string& upload_id) {
     std::lock_guard lock(mutex_);
     return update_unfinished(db_.get(), R"sql(
         UPDATE upload_jobs SET status = 'processing', error = NULL, error_stage = NULL,
@@ -308,8 +265,8 @@ Status JobDb::start_attempt(const std::string& upload_id) {
                              upload_id, "mark the job processing", [](Statement&) {});
 }
 
-Status JobDb::defer(const std::string& upload_id, const Error& error,
-                    std::chrono::system_clock::time_point next_attempt) {
+Status SqliteJobDb::defer(const std::string& upload_id, const Error& error,
+                          std::chrono::system_clock::time_point next_attempt) {
     std::lock_guard lock(mutex_);
     return update_unfinished(
         db_.get(), R"sql(
@@ -322,7 +279,7 @@ Status JobDb::defer(const std::string& upload_id, const Error& error,
         });
 }
 
-Result<int> JobDb::record_crash(const std::string& upload_id) {
+Result<int> SqliteJobDb::record_crash(const std::string& upload_id) {
     std::lock_guard lock(mutex_);
     auto st = update_unfinished(db_.get(), R"sql(
         UPDATE upload_jobs SET status = 'pending', crashes = crashes + 1,
@@ -338,7 +295,7 @@ Result<int> JobDb::record_crash(const std::string& upload_id) {
     return static_cast<int>(stmt->int64(0));
 }
 
-Status JobDb::set_progress(const std::string& upload_id, int progress) {
+Status SqliteJobDb::set_progress(const std::string& upload_id, int progress) {
     if (progress < 0 || progress > 100) {
         return make_error(Stage::commit, "progress of upload " + upload_id +
                                              " must be 0-100, not " + std::to_string(progress));
@@ -351,7 +308,7 @@ Status JobDb::set_progress(const std::string& upload_id, int progress) {
                              [&](Statement& s) { s.bind(2, std::int64_t{progress}); });
 }
 
-Status JobDb::set_request(const std::string& upload_id, const JobRequest& request) {
+Status SqliteJobDb::set_request(const std::string& upload_id, const JobRequest& request) {
     if (auto st = check_metadata(upload_id, request.metadata_json); !st) return st;
     std::lock_guard lock(mutex_);
     return update_unfinished(db_.get(), R"sql(
@@ -368,9 +325,9 @@ Status JobDb::set_request(const std::string& upload_id, const JobRequest& reques
                              });
 }
 
-Status JobDb::set_source(const std::string& upload_id, const std::string& source_hash,
-                         std::uint64_t original_size, int width, int height,
-                         const std::string& format) {
+Status SqliteJobDb::set_source(const std::string& upload_id, const std::string& source_hash,
+                               std::uint64_t original_size, int width, int height,
+                               const std::string& format) {
     std::lock_guard lock(mutex_);
     return update_unfinished(db_.get(), R"sql(
         UPDATE upload_jobs SET source_hash = ?2, original_size = ?3, width = ?4, height = ?5,
@@ -385,9 +342,10 @@ Status JobDb::set_source(const std::string& upload_id, const std::string& source
                              });
 }
 
-Status JobDb::complete(const std::string& upload_id, const std::vector<StoredVariant>& outputs,
-                       const std::string& cache_fingerprint, bool cache_hit,
-                       std::int64_t duration_ms) {
+Status SqliteJobDb::complete(const std::string& upload_id,
+                             const std::vector<StoredVariant>& outputs,
+                             const std::string& cache_fingerprint, bool cache_hit,
+                             std::int64_t duration_ms) {
     std::string outputs_json = variants_to_json(outputs);
     std::uint64_t total_bytes = 0;
     for (const auto& v : outputs) total_bytes += v.bytes;
@@ -436,7 +394,7 @@ Status JobDb::complete(const std::string& upload_id, const std::vector<StoredVar
     return tx->commit();
 }
 
-Status JobDb::fail(const std::string& upload_id, const Error& error) {
+Status SqliteJobDb::fail(const std::string& upload_id, const Error& error) {
     std::lock_guard lock(mutex_);
     return update_unfinished(db_.get(), R"sql(
         UPDATE upload_jobs SET status = 'failed', error = ?2, error_stage = ?3,
@@ -448,78 +406,55 @@ Status JobDb::fail(const std::string& upload_id, const Error& error) {
                              });
 }
 
-std::optional<std::vector<StoredVariant>> JobDb::cache_lookup(const std::string& source_hash,
-                                                              const std::string& fingerprint) {
+Result<std::optional<std::vector<StoredVariant>>> SqliteJobDb::cache_lookup(
+    const std::string& source_hash, const std::string& fingerprint) {
     std::lock_guard lock(mutex_);
     auto stmt = Statement::prepare(db_.get(), R"sql(
         SELECT outputs FROM derivative_cache
         WHERE source_hash = ?1 AND profile_fingerprint = ?2)sql");
-    if (!stmt) {
-        log_read_error("cache lookup", stmt.error());
-        return std::nullopt;
-    }
+    if (!stmt) return stmt.error();
     stmt->bind(1, source_hash);
     stmt->bind(2, fingerprint);
     auto row = stmt->step();
-    if (!row) {
-        log_read_error("cache lookup", row.error());
-        return std::nullopt;
-    }
-    if (!*row) return std::nullopt;
+    if (!row) return row.error();
+    if (!*row) return std::optional<std::vector<StoredVariant>>();
     auto variants = variants_from_json(stmt->text(0));
-    if (!variants) {
-        log_read_error("cache lookup", variants.error());
-        return std::nullopt;
-    }
-    return std::move(*variants);
+    if (!variants) return variants.error();
+    return std::optional(std::move(*variants));
 }
 
-std::optional<JobRecord> JobDb::find(const std::string& upload_id) {
+Result<std::optional<JobRecord>> SqliteJobDb::find(const std::string& upload_id) {
     std::lock_guard lock(mutex_);
     auto jobs =
         select_jobs(db_.get(), "WHERE j.id = ?1", [&](Statement& s) { s.bind(1, upload_id); });
-    if (!jobs) {
-        log_read_error("find", jobs.error());
-        return std::nullopt;
-    }
-    if (jobs->empty()) return std::nullopt;
-    return std::move(jobs->front());
+    if (!jobs) return jobs.error();
+    if (jobs->empty()) return std::optional<JobRecord>();
+    return std::optional(std::move(jobs->front()));
 }
 
-std::map<std::string, std::int64_t> JobDb::counts_by_status() {
+Result<std::map<std::string, std::int64_t>> SqliteJobDb::counts_by_status() {
     std::map<std::string, std::int64_t> counts{
         {"waiting", 0}, {"pending", 0}, {"processing", 0}, {"complete", 0}, {"failed", 0}};
     std::lock_guard lock(mutex_);
     auto stmt = Statement::prepare(db_.get(), "SELECT status, jobs FROM status_counts");
-    if (!stmt) {
-        log_read_error("counts by status", stmt.error());
-        return counts;
-    }
+    if (!stmt) return stmt.error();
     for (;;) {
         auto row = stmt->step();
-        if (!row) {
-            log_read_error("counts by status", row.error());
-            return counts;
-        }
+        if (!row) return row.error();
         if (!*row) return counts;
         counts[stmt->text(0)] = stmt->int64(1);
     }
 }
 
-std::vector<JobRecord> JobDb::unfinished() {
+Result<std::vector<JobRecord>> SqliteJobDb::unfinished() {
     std::lock_guard lock(mutex_);
-    auto jobs = select_jobs(db_.get(),
-                            "WHERE j.status IN ('pending', 'processing') "
-                            "ORDER BY j.created_at, j.rowid",
-                            [](Statement&) {});
-    if (!jobs) {
-        log_read_error("unfinished jobs", jobs.error());
-        return {};
-    }
-    return std::move(*jobs);
+    return select_jobs(db_.get(),
+                       "WHERE j.status IN ('pending', 'processing') "
+                       "ORDER BY j.created_at, j.rowid",
+                       [](Statement&) {});
 }
 
-Result<std::vector<InFlightJob>> JobDb::jobs_in_flight() {
+Result<std::vector<InFlightJob>> SqliteJobDb::jobs_in_flight() {
     std::lock_guard lock(mutex_);
     return select_rows<InFlightJob>(
         db_.get(), "jobs_in_flight",
@@ -532,7 +467,7 @@ Result<std::vector<InFlightJob>> JobDb::jobs_in_flight() {
         });
 }
 
-Result<std::vector<FailedJob>> JobDb::failures_today() {
+Result<std::vector<FailedJob>> SqliteJobDb::failures_today() {
     std::lock_guard lock(mutex_);
     return select_rows<FailedJob>(
         db_.get(), "failures_today",
@@ -542,7 +477,7 @@ Result<std::vector<FailedJob>> JobDb::failures_today() {
         });
 }
 
-Result<std::vector<HourThroughput>> JobDb::throughput_per_hour(int hours) {
+Result<std::vector<HourThroughput>> SqliteJobDb::throughput_per_hour(int hours) {
     std::lock_guard lock(mutex_);
     return select_rows<HourThroughput>(
         db_.get(), "throughput_per_hour",
@@ -555,7 +490,7 @@ Result<std::vector<HourThroughput>> JobDb::throughput_per_hour(int hours) {
         });
 }
 
-Result<std::vector<DeferredJob>> JobDb::jobs_deferred() {
+Result<std::vector<DeferredJob>> SqliteJobDb::jobs_deferred() {
     std::lock_guard lock(mutex_);
     return select_rows<DeferredJob>(
         db_.get(), "jobs_deferred",
@@ -566,7 +501,7 @@ Result<std::vector<DeferredJob>> JobDb::jobs_deferred() {
         });
 }
 
-Result<std::vector<WaitingFile>> JobDb::waiting_files() {
+Result<std::vector<WaitingFile>> SqliteJobDb::waiting_files() {
     std::lock_guard lock(mutex_);
     return select_rows<WaitingFile>(
         db_.get(), "waiting_files",
@@ -577,7 +512,7 @@ Result<std::vector<WaitingFile>> JobDb::waiting_files() {
         });
 }
 
-Status JobDb::replace_waiting_files(const std::vector<WaitingFile>& files) {
+Status SqliteJobDb::replace_waiting_files(const std::vector<WaitingFile>& files) {
     std::lock_guard lock(mutex_);
     sqlite3* db = db_.get();
     auto tx = sqlite::Transaction::begin(db);
@@ -598,7 +533,7 @@ Status JobDb::replace_waiting_files(const std::vector<WaitingFile>& files) {
     return tx->commit();
 }
 
-Result<CacheHitRate> JobDb::cache_hit_rate() {
+Result<CacheHitRate> SqliteJobDb::cache_hit_rate() {
     std::lock_guard lock(mutex_);
     auto rows = select_rows<CacheHitRate>(
         db_.get(), "cache_hit_rate", "SELECT hits, misses, hit_rate_pct FROM cache_hit_rate",

@@ -1,0 +1,1272 @@
+// The job record's contract, run against every backend (kBackends is the only part that knows
+// which one), and what only PostgreSQL has: migrations shared by several nodes, a schema that
+// mirrors SQLite's, and a server that goes away and comes back.
+#include <gtest/gtest.h>
+
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/printable_name.hpp"
+#include "store/job_db.hpp"
+#include "store/pg/pg_handles.hpp"
+#include "store/pg/pg_job_db.hpp"
+#include "store/pg/pg_schema.hpp"
+#include "store/sqlite_job_db.hpp"
+#include "tests/pg/pg_test_server.hpp"
+#include "tests/store/temp_dir.hpp"
+
+namespace imgspool {
+namespace {
+
+using namespace std::chrono_literals;
+using Rows = std::vector<std::vector<std::string>>;
+
+// Another connection to the same database, as a person with sqlite3 or psql has: plain SQL,
+// every value as text, NULL as "NULL". Errors are test failures.
+class RawDb {
+  public:
+    virtual ~RawDb() = default;
+    virtual Rows query(const std::string& sql) = 0;
+    std::string one(const std::string& sql) {
+        auto rows = query(sql);
+        return rows.empty() || rows[0].empty() ? "<no row>" : rows[0][0];
+    }
+};
+
+class RawSqlite final : public RawDb {
+  public:
+    explicit RawSqlite(const std::filesystem::path& file) {
+        if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+            ADD_FAILURE() << "cannot open " << file;
+        }
+        sqlite3_busy_timeout(db_, 5000);
+    }
+    ~RawSqlite() override { sqlite3_close(db_); }
+    RawSqlite(const RawSqlite&) = delete;
+    RawSqlite& operator=(const RawSqlite&) = delete;
+
+    Rows query(const std::string& sql) override {
+        sqlite3_stmt* stmt = nullptr;
+        Rows rows;
+        if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+            ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
+            return rows;
+        }
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            auto& row = rows.emplace_back();
+            for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+                auto* text = sqlite3_column_text(stmt, c);
+                row.push_back(text ? reinterpret_cast<const char*>(text) : "NULL");
+            }
+        }
+        if (rc != SQLITE_DONE) ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
+        sqlite3_finalize(stmt);
+        return rows;
+    }
+
+  private:
+    sqlite3* db_ = nullptr;
+};
+
+class RawPostgres final : public RawDb {
+  public:
+    explicit RawPostgres(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {
+        if (PQstatus(conn_.get()) != CONNECTION_OK) {
+            ADD_FAILURE() << "cannot connect: " << PQerrorMessage(conn_.get());
+        }
+    }
+    Rows query(const std::string& sql) override {
+        pg::PgResult res(PQexec(conn_.get(), sql.c_str()));
+        Rows rows;
+        const auto status = PQresultStatus(res.get());
+        if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+            ADD_FAILURE() << sql << ": " << PQerrorMessage(conn_.get());
+            return rows;
+        }
+        for (int r = 0; r < PQntuples(res.get()); ++r) {
+            auto& row = rows.emplace_back();
+            for (int c = 0; c < PQnfields(res.get()); ++c) {
+                row.push_back(PQgetisnull(res.get(), r, c) ? "NULL" : PQgetvalue(res.get(), r, c));
+            }
+        }
+        return rows;
+    }
+
+  private:
+    pg::PgConn conn_;
+};
+
+// One database of one backend for one test.
+struct Opened {
+    std::unique_ptr<JobDb> db;
+    std::unique_ptr<RawDb> raw;
+};
+
+struct Backend {
+    std::string name;
+    std::function<Opened(const test::TempDir&)> open;
+    // SQL for "n hours before now" in the column type of created_at/updated_at.
+    std::function<std::string(int)> hours_ago;
+    // Two completes of the same bytes: the first cache row stands (design §2.5). SQLite still
+    // writes INSERT OR REPLACE until that lands on its side too.
+    bool cache_first_stands;
+};
+
+void PrintTo(const Backend& backend, std::ostream* os) {
+    *os << backend.name;
+}
+
+Opened open_sqlite(const test::TempDir& tmp) {
+    const auto file = tmp.path() / "imgspool.db";
+    auto db = SqliteJobDb::open(file);
+    if (!db) ADD_FAILURE() << db.error().message();
+    return {db ? std::unique_ptr<JobDb>(std::move(*db)) : nullptr,
+            std::make_unique<RawSqlite>(file)};
+}
+
+Opened open_postgres(const test::TempDir&) {
+    const std::string url = pg_test::fresh_database("jobdb");
+    auto db = pg::PgJobDb::open(pg::DatabaseSettings{url}, 4, "test");
+    if (!db) ADD_FAILURE() << db.error().message();
+    return {db ? std::unique_ptr<JobDb>(std::move(*db)) : nullptr,
+            std::make_unique<RawPostgres>(url)};
+}
+
+const Backend kBackends[] = {
+    {"sqlite", open_sqlite,
+     [](int n) {
+         return "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-" + std::to_string(n) + " hours')";
+     },
+     false},
+    {"postgresql", open_postgres,
+     [](int n) { return "now() - interval '" + std::to_string(n) + " hours'"; }, true},
+};
+
+StoredVariant variant(std::string name, std::string format, std::string key, int width,
+                      std::uint64_t bytes) {
+    return {name, format, key, "https://cdn.example.com/" + key, width, width * 2 / 3, bytes};
+}
+
+std::vector<StoredVariant> outputs_for(const std::string& id) {
+    return {variant("small", "jpeg", "images/" + id + "/small.jpg", 320, 2000),
+            variant("large", "webp", "images/" + id + "/large.webp", 1600, 90000)};
+}
+
+const std::regex kTimestamp(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
+
+nlohmann::json json_of(const std::string& text) {
+    return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+}
+
+class JobDbConformance : public ::testing::TestWithParam<Backend> {
+  protected:
+    void SetUp() override {
+        auto opened = GetParam().open(tmp_);
+        db_ = std::move(opened.db);
+        raw_ = std::move(opened.raw);
+        ASSERT_NE(db_, nullptr);
+    }
+
+    // A job taken through the pipeline's calls up to (not including) complete or fail.
+    void start(const std::string& id, const std::string& hash, const std::string& name = "a.jpg") {
+        ASSERT_TRUE(db_->insert_job(id, "photos", name, "web").ok());
+        ASSERT_TRUE(db_->start_attempt(id).ok());
+        ASSERT_TRUE(db_->set_source(id, hash, 123456, 4000, 3000, "jpeg").ok());
+        ASSERT_TRUE(db_->set_progress(id, 50).ok());
+    }
+
+    std::optional<JobRecord> find(const std::string& id) {
+        auto found = db_->find(id);
+        EXPECT_TRUE(found.ok()) << found.error().message();
+        return found ? *found : std::nullopt;
+    }
+
+    std::optional<std::vector<StoredVariant>> lookup(const std::string& hash,
+                                                     const std::string& fingerprint) {
+        auto found = db_->cache_lookup(hash, fingerprint);
+        EXPECT_TRUE(found.ok()) << found.error().message();
+        return found ? *found : std::nullopt;
+    }
+
+    std::vector<JobRecord> unfinished() {
+        auto jobs = db_->unfinished();
+        EXPECT_TRUE(jobs.ok()) << jobs.error().message();
+        return jobs ? *jobs : std::vector<JobRecord>{};
+    }
+
+    std::map<std::string, std::int64_t> counts() {
+        auto c = db_->counts_by_status();
+        EXPECT_TRUE(c.ok()) << c.error().message();
+        return c ? *c : std::map<std::string, std::int64_t>{};
+    }
+
+    // created_at (or another timestamp column) of a job moved n hours into the past.
+    void backdate(const std::string& column, const std::string& id, int hours) {
+        raw_->query("UPDATE upload_jobs SET " + column + " = " + GetParam().hours_ago(hours) +
+                    " WHERE id = '" + id + "'");
+    }
+
+    test::TempDir tmp_;
+    std::unique_ptr<JobDb> db_;
+    std::unique_ptr<RawDb> raw_;
+};
+
+std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
+    return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, JobDbConformance, ::testing::ValuesIn(kBackends), backend_name);
+
+TEST_P(JobDbConformance, DescribesItselfWithoutSecrets) {
+    const std::string d = db_->describe();
+    EXPECT_TRUE(d.starts_with(GetParam().name + " ")) << d;
+    EXPECT_EQ(d.find("password"), std::string::npos) << d;
+}
+
+TEST_P(JobDbConformance, FullLifecycle) {
+    ASSERT_TRUE(db_->insert_job("u1", "photos", "trips/a.jpg", "web").ok());
+    auto pending = find("u1");
+    ASSERT_TRUE(pending);
+    EXPECT_EQ(pending->status, "pending");
+    EXPECT_EQ(pending->spool, "photos");
+    EXPECT_EQ(pending->source_name, "trips/a.jpg");
+    EXPECT_EQ(pending->profile, "web");
+    EXPECT_EQ(pending->attempts, 0);
+    EXPECT_TRUE(std::regex_match(pending->created_at, kTimestamp)) << pending->created_at;
+    EXPECT_TRUE(pending->completed_at.empty());
+    EXPECT_TRUE(pending->next_attempt_at.empty());
+
+    start("u1", "hash1");
+    auto working = find("u1");
+    ASSERT_TRUE(working);
+    EXPECT_EQ(working->status, "processing");
+    EXPECT_EQ(working->attempts, 1);
+    EXPECT_EQ(working->progress, 50);
+    EXPECT_EQ(working->source_hash, "hash1");
+    EXPECT_EQ(working->original_size, 123456u);
+    EXPECT_EQ(working->width, 4000);
+    EXPECT_EQ(working->height, 3000);
+    EXPECT_EQ(working->format, "jpeg");
+    EXPECT_TRUE(working->outputs.empty());
+
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1", false, 1234).ok());
+    auto done = find("u1");
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->status, "complete");
+    EXPECT_EQ(done->progress, 100);
+    EXPECT_EQ(done->duration_ms, 1234);
+    EXPECT_FALSE(done->cache_hit);
+    EXPECT_TRUE(std::regex_match(done->completed_at, kTimestamp)) << done->completed_at;
+    EXPECT_TRUE(std::regex_match(done->updated_at, kTimestamp)) << done->updated_at;
+    EXPECT_GE(done->updated_at, done->created_at);
+    EXPECT_EQ(done->outputs, outputs_for("u1"));
+
+    EXPECT_EQ(json_of(raw_->one("SELECT urls FROM images WHERE upload_id = 'u1'")),
+              json_of(R"({"large.webp":"https://cdn.example.com/images/u1/large.webp",)"
+                      R"("small.jpg":"https://cdn.example.com/images/u1/small.jpg"})"));
+    EXPECT_EQ(raw_->one("SELECT total_bytes FROM images WHERE upload_id = 'u1'"), "92000");
+    auto none = db_->find("nope");
+    ASSERT_TRUE(none.ok()) << none.error().message();
+    EXPECT_FALSE(none->has_value());
+}
+
+TEST_P(JobDbConformance, InsertingAnExistingJobAgainChangesNothing) {
+    start("u1", "hash1", "first.jpg");
+    ASSERT_TRUE(db_->insert_job("u1", "other", "second.jpg", "thumb").ok());
+    auto job = find("u1");
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->status, "processing");
+    EXPECT_EQ(job->source_name, "first.jpg");
+    EXPECT_EQ(job->spool, "photos");
+}
+
+JobRequest manifest_request() {
+    JobRequest r;
+    r.origin = "manifest";
+    r.source_url = "https://images.example.com/cat.png";
+    r.user_id = "user-42";
+    r.tool = "dall-e";
+    r.ref = "client-7";
+    r.metadata_json = R"({"prompt":"a cat in a hat","seed":7})";
+    r.profile = "dall-e";
+    return r;
+}
+
+TEST_P(JobDbConformance, ARequestRoundTripsThroughFindAndUnfinished) {
+    ASSERT_TRUE(db_->insert_job("m1", "photos", "cat.job.json", "web").ok());
+    auto drop = find("m1");
+    ASSERT_TRUE(drop);
+    EXPECT_EQ(drop->request.origin, "drop");
+    EXPECT_EQ(drop->request.profile, "web");
+    EXPECT_TRUE(drop->request.metadata_json.empty());
+
+    ASSERT_TRUE(db_->start_attempt("m1").ok());
+    const JobRequest request = manifest_request();
+    ASSERT_TRUE(db_->set_request("m1", request).ok());
+    auto job = find("m1");
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->request, request);  // compact JSON with sorted keys reads back as written
+    EXPECT_EQ(job->profile, "dall-e");
+    EXPECT_EQ(job->status, "processing");
+    auto jobs = unfinished();
+    ASSERT_EQ(jobs.size(), 1u);
+    EXPECT_EQ(jobs[0].request, request);
+
+    // Without a profile set_request keeps the job's; empty fields are NULL again.
+    JobRequest plain;
+    plain.origin = "manifest";
+    plain.source_url = "s3://bucket/key.jpg";
+    ASSERT_TRUE(db_->set_request("m1", plain).ok());
+    job = find("m1");
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->profile, "dall-e");
+    EXPECT_EQ(job->request.source_url, "s3://bucket/key.jpg");
+    EXPECT_EQ(raw_->query("SELECT user_id, tool, ref, metadata FROM upload_jobs WHERE id = 'm1'"),
+              (Rows{{"NULL", "NULL", "NULL", "NULL"}}));
+}
+
+TEST_P(JobDbConformance, MetadataReadsBackAsTheSameJsonObject) {
+    JobRequest upload;
+    upload.origin = "http";
+    upload.user_id = "u9";
+    upload.client_name = "holiday.jpg";
+    // Neither sorted nor compact: jsonb keeps neither, so only the value is compared.
+    upload.metadata_json =
+        R"({"zeta": 1, "album":"summer", "nested":{"b":[1,2.5,"x"],"a":null}, "t":true})";
+    ASSERT_TRUE(db_->insert_job("h1", "photos", "h1.jpg", "web", upload).ok());
+    auto job = find("h1");
+    ASSERT_TRUE(job);
+    EXPECT_EQ(json_of(job->request.metadata_json), json_of(upload.metadata_json))
+        << job->request.metadata_json;
+    EXPECT_EQ(job->request.client_name, "holiday.jpg");
+    EXPECT_EQ(job->request.origin, "http");
+    EXPECT_EQ(job->profile, "web");
+
+    JobRequest with_profile = upload;
+    with_profile.profile = "thumbs";
+    ASSERT_TRUE(db_->insert_job("h2", "photos", "h2.jpg", "web", with_profile).ok());
+    auto h2 = find("h2");
+    ASSERT_TRUE(h2);
+    EXPECT_EQ(h2->profile, "thumbs");
+}
+
+TEST_P(JobDbConformance, MetadataThatIsNotAJsonObjectIsRefused) {
+    ASSERT_TRUE(db_->insert_job("m2", "photos", "x.job.json", "web").ok());
+    for (const char* bad : {"{\"prompt\": ", "not json", "[1, 2]", "\"text\"", "42"}) {
+        JobRequest r = manifest_request();
+        r.metadata_json = bad;
+        auto st = db_->set_request("m2", r);
+        ASSERT_FALSE(st.ok()) << bad;
+        EXPECT_EQ(st.error().stage, Stage::validate) << bad;
+        EXPECT_EQ(st.error().reason, "metadata of upload m2 must be a JSON object");
+        EXPECT_FALSE(st.error().transient) << bad;
+        EXPECT_FALSE(db_->insert_job("m3", "photos", "y.job.json", "web", r).ok()) << bad;
+    }
+    JobRequest pigeon;
+    pigeon.origin = "carrier-pigeon";  // the schema's CHECK refuses it
+    auto st = db_->set_request("m2", pigeon);
+    ASSERT_FALSE(st.ok());
+    EXPECT_FALSE(st.error().transient) << st.error().message();
+    EXPECT_EQ(find("m2")->request.origin, "drop");
+    auto m3 = db_->find("m3");
+    ASSERT_TRUE(m3.ok());
+    EXPECT_FALSE(m3->has_value());
+}
+
+// Each guarded update says why it changed nothing, in the same words on every backend.
+TEST_P(JobDbConformance, EveryGuardedUpdateIsRefusedForAnUnknownJob) {
+    const auto next = std::chrono::system_clock::now() + 1min;
+    const std::vector<std::pair<std::string, Status>> refused = {
+        {"mark the job processing", db_->start_attempt("ghost")},
+        {"defer the job", db_->defer("ghost", make_transient(Stage::store, "503"), next)},
+        {"record progress", db_->set_progress("ghost", 10)},
+        {"record the request", db_->set_request("ghost", manifest_request())},
+        {"record the source", db_->set_source("ghost", "h", 1, 1, 1, "png")},
+        {"record the job complete", db_->complete("ghost", outputs_for("ghost"), "")},
+        {"record the failure", db_->fail("ghost", make_error(Stage::render, "x"))},
+    };
+    for (const auto& [what, st] : refused) {
+        ASSERT_FALSE(st.ok()) << what;
+        EXPECT_EQ(st.error().stage, Stage::commit) << what;
+        EXPECT_FALSE(st.error().transient) << what;
+        EXPECT_EQ(st.error().reason,
+                  "cannot " + what + " for upload ghost: no such job in the database");
+    }
+    auto crash = db_->record_crash("ghost");
+    ASSERT_FALSE(crash.ok());
+    EXPECT_EQ(crash.error().reason,
+              "cannot count the crash for upload ghost: no such job in the database");
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM images"), "0");
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM upload_jobs"), "0");
+}
+
+TEST_P(JobDbConformance, ACompleteJobStaysComplete) {
+    start("u1", "hash1");
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1").ok());
+    const auto next = std::chrono::system_clock::now() + 1min;
+    const std::vector<std::pair<std::string, Status>> refused = {
+        {"mark the job processing", db_->start_attempt("u1")},
+        {"defer the job", db_->defer("u1", make_transient(Stage::store, "503"), next)},
+        {"record progress", db_->set_progress("u1", 10)},
+        {"record the request", db_->set_request("u1", manifest_request())},
+        {"record the source", db_->set_source("u1", "other", 1, 1, 1, "png")},
+        {"record the job complete", db_->complete("u1", {}, "")},
+        {"record the failure", db_->fail("u1", make_error(Stage::move, "disk full"))},
+    };
+    for (const auto& [what, st] : refused) {
+        ASSERT_FALSE(st.ok()) << what;
+        EXPECT_EQ(st.error().stage, Stage::commit) << what;
+        EXPECT_FALSE(st.error().transient) << what;
+        EXPECT_EQ(st.error().reason,
+                  "cannot " + what + " for upload u1: the job is already complete");
+    }
+    auto job = find("u1");
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->status, "complete");
+    EXPECT_EQ(job->progress, 100);
+    EXPECT_EQ(job->source_hash, "hash1");
+    EXPECT_EQ(job->request.origin, "drop");
+    EXPECT_TRUE(job->error.empty());
+    EXPECT_EQ(job->outputs, outputs_for("u1"));
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM images"), "1");
+}
+
+TEST_P(JobDbConformance, ProgressOutsideZeroToHundredIsRefused) {
+    start("u1", "hash1");
+    EXPECT_FALSE(db_->set_progress("u1", 101).ok());
+    EXPECT_FALSE(db_->set_progress("u1", -1).ok());
+    EXPECT_TRUE(db_->set_progress("u1", 100).ok());
+    EXPECT_EQ(find("u1")->progress, 100);
+}
+
+TEST_P(JobDbConformance, CompleteWritesTheCacheRowAndCacheLookupMatchesHashAndFingerprint) {
+    start("u1", "hash1");
+    EXPECT_FALSE(lookup("hash1", "fp1").has_value());
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1", false, 10).ok());
+    auto hit = lookup("hash1", "fp1");
+    ASSERT_TRUE(hit.has_value());
+    EXPECT_EQ(*hit, outputs_for("u1"));
+    EXPECT_FALSE(lookup("hash1", "fp2").has_value());
+    EXPECT_FALSE(lookup("hash2", "fp1").has_value());
+    EXPECT_EQ(raw_->one("SELECT upload_id FROM derivative_cache WHERE source_hash = 'hash1'"),
+              "u1");
+}
+
+TEST_P(JobDbConformance, NoCacheRowWithoutAFingerprint) {
+    start("u1", "hash1");
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "").ok());
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM derivative_cache"), "0");
+}
+
+TEST_P(JobDbConformance, ACacheHitKeepsTheRenderingJobInTheCache) {
+    start("u1", "hash1");
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1", false, 900).ok());
+    start("u2", "hash1");
+    auto cached = lookup("hash1", "fp1");
+    ASSERT_TRUE(cached);
+    ASSERT_TRUE(db_->complete("u2", *cached, "fp1", true, 5).ok());
+    auto u2 = find("u2");
+    ASSERT_TRUE(u2);
+    EXPECT_TRUE(u2->cache_hit);
+    EXPECT_EQ(u2->outputs, outputs_for("u1"));
+    EXPECT_EQ(raw_->one("SELECT upload_id FROM derivative_cache"), "u1");
+}
+
+TEST_P(JobDbConformance, TheFirstRenderOfTheSameBytesStaysInTheCache) {
+    if (!GetParam().cache_first_stands) GTEST_SKIP() << "this backend replaces the cache row";
+    start("u1", "hash1");
+    start("u2", "hash1");
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1").ok());
+    ASSERT_TRUE(db_->complete("u2", outputs_for("u2"), "fp1").ok());
+    EXPECT_EQ(lookup("hash1", "fp1"), outputs_for("u1"));
+    EXPECT_EQ(raw_->one("SELECT upload_id FROM derivative_cache"), "u1");
+    EXPECT_EQ(find("u2")->outputs, outputs_for("u2"));  // still valid under its own keys
+}
+
+TEST_P(JobDbConformance, CompleteIsAllOrNothing) {
+    // A cache row needs the source hash: without it the whole completion is rolled back.
+    ASSERT_TRUE(db_->insert_job("u1", "photos", "a.jpg", "web").ok());
+    ASSERT_TRUE(db_->start_attempt("u1").ok());
+    auto st = db_->complete("u1", outputs_for("u1"), "fp1");
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().stage, Stage::commit);
+    EXPECT_EQ(st.error().reason,
+              "cannot cache the outputs of upload u1: its source hash was never recorded");
+    auto job = find("u1");
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->status, "processing");
+    EXPECT_TRUE(job->completed_at.empty());
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM images"), "0");
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM derivative_cache"), "0");
+
+    // The connection is usable afterwards and the retry succeeds.
+    ASSERT_TRUE(db_->set_source("u1", "hash1", 1, 2, 3, "png").ok());
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1").ok());
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM images"), "1");
+}
+
+TEST_P(JobDbConformance, FailRecordsReasonAndStage) {
+    start("u1", "hash1");
+    ASSERT_TRUE(
+        db_->fail("u1", make_error(Stage::validate,
+                                   "image is 90x90, smaller than the minimum 100x100", "a.jpg"))
+            .ok());
+    auto job = find("u1");
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->status, "failed");
+    EXPECT_EQ(job->error, "image is 90x90, smaller than the minimum 100x100");
+    EXPECT_EQ(job->error_stage, "validate");
+    EXPECT_TRUE(job->completed_at.empty());
+    // A failed job may run again (a retry after an operator fixed the cause).
+    EXPECT_TRUE(db_->start_attempt("u1").ok());
+}
+
+TEST_P(JobDbConformance, ADeferredJobIsPendingWithItsReasonAttemptsAndNextTime) {
+    ASSERT_TRUE(db_->insert_job("d1", "photos", "d1.jpg", "web").ok());
+    ASSERT_TRUE(db_->start_attempt("d1").ok());
+    const auto next = std::chrono::system_clock::now() + 30s;
+    ASSERT_TRUE(db_->defer("d1", make_transient(Stage::store, "HTTP 503 SlowDown"), next).ok());
+    ASSERT_TRUE(db_->start_attempt("d1").ok());
+    ASSERT_TRUE(
+        db_->defer("d1", make_transient(Stage::store, "connection\xff refused"), next).ok());
+    auto job = find("d1");
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->status, "pending");
+    EXPECT_EQ(job->attempts, 2);
+    EXPECT_EQ(job->last_error, "store: connection\\xff refused");
+    ASSERT_TRUE(std::regex_match(job->next_attempt_at, kTimestamp)) << job->next_attempt_at;
+    const auto when = parse_iso_utc(job->next_attempt_at);
+    ASSERT_TRUE(when);
+    EXPECT_LT(std::chrono::abs(*when - next), 2s) << job->next_attempt_at;
+
+    auto deferred = db_->jobs_deferred();
+    ASSERT_TRUE(deferred.ok()) << deferred.error().message();
+    ASSERT_EQ(deferred->size(), 1u);
+    EXPECT_EQ((*deferred)[0].upload_id, "d1");
+    EXPECT_EQ((*deferred)[0].spool, "photos");
+    EXPECT_EQ((*deferred)[0].source_name, "d1.jpg");
+    EXPECT_EQ((*deferred)[0].attempts, 2);
+    EXPECT_EQ((*deferred)[0].next_attempt_at, job->next_attempt_at);
+    EXPECT_EQ((*deferred)[0].last_error, "store: connection\\xff refused");
+    EXPECT_EQ(raw_->one("select count(*) from jobs_in_flight where next_attempt_at is not null"),
+              "1");
+    // The next start clears next_attempt_at: the job is no longer waiting for a retry.
+    ASSERT_TRUE(db_->start_attempt("d1").ok());
+    auto after = db_->jobs_deferred();
+    ASSERT_TRUE(after.ok());
+    EXPECT_TRUE(after->empty());
+    EXPECT_TRUE(find("d1")->next_attempt_at.empty());
+}
+
+TEST_P(JobDbConformance, CrashesAreCountedOnlyForRunsCutShort) {
+    ASSERT_TRUE(db_->insert_job("c1", "photos", "c1.jpg", "web").ok());
+    auto never = db_->record_crash("c1");  // pending, never started: no crash
+    ASSERT_FALSE(never.ok());
+    EXPECT_EQ(never.error().reason,
+              "cannot count the crash for upload c1: the job is already pending");
+    ASSERT_TRUE(db_->start_attempt("c1").ok());
+    auto first = db_->record_crash("c1");
+    ASSERT_TRUE(first.ok()) << first.error().message();
+    EXPECT_EQ(*first, 1);
+    EXPECT_EQ(find("c1")->status, "pending");
+    ASSERT_TRUE(db_->start_attempt("c1").ok());
+    auto second = db_->record_crash("c1");
+    ASSERT_TRUE(second.ok());
+    EXPECT_EQ(*second, 2);
+    EXPECT_EQ(find("c1")->attempts, 2);
+    EXPECT_EQ(find("c1")->crashes, 2);
+}
+
+TEST_P(JobDbConformance, ForgettingAnUnclaimedJobRemovesOnlyAJobNeverStarted) {
+    ASSERT_TRUE(db_->insert_job("u1", "photos", "u1.jpg", "web").ok());
+    ASSERT_TRUE(db_->insert_job("u2", "photos", "u2.jpg", "web").ok());
+    ASSERT_TRUE(db_->start_attempt("u2").ok());
+    ASSERT_TRUE(db_->forget_unclaimed("u1").ok());
+    ASSERT_TRUE(db_->forget_unclaimed("u2").ok());
+    ASSERT_TRUE(db_->forget_unclaimed("never-there").ok());
+    EXPECT_FALSE(find("u1").has_value());
+    EXPECT_TRUE(find("u2").has_value());
+}
+
+TEST_P(JobDbConformance, UnfinishedListsPendingAndProcessingOldestFirst) {
+    for (std::string id : {"j1", "j2", "j3", "j4", "j5"}) {
+        ASSERT_TRUE(db_->insert_job(id, "photos", id + ".jpg", "web").ok());
+    }
+    ASSERT_TRUE(db_->start_attempt("j3").ok());
+    start("j2", "h2");
+    ASSERT_TRUE(db_->complete("j2", outputs_for("j2"), "").ok());
+    ASSERT_TRUE(db_->fail("j4", make_error(Stage::render, "broken")).ok());
+    backdate("created_at", "j5", 1);  // oldest of all
+    auto jobs = unfinished();
+    ASSERT_EQ(jobs.size(), 3u);
+    EXPECT_EQ(jobs[0].upload_id, "j5");
+    EXPECT_EQ(jobs[1].upload_id, "j1");
+    EXPECT_EQ(jobs[1].status, "pending");
+    EXPECT_EQ(jobs[2].upload_id, "j3");
+    EXPECT_EQ(jobs[2].status, "processing");
+}
+
+TEST_P(JobDbConformance, CountsByStatusListsAllFourAndTheWaitingFiles) {
+    using Counts = std::map<std::string, std::int64_t>;
+    EXPECT_EQ(
+        counts(),
+        (Counts{
+            {"waiting", 0}, {"pending", 0}, {"processing", 0}, {"complete", 0}, {"failed", 0}}));
+    ASSERT_TRUE(db_->replace_waiting_files({{"photos", "slow.jpg", 1000, "incomplete JPEG",
+                                             "2026-11-30T00:00:00.000Z"}})
+                    .ok());
+    ASSERT_TRUE(db_->insert_job("p1", "photos", "p1.jpg", "web").ok());
+    ASSERT_TRUE(db_->insert_job("p2", "photos", "p2.jpg", "web").ok());
+    start("w1", "h1");
+    start("c1", "h2");
+    ASSERT_TRUE(db_->complete("c1", outputs_for("c1"), "fp").ok());
+    start("f1", "h3");
+    ASSERT_TRUE(db_->fail("f1", make_error(Stage::render, "broken")).ok());
+    EXPECT_EQ(
+        counts(),
+        (Counts{
+            {"waiting", 1}, {"pending", 2}, {"processing", 1}, {"complete", 1}, {"failed", 1}}));
+    EXPECT_EQ(raw_->query("select * from status_counts"), (Rows{{"waiting", "1"},
+                                                                {"pending", "2"},
+                                                                {"processing", "1"},
+                                                                {"complete", "1"},
+                                                                {"failed", "1"}}));
+}
+
+// Every view reader on a database holding a bit of everything, and the views as a person
+// querying them sees them.
+TEST_P(JobDbConformance, ViewReadersAnswerLikeTheViews) {
+    start("done1", "h1", "photo.jpg");
+    ASSERT_TRUE(db_->complete("done1", outputs_for("done1"), "fp", false, 1000).ok());
+    start("hit", "h1", "photo-again.jpg");
+    auto cached = lookup("h1", "fp");
+    ASSERT_TRUE(cached);
+    ASSERT_TRUE(db_->complete("hit", *cached, "fp", true, 21).ok());
+    start("bad", "h3", "small.jpg");
+    ASSERT_TRUE(db_->fail("bad", make_error(Stage::validate, "image is 90x90")).ok());
+    start("working", "h4", "c.jpg");
+    ASSERT_TRUE(db_->insert_job("stuck", "photos", "d.jpg", "web").ok());
+    backdate("created_at", "stuck", 1);
+
+    auto flight = db_->jobs_in_flight();
+    ASSERT_TRUE(flight.ok()) << flight.error().message();
+    ASSERT_EQ(flight->size(), 2u);
+    EXPECT_EQ((*flight)[0].upload_id, "stuck");
+    EXPECT_EQ((*flight)[0].status, "pending");
+    EXPECT_EQ((*flight)[0].source_name, "d.jpg");
+    EXPECT_GE((*flight)[0].age_s, 3599);
+    EXPECT_LE((*flight)[0].age_s, 3700);
+    EXPECT_EQ((*flight)[1].upload_id, "working");
+    EXPECT_EQ((*flight)[1].status, "processing");
+    EXPECT_EQ((*flight)[1].progress, 50);
+    EXPECT_EQ((*flight)[1].spool, "photos");
+    EXPECT_LE((*flight)[1].age_s, 60);
+    EXPECT_TRUE(std::regex_match((*flight)[1].created_at, kTimestamp));
+    EXPECT_TRUE(std::regex_match((*flight)[1].updated_at, kTimestamp));
+    EXPECT_EQ(raw_->query("select id from jobs_in_flight where age_s > 600"), (Rows{{"stuck"}}));
+
+    auto failures = db_->failures_today();
+    ASSERT_TRUE(failures.ok()) << failures.error().message();
+    ASSERT_EQ(failures->size(), 1u);
+    EXPECT_EQ((*failures)[0].upload_id, "bad");
+    EXPECT_EQ((*failures)[0].spool, "photos");
+    EXPECT_EQ((*failures)[0].source_name, "small.jpg");
+    EXPECT_EQ((*failures)[0].stage, "validate");
+    EXPECT_EQ((*failures)[0].reason, "image is 90x90");
+    EXPECT_TRUE(std::regex_match((*failures)[0].failed_at, kTimestamp));
+    EXPECT_EQ(raw_->query("select id, stage, reason from failures_today"),
+              (Rows{{"bad", "validate", "image is 90x90"}}));
+
+    auto hours = db_->throughput_per_hour(24);
+    ASSERT_TRUE(hours.ok()) << hours.error().message();
+    std::int64_t completed = 0, failed = 0;
+    for (const HourThroughput& h : *hours) {
+        completed += h.completed;
+        failed += h.failed;
+        EXPECT_TRUE(std::regex_match(h.hour, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:00Z)"))) << h.hour;
+    }
+    EXPECT_EQ(completed, 2);
+    EXPECT_EQ(failed, 1);
+    if (hours->size() == 1) {  // unless the test spanned the turn of an hour
+        EXPECT_EQ((*hours)[0].avg_duration_ms, std::optional<std::int64_t>(511));  // 510.5 up
+    }
+
+    auto rate = db_->cache_hit_rate();
+    ASSERT_TRUE(rate.ok()) << rate.error().message();
+    EXPECT_EQ(rate->hits, 1);
+    EXPECT_EQ(rate->misses, 1);
+    EXPECT_DOUBLE_EQ(rate->hit_rate_pct, 50.0);
+    EXPECT_EQ(raw_->query("select hits, misses, hit_rate_pct from cache_hit_rate"),
+              (Rows{{"1", "1", "50.0"}}));
+}
+
+TEST_P(JobDbConformance, ViewReadersOnAnEmptyDatabase) {
+    auto flight = db_->jobs_in_flight();
+    ASSERT_TRUE(flight.ok()) << flight.error().message();
+    EXPECT_TRUE(flight->empty());
+    auto failures = db_->failures_today();
+    ASSERT_TRUE(failures.ok());
+    EXPECT_TRUE(failures->empty());
+    auto hours = db_->throughput_per_hour(24);
+    ASSERT_TRUE(hours.ok());
+    EXPECT_TRUE(hours->empty());
+    auto deferred = db_->jobs_deferred();
+    ASSERT_TRUE(deferred.ok());
+    EXPECT_TRUE(deferred->empty());
+    auto waiting = db_->waiting_files();
+    ASSERT_TRUE(waiting.ok());
+    EXPECT_TRUE(waiting->empty());
+    auto rate = db_->cache_hit_rate();
+    ASSERT_TRUE(rate.ok()) << rate.error().message();
+    EXPECT_EQ(rate->hits, 0);
+    EXPECT_EQ(rate->misses, 0);
+    EXPECT_DOUBLE_EQ(rate->hit_rate_pct, 0.0);
+}
+
+TEST_P(JobDbConformance, ThroughputKeepsTheNewestHoursAndNoAverageWithoutCompletedJobs) {
+    for (int i = 0; i < 3; ++i) {
+        const std::string id = "f" + std::to_string(i);
+        start(id, "h" + id);
+        ASSERT_TRUE(db_->fail(id, make_error(Stage::render, "broken")).ok());
+        backdate("updated_at", id, i);
+    }
+    auto all = db_->throughput_per_hour(24);
+    ASSERT_TRUE(all.ok()) << all.error().message();
+    ASSERT_EQ(all->size(), 3u);
+    EXPECT_GT((*all)[0].hour, (*all)[1].hour);
+    EXPECT_GT((*all)[1].hour, (*all)[2].hour);
+    EXPECT_EQ((*all)[0].failed, 1);
+    EXPECT_EQ((*all)[0].completed, 0);
+    EXPECT_EQ((*all)[0].avg_duration_ms, std::nullopt);
+    auto two = db_->throughput_per_hour(2);
+    ASSERT_TRUE(two.ok());
+    ASSERT_EQ(two->size(), 2u);
+    EXPECT_EQ((*two)[0].hour, (*all)[0].hour);
+    auto none = db_->throughput_per_hour(-1);
+    ASSERT_TRUE(none.ok());
+    EXPECT_TRUE(none->empty());
+}
+
+TEST_P(JobDbConformance, WaitingFilesAreReplacedAsAWhole) {
+    ASSERT_TRUE(db_->replace_waiting_files(
+                       {{"photos", "a.jpg", 10, "incomplete JPEG", "2026-11-30T00:00:01.000Z"},
+                        {"photos", "b.png", 20, "incomplete PNG", "2026-11-30T00:00:00.000Z"}})
+                    .ok());
+    auto files = db_->waiting_files();
+    ASSERT_TRUE(files.ok()) << files.error().message();
+    ASSERT_EQ(files->size(), 2u);
+    EXPECT_EQ((*files)[0].spool, "photos");
+    EXPECT_EQ((*files)[0].source_name, "b.png");
+    EXPECT_EQ((*files)[0].size, 20u);
+    EXPECT_EQ((*files)[0].reason, "incomplete PNG");
+    EXPECT_EQ((*files)[0].since, "2026-11-30T00:00:00.000Z");
+    EXPECT_EQ((*files)[1].since, "2026-11-30T00:00:01.000Z");
+
+    // The same file twice in one list: the last entry stands, as INSERT OR REPLACE does.
+    ASSERT_TRUE(db_->replace_waiting_files(
+                       {{"photos", "c.jpg", 1, "open for writing", "2026-11-30T00:00:02.123Z"},
+                        {"photos", "c.jpg", 5, "incomplete JPEG", "2026-11-30T00:00:03.456Z"}})
+                    .ok());
+    files = db_->waiting_files();
+    ASSERT_TRUE(files.ok());
+    ASSERT_EQ(files->size(), 1u);
+    EXPECT_EQ((*files)[0].size, 5u);
+    EXPECT_EQ((*files)[0].since, "2026-11-30T00:00:03.456Z");
+
+    ASSERT_TRUE(db_->replace_waiting_files({}).ok());
+    files = db_->waiting_files();
+    ASSERT_TRUE(files.ok());
+    EXPECT_TRUE(files->empty());
+}
+
+// upload_jobs.source_name holds printable_name() of the file's bytes and reads back exactly as
+// written, also through the views.
+TEST_P(JobDbConformance, RoundTripsPrintableNames) {
+    const std::vector<std::string> names = {"\xff\xfe.jpg",
+                                            "caf\xe9.jpg",
+                                            "sub \xff/new\nline.jpg",
+                                            std::string("ctl\x01\x1b.png"),
+                                            "-rf.jpg",
+                                            "quote'\"; drop table images; --.jpg",
+                                            "\xe6\x97\xa5\xe6\x9c\xac.jpg",
+                                            std::string(251, 'L') + ".jpg"};
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const std::string id = "job" + std::to_string(i);
+        const std::string stored = printable_name(names[i]);
+        ASSERT_TRUE(is_valid_utf8(stored));
+        ASSERT_TRUE(db_->insert_job(id, "s", stored, "web").ok()) << hex_bytes(names[i]);
+        const auto rec = find(id);
+        ASSERT_TRUE(rec) << id;
+        EXPECT_EQ(rec->source_name, stored) << hex_bytes(names[i]);
+    }
+    EXPECT_EQ(find("job0")->source_name, "\\xff\\xfe.jpg");
+    EXPECT_EQ(find("job1")->source_name, "caf\\xe9.jpg");
+
+    auto in_flight = db_->jobs_in_flight();
+    ASSERT_TRUE(in_flight.ok());
+    ASSERT_EQ(in_flight->size(), names.size());
+    ASSERT_TRUE(db_->fail("job2", make_error(Stage::validate, "not an image")).ok());
+    auto failures = db_->failures_today();
+    ASSERT_TRUE(failures.ok());
+    ASSERT_EQ(failures->size(), 1u);
+    EXPECT_EQ(failures->front().source_name, "sub \\xff/new\nline.jpg");
+    ASSERT_TRUE(db_->replace_waiting_files({{"s", printable_name(names[3]), 1, "incomplete PNG",
+                                             "2026-11-30T00:00:00.000Z"}})
+                    .ok());
+    auto waiting = db_->waiting_files();
+    ASSERT_TRUE(waiting.ok());
+    ASSERT_EQ(waiting->size(), 1u);
+    EXPECT_EQ(waiting->front().source_name, names[3]);
+}
+
+TEST_P(JobDbConformance, FourWorkerThreadsWriteConcurrently) {
+    constexpr int kThreads = 4;
+    constexpr int kJobs = 40;  // every fourth fails
+    std::vector<std::thread> workers;
+    std::atomic<int> errors{0};
+    for (int t = 0; t < kThreads; ++t) {
+        workers.emplace_back([&, t] {
+            for (int j = 0; j < kJobs; ++j) {
+                std::string id = "t" + std::to_string(t) + "-" + std::to_string(j);
+                bool ok = db_->insert_job(id, "photos", id + ".jpg", "web").ok() &&
+                          db_->start_attempt(id).ok() &&
+                          db_->set_source(id, "hash-" + id, 1000, 10, 10, "png").ok() &&
+                          db_->set_progress(id, 60).ok() &&
+                          (j % 4 == 0 ? db_->fail(id, make_error(Stage::render, "bad")).ok()
+                                      : db_->complete(id, outputs_for(id), "fp", false, j).ok()) &&
+                          db_->counts_by_status().ok() &&
+                          db_->cache_lookup("hash-" + id, "fp").ok();
+                if (!ok) ++errors;
+            }
+        });
+    }
+    for (auto& w : workers) w.join();
+    EXPECT_EQ(errors, 0);
+    auto c = counts();
+    EXPECT_EQ(c["complete"], kThreads * kJobs * 3 / 4);
+    EXPECT_EQ(c["failed"], kThreads * kJobs / 4);
+    EXPECT_TRUE(unfinished().empty());
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM derivative_cache"),
+              std::to_string(kThreads * kJobs * 3 / 4));
+}
+
+// Two workers (or two nodes) render the same bytes at once: both jobs complete, and the cache
+// holds one set, whole, naming the job that rendered it.
+TEST_P(JobDbConformance, TwoCompletesOfTheSameBytesAtOnceLeaveOneWholeCacheRow) {
+    constexpr int kRounds = 10;
+    for (int round = 0; round < kRounds; ++round) {
+        const std::string hash = "same-" + std::to_string(round);
+        const std::string a = "a" + std::to_string(round), b = "b" + std::to_string(round);
+        start(a, hash);
+        start(b, hash);
+        std::atomic<bool> go{false};
+        Status done_a = ok_status(), done_b = ok_status();
+        std::thread ta([&] {
+            while (!go) std::this_thread::yield();
+            done_a = db_->complete(a, outputs_for(a), "fp");
+        });
+        std::thread tb([&] {
+            while (!go) std::this_thread::yield();
+            done_b = db_->complete(b, outputs_for(b), "fp");
+        });
+        go = true;
+        ta.join();
+        tb.join();
+        ASSERT_TRUE(done_a.ok()) << done_a.error().message();
+        ASSERT_TRUE(done_b.ok()) << done_b.error().message();
+        const std::string owner =
+            raw_->one("SELECT upload_id FROM derivative_cache WHERE source_hash = '" + hash + "'");
+        ASSERT_TRUE(owner == a || owner == b) << owner;
+        EXPECT_EQ(lookup(hash, "fp"), outputs_for(owner));
+        EXPECT_EQ(find(a)->status, "complete");
+        EXPECT_EQ(find(b)->status, "complete");
+    }
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM derivative_cache"), std::to_string(kRounds));
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM images"), std::to_string(2 * kRounds));
+}
+
+// ---- PostgreSQL only ----
+
+class PgJobDbTest : public ::testing::Test {
+  protected:
+    Result<std::unique_ptr<pg::PgJobDb>> open() {
+        return pg::PgJobDb::open(pg::DatabaseSettings{url_}, 2, "test");
+    }
+
+    std::string url_ = pg_test::fresh_database("pgdb");
+    RawPostgres raw_{url_};
+};
+
+const std::regex kUuid(R"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})");
+
+// Tables, views, columns (in order) and indexes are SQLite's version 3, name for name, so every
+// documented query has a psql twin; imgspool_meta holds what PRAGMA user_version holds there.
+TEST_F(PgJobDbTest, TheSchemaMirrorsSqlite) {
+    ASSERT_TRUE(open().ok());
+    test::TempDir tmp;
+    ASSERT_TRUE(SqliteJobDb::open(tmp.path() / "imgspool.db").ok());
+    RawSqlite sqlite(tmp.path() / "imgspool.db");
+
+    std::map<std::string, std::vector<std::string>> lite, pg;
+    for (const auto& t : sqlite.query("SELECT name FROM sqlite_master WHERE type IN "
+                                      "('table', 'view') ORDER BY name")) {
+        for (const auto& col : sqlite.query("PRAGMA table_info(" + t[0] + ")")) {
+            lite[t[0]].push_back(col[1]);
+        }
+    }
+    for (const auto& col :
+         raw_.query("SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND table_name <> 'imgspool_meta' "
+                    "ORDER BY table_name, ordinal_position")) {
+        pg[col[0]].push_back(col[1]);
+    }
+    EXPECT_EQ(pg, lite);
+    EXPECT_EQ(lite.size(), 10u);
+
+    Rows lite_indexes = sqlite.query(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY name");
+    Rows pg_indexes = raw_.query(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' "
+        "AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key' ORDER BY indexname");
+    EXPECT_EQ(pg_indexes, lite_indexes);
+
+    EXPECT_EQ(raw_.query("SELECT table_name, column_name, data_type FROM "
+                         "information_schema.columns WHERE table_schema = 'public' AND "
+                         "(data_type IN ('jsonb', 'boolean') OR column_name = 'created_at') "
+                         "ORDER BY 1, 2"),
+              (Rows{{"derivative_cache", "created_at", "timestamp with time zone"},
+                    {"derivative_cache", "outputs", "jsonb"},
+                    {"images", "created_at", "timestamp with time zone"},
+                    {"images", "outputs", "jsonb"},
+                    {"images", "urls", "jsonb"},
+                    {"jobs_in_flight", "created_at", "timestamp with time zone"},
+                    {"upload_jobs", "cache_hit", "boolean"},
+                    {"upload_jobs", "created_at", "timestamp with time zone"},
+                    {"upload_jobs", "metadata", "jsonb"}}));
+}
+
+TEST_F(PgJobDbTest, TheSchemaItselfRefusesMetadataThatIsNoObjectAndUnknownOrigins) {
+    auto db = open();
+    ASSERT_TRUE(db.ok()) << db.error().message();
+    ASSERT_TRUE((*db)->insert_job("s1", "photos", "s.jpg", "web").ok());
+    pg::PgConn conn(PQconnectdb(url_.c_str()));
+    for (const char* bad : {"UPDATE upload_jobs SET metadata = '[1]' WHERE id = 's1'",
+                            "UPDATE upload_jobs SET origin = 'ftp' WHERE id = 's1'"}) {
+        pg::PgResult res(PQexec(conn.get(), bad));
+        EXPECT_STREQ(PQresultErrorField(res.get(), PG_DIAG_SQLSTATE), "23514") << bad;
+    }
+}
+
+// jsonb has no U+0000; the refusal says so before the job could fail at the database.
+TEST_F(PgJobDbTest, MetadataWithANulCharacterIsRefusedAndAnEscapedBackslashIsNot) {
+    auto db = open();
+    ASSERT_TRUE(db.ok()) << db.error().message();
+    JobRequest r;
+    r.origin = "http";
+    r.metadata_json = R"({"a":{"b":["x\u0000y"]}})";
+    auto st = (*db)->insert_job("n1", "photos", "n.jpg", "web", r);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().stage, Stage::validate);
+    EXPECT_EQ(st.error().reason,
+              "metadata of upload n1 must not contain \\u0000 (PostgreSQL cannot store it)");
+    r.metadata_json = R"({"path":"C:\\u0000.txt"})";  // a backslash, then "u0000"
+    ASSERT_TRUE((*db)->insert_job("n2", "photos", "n.jpg", "web", r).ok());
+    auto job = (*db)->find("n2");
+    ASSERT_TRUE(job.ok() && job->has_value());
+    EXPECT_EQ((*job)->request.metadata_json, r.metadata_json);
+}
+
+TEST_F(PgJobDbTest, ImgspoolIsoFormatsLikeSqlite) {
+    ASSERT_TRUE(open().ok());
+    EXPECT_EQ(raw_.one("SET TimeZone = 'America/New_York'; "
+                       "SELECT imgspool_iso('2026-11-22 03:04:05.1239+00')"),
+              "2026-11-22T03:04:05.123Z");
+    EXPECT_EQ(raw_.one("SELECT imgspool_iso(NULL)"), "NULL");
+}
+
+TEST_F(PgJobDbTest, MetaHoldsTheVersionAndADatabaseIdThatOpeningAgainKeeps) {
+    auto db = open();
+    ASSERT_TRUE(db.ok()) << db.error().message();
+    EXPECT_EQ(raw_.one("SELECT value FROM imgspool_meta WHERE key = 'schema_version'"),
+              std::to_string(JobDb::schema_version));
+    const std::string id = raw_.one("SELECT value FROM imgspool_meta WHERE key = 'database_id'");
+    EXPECT_TRUE(std::regex_match(id, kUuid)) << id;
+    ASSERT_TRUE((*db)->insert_job("u1", "photos", "a.jpg", "web").ok());
+    db->reset();
+
+    auto again = open();
+    ASSERT_TRUE(again.ok()) << again.error().message();
+    EXPECT_EQ(raw_.one("SELECT value FROM imgspool_meta WHERE key = 'database_id'"), id);
+    EXPECT_EQ(raw_.one("SELECT count(*) FROM imgspool_meta"), "2");
+    auto job = (*again)->find("u1");
+    ASSERT_TRUE(job.ok());
+    EXPECT_TRUE(job->has_value());
+
+    auto conn = pg::Connection::open(pg::DatabaseSettings{url_}, "test");
+    ASSERT_TRUE(conn.ok()) << conn.error().message();
+    auto info = pg::read_schema_info(*conn);
+    ASSERT_TRUE(info.ok()) << info.error().message();
+    EXPECT_EQ(info->version, pg::pg_schema_version());
+    EXPECT_EQ(info->database_id, id);
+}
+
+TEST_F(PgJobDbTest, SeveralNodesStartingAtOnceMigrateOnce) {
+    constexpr int kNodes = 4;
+    std::vector<std::thread> nodes;
+    std::vector<Status> opened(kNodes, ok_status());
+    std::atomic<bool> go{false};
+    for (int n = 0; n < kNodes; ++n) {
+        nodes.emplace_back([&, n] {
+            while (!go) std::this_thread::yield();
+            auto db = pg::PgJobDb::open(pg::DatabaseSettings{url_}, 1, "node" + std::to_string(n));
+            if (!db) opened[n] = db.error();
+        });
+    }
+    go = true;
+    for (auto& t : nodes) t.join();
+    for (int n = 0; n < kNodes; ++n) {
+        EXPECT_TRUE(opened[n].ok()) << "node" << n << ": " << opened[n].error().message();
+    }
+    EXPECT_EQ(raw_.query("SELECT key FROM imgspool_meta ORDER BY key"),
+              (Rows{{"database_id"}, {"schema_version"}}));
+}
+
+TEST_F(PgJobDbTest, ADatabaseFromANewerVersionIsRefused) {
+    ASSERT_TRUE(open().ok());
+    raw_.query("UPDATE imgspool_meta SET value = '99' WHERE key = 'schema_version'");
+    auto db = open();
+    ASSERT_FALSE(db.ok());
+    EXPECT_EQ(db.error().stage, Stage::commit);
+    EXPECT_FALSE(db.error().transient);
+    EXPECT_EQ(db.error().reason,
+              "database schema version 99 is newer than this imgspool understands (" +
+                  std::to_string(JobDb::schema_version) + "); upgrade imgspool");
+    EXPECT_TRUE(db.error().file.starts_with("postgresql ")) << db.error().file;
+    EXPECT_EQ(raw_.one("SELECT value FROM imgspool_meta WHERE key = 'schema_version'"), "99");
+}
+
+TEST_F(PgJobDbTest, AFailedMigrationLeavesNothingBehind) {
+    raw_.query("CREATE TABLE upload_jobs (x integer)");  // someone else's table of that name
+    auto db = open();
+    ASSERT_FALSE(db.ok());
+    EXPECT_FALSE(db.error().transient) << db.error().message();
+    EXPECT_NE(db.error().reason.find("upload_jobs"), std::string::npos) << db.error().reason;
+    EXPECT_EQ(raw_.query("SELECT to_regclass('imgspool_meta'), to_regclass('images'), "
+                         "to_regproc('imgspool_iso')"),
+              (Rows{{"NULL", "NULL", "NULL"}}));
+}
+
+TEST_F(PgJobDbTest, AWrongPasswordIsRefusedAtOpenWithoutShowingIt) {
+    const auto facts = pg_test::server_facts();
+    const std::string secret = "not-" + facts.password;
+    std::string url = url_;
+    url.replace(url.find(facts.password), facts.password.size(), secret);
+    auto db = pg::PgJobDb::open(pg::DatabaseSettings{url}, 1, "test");
+    ASSERT_FALSE(db.ok());
+    EXPECT_EQ(db.error().message().find(secret), std::string::npos) << db.error().message();
+    EXPECT_NE(db.error().message().find("password"), std::string::npos) << db.error().message();
+}
+
+// A server whose sessions default to SERIALIZABLE makes completes of the same bytes lose races
+// (40001): the pool runs them again, and callers see only success.
+TEST_F(PgJobDbTest, RacesLostUnderSerializableIsolationAreRunAgain) {
+    const std::string name = raw_.one("SELECT quote_ident(current_database())");
+    raw_.query("ALTER DATABASE " + name + " SET default_transaction_isolation = 'serializable'");
+    auto opened = open();
+    ASSERT_TRUE(opened.ok()) << opened.error().message();
+    JobDb& db = **opened;
+    EXPECT_EQ(RawPostgres(url_).one("SHOW default_transaction_isolation"), "serializable");
+    constexpr int kRounds = 20;
+    for (int round = 0; round < kRounds; ++round) {
+        const std::string hash = "h" + std::to_string(round);
+        std::vector<std::string> ids = {"a" + hash, "b" + hash};
+        for (const auto& id : ids) {
+            ASSERT_TRUE(db.insert_job(id, "photos", id + ".jpg", "web").ok());
+            ASSERT_TRUE(db.start_attempt(id).ok());
+            ASSERT_TRUE(db.set_source(id, hash, 1, 1, 1, "png").ok());
+        }
+        std::atomic<bool> go{false};
+        std::vector<Status> done(2, ok_status());
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 2; ++i) {
+            threads.emplace_back([&, i] {
+                while (!go) std::this_thread::yield();
+                done[i] = db.complete(ids[i], outputs_for(ids[i]), "fp");
+            });
+        }
+        go = true;
+        for (auto& t : threads) t.join();
+        for (int i = 0; i < 2; ++i) ASSERT_TRUE(done[i].ok()) << done[i].error().message();
+    }
+    EXPECT_EQ(raw_.one("SELECT count(*) FROM derivative_cache"), std::to_string(kRounds));
+    EXPECT_EQ(raw_.one("SELECT count(*) FROM upload_jobs WHERE status = 'complete'"),
+              std::to_string(2 * kRounds));
+}
+
+// The questions of docs/sqlite-queries.md in psql's words, for a database PgJobDb wrote. Where
+// SQLite reads JSON with json_extract/json_each, PostgreSQL uses ->> and jsonb_each_text.
+TEST_F(PgJobDbTest, ThePsqlFormsOfTheDocumentedQueriesAnswer) {
+    auto opened = open();
+    ASSERT_TRUE(opened.ok()) << opened.error().message();
+    JobDb& db = **opened;
+    auto run = [&](const std::string& id, const std::string& hash, const std::string& name) {
+        ASSERT_TRUE(db.insert_job(id, "photos", name, "web").ok());
+        ASSERT_TRUE(db.start_attempt(id).ok());
+        ASSERT_TRUE(db.set_source(id, hash, 1000, 10, 10, "jpeg").ok());
+    };
+    run("done1", "h1", "photo.jpg");
+    ASSERT_TRUE(db.complete("done1", outputs_for("done1"), "fp", false, 1000).ok());
+    run("done2", "h2", "b.job.json");
+    JobRequest manifest;
+    manifest.origin = "manifest";
+    manifest.tool = "dall-e";
+    manifest.user_id = "u1";
+    manifest.metadata_json = R"({"prompt":"a lighthouse at dusk"})";
+    ASSERT_TRUE(db.set_request("done2", manifest).ok());
+    ASSERT_TRUE(db.complete("done2", outputs_for("done2"), "fp", false, 3000).ok());
+    run("bad", "h3", "small.jpg");
+    ASSERT_TRUE(db.fail("bad", make_error(Stage::validate, "image is 90x90")).ok());
+    run("later", "h5", "e.jpg");
+    ASSERT_TRUE(db.defer("later", make_transient(Stage::store, "HTTP 503"),
+                         std::chrono::system_clock::now() + 1min)
+                    .ok());
+    ASSERT_TRUE(db.insert_job("stuck", "photos", "d.jpg", "web").ok());
+    raw_.query("UPDATE upload_jobs SET created_at = now() - interval '1 hour' WHERE id = 'stuck'");
+    ASSERT_TRUE(db.replace_waiting_files({{"photos", "slow.jpg", 3420141, "incomplete JPEG",
+                                           "2026-11-30T01:00:00.000Z"}})
+                    .ok());
+
+    const std::vector<std::pair<std::string, Rows>> queries = {
+        {"select status, count(*) from upload_jobs group by 1 order by 1;",
+         {{"complete", "2"}, {"failed", "1"}, {"pending", "2"}}},
+        {"select * from status_counts;",
+         {{"waiting", "1"},
+          {"pending", "2"},
+          {"processing", "0"},
+          {"complete", "2"},
+          {"failed", "1"}}},
+        {"select id, spool, source_name, status, progress from jobs_in_flight where age_s > 600;",
+         {{"stuck", "photos", "d.jpg", "pending", "0"}}},
+        {"select spool, source_name, size, reason from waiting_files order by since;",
+         {{"photos", "slow.jpg", "3420141", "incomplete JPEG"}}},
+        {"select id, attempts, last_error from jobs_deferred;",
+         {{"later", "1", "store: HTTP 503"}}},
+        {"select id, stage, reason from failures_today;", {{"bad", "validate", "image is 90x90"}}},
+        {"select error_stage, count(*) as failures from upload_jobs where status = 'failed' "
+         "group by 1 order by 2 desc;",
+         {{"validate", "1"}}},
+        {"select sum(completed), sum(failed) from throughput_per_hour;", {{"2", "1"}}},
+        {"select * from cache_hit_rate;", {{"0", "2", "0.0"}}},
+        {"select j.id, u.key as variant, u.value as url from images i join upload_jobs j on "
+         "j.id = i.upload_id cross join lateral jsonb_each_text(i.urls) u order by i.id desc, "
+         "u.key limit 10;",
+         {{"done2", "large.webp", "https://cdn.example.com/images/done2/large.webp"},
+          {"done2", "small.jpg", "https://cdn.example.com/images/done2/small.jpg"},
+          {"done1", "large.webp", "https://cdn.example.com/images/done1/large.webp"},
+          {"done1", "small.jpg", "https://cdn.example.com/images/done1/small.jpg"}}},
+        {"select id, status, width, format from upload_jobs where source_name like "
+         "'%photo.jpg%';",
+         {{"done1", "complete", "10", "jpeg"}}},
+        {"select id, user_id, tool, metadata->>'prompt' as prompt, status from upload_jobs "
+         "where tool = 'dall-e';",
+         {{"done2", "u1", "dall-e", "a lighthouse at dusk", "complete"}}},
+        {"select id, source_name, duration_ms, cache_hit from upload_jobs where status = "
+         "'complete' order by duration_ms desc limit 10;",
+         {{"done2", "b.job.json", "3000", "f"}, {"done1", "photo.jpg", "1000", "f"}}},
+    };
+    for (const auto& [sql, expected] : queries) {
+        EXPECT_EQ(raw_.query(sql), expected) << sql;
+    }
+}
+
+// The server goes away mid-use: every call fails with an error that passes (jobs defer, none
+// fails), and once it is back the same JobDb works again without being reopened.
+class PgServerOutage : public PgJobDbTest {
+  protected:
+    // Retries `call` until it succeeds; every failure on the way must be transient.
+    template <class Call>
+    void eventually(Call call, const char* what) {
+        const auto deadline = std::chrono::steady_clock::now() + 40s;
+        for (;;) {
+            auto result = call();
+            if (result.ok()) return;
+            EXPECT_TRUE(result.error().transient) << what << ": " << result.error().message();
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+                << what << " never recovered: " << result.error().message();
+            std::this_thread::sleep_for(200ms);
+        }
+    }
+};
+
+TEST_F(PgServerOutage, CallsFailTransientlyWhileTheServerIsDownAndWorkAfterwards) {
+    auto opened = open();
+    ASSERT_TRUE(opened.ok()) << opened.error().message();
+    JobDb& db = **opened;
+    std::atomic<int> recovered{0};
+    (*opened)->on_recovered([&] { ++recovered; });
+    ASSERT_TRUE(db.insert_job("before", "photos", "a.jpg", "web").ok());
+    ASSERT_TRUE(db.start_attempt("before").ok());
+
+    pg_test::stop_server();
+    for (int i = 0; i < 3; ++i) {
+        auto st = db.set_progress("before", 10 + i);
+        ASSERT_FALSE(st.ok());
+        EXPECT_TRUE(st.error().transient) << st.error().message();
+        EXPECT_EQ(st.error().stage, Stage::commit);
+        auto found = db.find("before");
+        ASSERT_FALSE(found.ok());
+        EXPECT_TRUE(found.error().transient) << found.error().message();
+        auto flight = db.jobs_in_flight();
+        ASSERT_FALSE(flight.ok());
+        EXPECT_TRUE(flight.error().transient) << flight.error().message();
+        auto done = db.complete("before", outputs_for("before"), "");
+        ASSERT_FALSE(done.ok());
+        EXPECT_TRUE(done.error().transient) << done.error().message();
+        EXPECT_EQ(done.error().reason.find("password"), std::string::npos);
+    }
+    pg_test::start_server();
+
+    eventually([&] { return db.set_source("before", "h1", 1, 2, 3, "png"); }, "set_source");
+    eventually([&] { return db.complete("before", outputs_for("before"), "fp"); }, "complete");
+    auto job = db.find("before");
+    ASSERT_TRUE(job.ok()) << job.error().message();
+    ASSERT_TRUE(job->has_value());
+    EXPECT_EQ((*job)->status, "complete");
+    EXPECT_EQ((*job)->outputs, outputs_for("before"));
+    EXPECT_EQ(recovered, 1);
+    EXPECT_GE((*opened)->reconnects(), 1u);
+}
+
+TEST_F(PgServerOutage, ARestartBetweenCallsIsTransientAndPasses) {
+    auto opened = open();
+    ASSERT_TRUE(opened.ok()) << opened.error().message();
+    JobDb& db = **opened;
+    for (int round = 0; round < 2; ++round) {
+        const std::string id = "r" + std::to_string(round);
+        ASSERT_TRUE(db.insert_job(id, "photos", id + ".jpg", "web").ok());
+        pg_test::restart_server();  // every pooled session is gone
+        eventually([&] { return db.start_attempt(id); }, "start_attempt");
+        eventually([&] { return db.counts_by_status(); }, "counts_by_status");
+    }
+    auto jobs = db.unfinished();
+    ASSERT_TRUE(jobs.ok()) << jobs.error().message();
+    ASSERT_EQ(jobs->size(), 2u);
+    EXPECT_EQ((*jobs)[0].attempts, 1);
+    EXPECT_EQ((*jobs)[1].attempts, 1);
+}
+
+}  // namespace
+}  // namespace imgspool
