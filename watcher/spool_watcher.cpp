@@ -439,7 +439,8 @@ Status SpoolWatcher::start() {
     for (const SpoolLayout& spool : m.options.spools) {
         if (spool.watch != WatchMode::poll) continue;
         if (spool.poll.count() < 1) {
-            return make_error(Stage::config, "poll must be at least one second", spool.name);
+            return make_error(Stage::config,
+                              "spool " + spool.name + ": poll must be at least one second");
         }
         ++polled;
     }

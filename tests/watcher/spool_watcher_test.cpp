@@ -506,6 +506,17 @@ TEST_F(SpoolWatcherTest, APollSpoolArmsNoInotifyWatchWhileAWatchedSpoolDoes) {
     EXPECT_EQ(watcher->stats().events.load(), 0u);  // nothing came through inotify
 }
 
+TEST_F(SpoolWatcherTest, APollPeriodUnderASecondIsRefused) {
+    spool.watch = WatchMode::poll;
+    spool.poll = 0s;
+    SpoolWatcher w({{spool}, kSettle, 60s}, [](const StableFile&) { return Offer::taken; });
+    Status st = w.start();
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().stage, Stage::config);
+    EXPECT_EQ(st.error().reason, "spool photos: poll must be at least one second");
+    EXPECT_FALSE(w.armed());
+}
+
 TEST_F(SpoolWatcherTest, APollSpoolIsListedEveryPollPeriod) {
     start_polled(1s);
     const auto polls_at_start = watcher->stats().polls.load();
