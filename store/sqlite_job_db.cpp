@@ -376,20 +376,28 @@ Status SqliteJobDb::complete(const std::string& upload_id,
     if (auto ran = image->run(); !ran) return ran;
 
     if (!cache_fingerprint.empty() && !cache_hit) {
+        // The source hash is checked first: a row that is already there (the same bytes
+        // rendered by another job meanwhile) also changes nothing, and then the first set
+        // stored stands, as on PostgreSQL.
+        auto hashed = Statement::prepare(db, R"sql(
+            SELECT 1 FROM upload_jobs WHERE id = ?1 AND coalesce(source_hash, '') <> '')sql");
+        if (!hashed) return hashed.error();
+        hashed->bind(1, upload_id);
+        auto row = hashed->step();
+        if (!row) return row.error();
+        if (!*row) {
+            return make_error(Stage::commit, "cannot cache the outputs of upload " + upload_id +
+                                                 ": its source hash was never recorded");
+        }
         auto cache = Statement::prepare(db, R"sql(
-            INSERT OR REPLACE INTO derivative_cache
-                (source_hash, profile_fingerprint, outputs, upload_id)
-            SELECT source_hash, ?2, ?3, id FROM upload_jobs
-            WHERE id = ?1 AND coalesce(source_hash, '') <> '')sql");
+            INSERT INTO derivative_cache (source_hash, profile_fingerprint, outputs, upload_id)
+            SELECT source_hash, ?2, ?3, id FROM upload_jobs WHERE id = ?1
+            ON CONFLICT (source_hash, profile_fingerprint) DO NOTHING)sql");
         if (!cache) return cache.error();
         cache->bind(1, upload_id);
         cache->bind(2, cache_fingerprint);
         cache->bind(3, outputs_json);
         if (auto ran = cache->run(); !ran) return ran;
-        if (cache->changes() == 0) {
-            return make_error(Stage::commit, "cannot cache the outputs of upload " + upload_id +
-                                                 ": its source hash was never recorded");
-        }
     }
     return tx->commit();
 }
