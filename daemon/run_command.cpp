@@ -89,9 +89,9 @@ int run_daemon(Config config) {
     waiting.start();
 
     // Jobs deferred by a store fault need not wait out their backoff once it answers again.
-    HealthMonitor health(
-        daemon_health_probes([&pipeline] { return pipeline.current().store(); }, *runtime.db),
-        {.on_store_recovered = [&deferred] { deferred.release_all(); }});
+    HealthMonitor health(daemon_health_probes([&pipeline] { return pipeline.current().store(); },
+                                              *runtime.db, runtime.database_lock.get()),
+                         {.on_store_recovered = [&deferred] { deferred.release_all(); }});
     health.start();
     HttpDropIn dropin(intake, *runtime.db, pipeline.current(), cfg);
     upload::UploadServer uploads(
@@ -174,7 +174,7 @@ int run_daemon(Config config) {
         {{"workers", workers},
          {"spools", static_cast<unsigned long long>(cfg.spools.size())},
          {"store", pipeline.current().store()->describe()},
-         {"database", cfg.database_path().string()},
+         {"database", runtime.db->describe()},
          {"metrics", cfg.metrics.enabled ? cfg.metrics.bind + ":" + std::to_string(http.port())
                                          : std::string("off")},
          {"http_dropin", cfg.http.enabled ? cfg.http.bind + ":" + std::to_string(uploads.port())

@@ -5,9 +5,9 @@
 #include <thread>
 
 #include "common/fs.hpp"
+#include "daemon/open_job_db.hpp"
 #include "daemon/source_fetch.hpp"
 #include "store/local_store.hpp"
-#include "store/sqlite_job_db.hpp"
 #include "store/s3/s3_store.hpp"
 
 namespace imgspool {
@@ -49,11 +49,18 @@ Result<Runtime> open_runtime(Config config) {
         }
         remove_unfinished_uploads(spool);
     }
-    auto db = SqliteJobDb::open(config.database_path());
+    std::unique_ptr<DatabaseLock> database_lock;
+    if (uses_postgresql(config)) {
+        auto lock = DatabaseLock::take(config.database, config.daemon.node);
+        if (!lock) return lock.error();
+        database_lock = std::move(*lock);
+    }
+    auto db = open_job_db(config);
     if (!db) return db.error();
     auto store = make_store(config.store);
     if (!store) return store.error();
-    return Runtime{std::move(config), std::move(db).value(), std::move(store).value()};
+    return Runtime{std::move(config), std::move(database_lock), std::move(db).value(),
+                   std::move(store).value()};
 }
 
 PipelineSettings pipeline_settings(const Config& config) {

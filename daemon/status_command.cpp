@@ -10,7 +10,7 @@
 #include "common/printable_json.hpp"
 #include "common/printable_name.hpp"
 #include "daemon/commands.hpp"
-#include "store/sqlite_job_db.hpp"
+#include "daemon/open_job_db.hpp"
 #include "store/variant_json.hpp"
 
 namespace imgspool {
@@ -354,12 +354,12 @@ void print_summary(const Summary& s) {
 
 int show_status(Config config, const std::string& upload_id, bool json) {
     std::error_code ec;  // the non-throwing overload: an unreadable state_dir is "no database"
-    if (!std::filesystem::exists(config.database_path(), ec)) {
+    if (!uses_postgresql(config) && !std::filesystem::exists(config.database_path(), ec)) {
         std::fprintf(stderr, "imgspool: no database yet at %s (has the daemon run?)\n",
                      config.database_path().c_str());
         return 1;
     }
-    auto db = SqliteJobDb::open(config.database_path());
+    auto db = open_job_db(config);
     if (!db) {
         std::fprintf(stderr, "imgspool: %s\n", db.error().message().c_str());
         return 1;

@@ -23,8 +23,9 @@ namespace {
 // shell must not change a test.
 bool overrides_config(std::string_view entry) {
     for (std::string_view prefix :
-         {"S3_", "AWS_", "CDN_URL=", "ENABLE_METRICS=", "METRICS_PORT=", "METRICS_BIND=",
-          "FETCH_S3_", "IMGSPOOL_HTTP_TOKEN=", "LOG_LEVEL=", "DATABASE_URL=", "PG"}) {
+         {"S3_", "AWS_",
+          "CDN_URL=", "ENABLE_METRICS=", "METRICS_PORT=", "METRICS_BIND=", "FETCH_S3_",
+          "IMGSPOOL_HTTP_TOKEN=", "IMGSPOOL_NODE=", "LOG_LEVEL=", "DATABASE_URL=", "PG"}) {
         if (entry.substr(0, prefix.size()) == prefix) return true;
     }
     return false;
