@@ -30,7 +30,6 @@ struct DaemonSettings {
     // This daemon's name among the nodes sharing one database: [A-Za-z0-9._-]{1,63}. "" in
     // the file (or no key) = the host name, resolved by load_config; IMGSPOOL_NODE wins.
     std::string node;
-    int lease_s = 30;  // silence after which another node adopts this node's claimed jobs
 };
 
 struct StoreSettings {

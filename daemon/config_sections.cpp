@@ -33,7 +33,6 @@ Status read_daemon(TableReader& top, const std::string& origin, Config& config) 
     if (!d.node.empty() && !is_node_name(d.node)) {
         r.fail("node", std::string("expected ") + kNodeNameForm + ", got " + toml_string(d.node));
     }
-    r.integer("lease_s", d.lease_s, 5, 3600);
     if (!r.failed() && d.retry_max_s < d.retry_min_s) {
         r.fail("retry_max_s",
                "must not be less than retry_min_s (" + std::to_string(d.retry_min_s) + ")");

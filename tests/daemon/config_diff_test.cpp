@@ -116,21 +116,19 @@ TEST_F(ConfigDiffTest, ASpoolSwitchedToPollingOrGivenAnotherPollPeriodIsAChanged
             .empty());
 }
 
-// Identity, the adoption contract and the job record: restart-only, the URL's password masked.
-TEST_F(ConfigDiffTest, NodeLeaseAndDatabaseNeedARestart) {
+// Identity and the job record: restart-only, the URL's password masked.
+TEST_F(ConfigDiffTest, NodeAndDatabaseNeedARestart) {
     const Config running = parse(kDaemon + "node = \"a\"\n" + kSpoolA + kStore);
-    const Config requested =
-        parse("[daemon]\nstate_dir = \"/var/lib/x\"\nworkers = 2\nnode = \"b\"\nlease_s = 60\n" +
-              kSpoolA + kStore +
-              "[database]\nurl = \"postgresql://u:pw-secret@db/x\"\npool_size = 4\n"
-              "connect_timeout_s = 9\nstatement_timeout_s = 99\n");
+    const Config requested = parse(
+        "[daemon]\nstate_dir = \"/var/lib/x\"\nworkers = 2\nnode = \"b\"\n" + kSpoolA + kStore +
+        "[database]\nurl = \"postgresql://u:pw-secret@db/x\"\npool_size = 4\n"
+        "connect_timeout_s = 9\nstatement_timeout_s = 99\n");
     const ConfigDiff d = diff_config(running, requested);
     std::map<std::string, RestartOnlyChange> by_key;
     for (const RestartOnlyChange& c : d.needs_restart) by_key[c.key] = c;
-    EXPECT_EQ(by_key.size(), 6u);
+    EXPECT_EQ(by_key.size(), 5u);
     EXPECT_EQ(by_key["daemon.node"].running, "a");
     EXPECT_EQ(by_key["daemon.node"].requested, "b");
-    EXPECT_EQ(by_key["daemon.lease_s"].requested, "60");
     EXPECT_EQ(by_key["database.url"].running, "\"\" (SQLite)");
     EXPECT_EQ(by_key["database.url"].requested, "postgresql://u:****@db/x");
     EXPECT_EQ(by_key["database.pool_size"].requested, "4");
@@ -141,7 +139,6 @@ TEST_F(ConfigDiffTest, NodeLeaseAndDatabaseNeedARestart) {
 
     const Config applied = reloadable_part(running, requested);
     EXPECT_EQ(applied.daemon.node, "a");
-    EXPECT_EQ(applied.daemon.lease_s, 30);
     EXPECT_EQ(applied.database.url, "");
     EXPECT_EQ(applied.database.pool_size, 0);
     EXPECT_TRUE(diff_config(running, applied).empty());

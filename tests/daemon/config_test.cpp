@@ -116,7 +116,6 @@ TEST_F(ConfigTest, DefaultsApplyToAbsentKeys) {
     EXPECT_EQ(c->daemon.rescan_s, 30);
     EXPECT_EQ(c->daemon.queue_max, 64);
     EXPECT_EQ(c->daemon.node, host_name());
-    EXPECT_EQ(c->daemon.lease_s, 30);
     EXPECT_EQ(c->database.url, "");  // SQLite
     EXPECT_EQ(c->database.pool_size, 0);
     EXPECT_EQ(c->database.connect_timeout_s, 5);
@@ -314,14 +313,13 @@ TEST_F(ConfigTest, ASpoolIsWatchedOrPolledEveryPollS) {
               std::string::npos);
 }
 
-TEST_F(ConfigTest, ReadsNodeLeaseAndDatabaseKeys) {
-    Result<Config> c = parse("[daemon]\nnode = \"render-01.example_b\"\nlease_s = 3600\n" + kSpool +
+TEST_F(ConfigTest, ReadsNodeAndDatabaseKeys) {
+    Result<Config> c = parse("[daemon]\nnode = \"render-01.example_b\"\n" + kSpool +
                              "[database]\nurl = \"" + kDatabaseUrl +
                              "\"\npool_size = 2\nconnect_timeout_s = 60\n"
                              "statement_timeout_s = 600\n");
     ASSERT_TRUE(c.ok()) << c.error().message();
     EXPECT_EQ(c->daemon.node, "render-01.example_b");
-    EXPECT_EQ(c->daemon.lease_s, 3600);
     EXPECT_EQ(c->database.url, kDatabaseUrl);
     EXPECT_EQ(c->database.pool_size, 2);
     EXPECT_EQ(c->database.connect_timeout_s, 60);
@@ -335,7 +333,7 @@ TEST_F(ConfigTest, ReadsNodeLeaseAndDatabaseKeys) {
     EXPECT_TRUE(parse("[daemon]\nnode = \"" + std::string(63, 'n') + "\"\n" + kSpool).ok());
 }
 
-TEST_F(ConfigTest, NodeLeaseAndDatabaseProblemsNameTheKey) {
+TEST_F(ConfigTest, NodeAndDatabaseProblemsNameTheKey) {
     EXPECT_EQ(error_of("[daemon]\nnode = \"a b\"\n" + kSpool),
               "config: test.toml: [daemon] node: expected 1..63 letters, digits, '.', '_' or '-', "
               "got \"a b\" (line 2)");
@@ -348,13 +346,6 @@ TEST_F(ConfigTest, NodeLeaseAndDatabaseProblemsNameTheKey) {
     }
     EXPECT_NE(error_of("[daemon]\nnode = 7\n" + kSpool).find("[daemon] node: expected a string"),
               std::string::npos);
-    for (const char* bad : {"4", "3601", "\"30\""}) {
-        EXPECT_NE(
-            error_of("[daemon]\nlease_s = " + std::string(bad) + "\n" + kSpool)
-                .find("[daemon] lease_s: expected an integer 5..3600, got " + std::string(bad)),
-            std::string::npos)
-            << bad;
-    }
     EXPECT_NE(
         error_of(kSpool + "[database]\npool_size = 1\n")
             .find("[database] pool_size: expected 0 (workers + 3) or an integer 2..256, got 1"),
@@ -410,10 +401,10 @@ TEST_F(ConfigTest, DatabaseUrlAndNodeComeFromTheEnvironment) {
 TEST_F(ConfigTest, DescribeMasksTheDatabasePasswordAndParsesBack) {
     for (const std::string& url : {kDatabaseUrl, "host=db.example.com user=imgspool password=" +
                                                      kPassword + " dbname=jobs"}) {
-        Result<Config> c = parse("[daemon]\nnode = \"n1\"\nlease_s = 12\n" + kSpool +
-                                 "[database]\nurl = \"" + url +
-                                 "\"\npool_size = 9\n"
-                                 "connect_timeout_s = 7\nstatement_timeout_s = 70\n");
+        Result<Config> c =
+            parse("[daemon]\nnode = \"n1\"\n" + kSpool + "[database]\nurl = \"" + url +
+                  "\"\npool_size = 9\n"
+                  "connect_timeout_s = 7\nstatement_timeout_s = 70\n");
         ASSERT_TRUE(c.ok()) << c.error().message();
         const std::string text = describe_config(*c);
         EXPECT_EQ(text.find(kPassword), std::string::npos) << text;
@@ -422,7 +413,6 @@ TEST_F(ConfigTest, DescribeMasksTheDatabasePasswordAndParsesBack) {
         Result<Config> back = parse(text);
         ASSERT_TRUE(back.ok()) << back.error().message() << "\n" << text;
         EXPECT_EQ(back->daemon.node, "n1");
-        EXPECT_EQ(back->daemon.lease_s, 12);
         EXPECT_EQ(back->database.pool_size, 9);
         EXPECT_EQ(back->database.connect_timeout_s, 7);
         EXPECT_EQ(back->database.statement_timeout_s, 70);
