@@ -1,5 +1,6 @@
 #include "daemon/http_dropin.hpp"
 
+#include "common/log.hpp"
 #include "daemon/runtime.hpp"
 #include "fetch/source_url.hpp"
 #include "pipeline/manifest.hpp"
@@ -79,7 +80,13 @@ Result<std::string> HttpDropIn::accept(upload::PreparedUpload up) {
 
 std::optional<upload::ImageView> HttpDropIn::image(const std::string& upload_id) {
     auto record = db_.find(upload_id);
-    if (!record || !*record) return std::nullopt;
+    if (!record) {
+        // Answered as unknown; the reason goes to the log rather than to the client.
+        log::warn("cannot read the job record for GET /images",
+                  {{"upload_id", upload_id}, {"error", record.error().message()}});
+        return std::nullopt;
+    }
+    if (!*record) return std::nullopt;
     return image_view(**record);
 }
 

@@ -170,6 +170,10 @@ void fail_after_exception(JobDb& db, const Job& job, const std::string& what,
         out.profile = job.spool.profile;
         out.relative = job.relative;
         const auto record = db.find(job.upload_id);
+        if (!record) {
+            log::warn("cannot read the job record after a worker exception",
+                      {{"upload_id", job.upload_id}, {"error", record.error().message()}});
+        }
         if (record && *record && (*record)->status == "complete") {
             out.outputs = (*record)->outputs;
             finish_committed(job, out);

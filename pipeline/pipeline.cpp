@@ -96,7 +96,7 @@ JobOutcome Pipeline::run(const Job& job, Heartbeat* heartbeat) {
     // A permanent read error is left to start_attempt, which refuses with the reason.
     const std::optional<JobRecord> record = found ? std::move(*found) : std::nullopt;
     if (record) {
-        if (record->status == "complete") return finish_completed(job);
+        if (record->status == "complete") return finish_completed(job, *record);
         if (record->status == "failed") return finish_failed(job, *record);
     }
     const auto started = Clock::now();
@@ -468,9 +468,9 @@ void Pipeline::report(const JobOutcome& out) {
     if (observer_) observer_->job_finished(out);
 }
 
-JobOutcome Pipeline::finish_completed(const Job& job) {
+JobOutcome Pipeline::finish_completed(const Job& job, const JobRecord& record) {
     JobOutcome out = begin_outcome(job);
-    if (auto rec = db_.find(job.upload_id); rec && *rec) out.outputs = (*rec)->outputs;
+    out.outputs = record.outputs;
     finish_done(job, *settings_for(job), out);
     log::info("recovered committed job", {{"upload_id", job.upload_id},
                                           {"spool", job.spool.name},

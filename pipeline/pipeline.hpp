@@ -44,8 +44,8 @@ class Pipeline {
     JobOutcome run(const Job& job, Heartbeat* heartbeat = nullptr);
 
     // Recovery of a job whose database row already says complete (crash between commit and
-    // move): only the move to done/ is left to do.
-    JobOutcome finish_completed(const Job& job);
+    // move): only the move to done/ is left to do; the record gives the stored outputs.
+    JobOutcome finish_completed(const Job& job, const JobRecord& record);
     // Recovery of a job already recorded failed: move it to failed/ with its reason.
     JobOutcome finish_failed(const Job& job, const JobRecord& record);
 

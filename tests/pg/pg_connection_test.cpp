@@ -12,14 +12,8 @@
 namespace imgspool::pg {
 namespace {
 
-DatabaseSettings settings_for(std::string url) {
-    DatabaseSettings settings;
-    settings.url = std::move(url);
-    return settings;
-}
-
 Connection connect(const std::string& url) {
-    auto conn = Connection::open(settings_for(url), "imgspool/test");
+    auto conn = Connection::open(DatabaseSettings{url}, "imgspool/test");
     if (!conn) throw std::runtime_error(conn.error().message());
     return std::move(conn.value());
 }
@@ -102,7 +96,7 @@ TEST(PgConnection, ConstraintViolationIsPermanentWithItsSqlstate) {
 }
 
 TEST(PgConnection, StatementTimeoutIsTransientAndKeepsTheSession) {
-    DatabaseSettings settings = settings_for(pg_test::fresh_database("timeout"));
+    DatabaseSettings settings = DatabaseSettings{pg_test::fresh_database("timeout")};
     settings.statement_timeout_s = 1;
     auto conn = Connection::open(settings, "imgspool/test");
     ASSERT_TRUE(conn) << conn.error().message();
@@ -118,7 +112,7 @@ TEST(PgConnection, WrongPasswordFailsAndTheErrorDoesNotShowIt) {
     const auto facts = pg_test::server_facts();
     std::string url = pg_test::fresh_database("password");
     url.replace(url.find(facts.password), facts.password.size(), "Wrong-Secret-4711");
-    auto conn = Connection::open(settings_for(url), "imgspool/test");
+    auto conn = Connection::open(DatabaseSettings{url}, "imgspool/test");
     ASSERT_FALSE(conn);
     EXPECT_NE(conn.error().reason.find("password authentication failed"), std::string::npos)
         << conn.error().reason;
@@ -132,9 +126,10 @@ TEST(PgConnection, RefusesADatabaseNotEncodedInUtf8) {
                                " OWNER imgspool TEMPLATE template0 ENCODING 'LATIN1' "
                                "LC_COLLATE 'C' LC_CTYPE 'C'"));
     const auto f = pg_test::server_facts();
-    auto conn = Connection::open(settings_for("postgresql://imgspool:" + f.password +
-                                              "@127.0.0.1:" + std::to_string(f.port) + "/" + name),
-                                 "imgspool/test");
+    auto conn =
+        Connection::open(DatabaseSettings{"postgresql://imgspool:" + f.password +
+                                          "@127.0.0.1:" + std::to_string(f.port) + "/" + name},
+                         "imgspool/test");
     ASSERT_FALSE(conn);
     EXPECT_FALSE(conn.error().transient);
     EXPECT_NE(conn.error().reason.find("encoded in LATIN1, not UTF8"), std::string::npos)

@@ -15,14 +15,8 @@
 namespace imgspool::pg {
 namespace {
 
-DatabaseSettings settings_for(std::string url) {
-    DatabaseSettings settings;
-    settings.url = std::move(url);
-    return settings;
-}
-
 std::unique_ptr<ConnectionPool> open_pool(const std::string& url, int size) {
-    auto pool = ConnectionPool::open(settings_for(url), size, "imgspool/test");
+    auto pool = ConnectionPool::open(DatabaseSettings{url}, size, "imgspool/test");
     if (!pool) throw std::runtime_error(pool.error().message());
     return std::move(pool.value());
 }
@@ -45,7 +39,7 @@ TEST(PgPool, WrongPasswordFailsOpenWithAConfigErrorThatHidesIt) {
     const auto facts = pg_test::server_facts();
     std::string url = pg_test::fresh_database("pool_password");
     url.replace(url.find(facts.password), facts.password.size(), "Wrong-Secret-4711");
-    auto pool = ConnectionPool::open(settings_for(url), 4, "imgspool/test");
+    auto pool = ConnectionPool::open(DatabaseSettings{url}, 4, "imgspool/test");
     ASSERT_FALSE(pool);
     EXPECT_EQ(pool.error().stage, Stage::config);
     EXPECT_FALSE(pool.error().transient);
@@ -62,8 +56,8 @@ TEST(PgPool, WrongPasswordFailsOpenWithAConfigErrorThatHidesIt) {
 TEST(PgPool, MissingDatabaseFailsOpen) {
     const auto f = pg_test::server_facts();
     auto pool = ConnectionPool::open(
-        settings_for("postgresql://imgspool:" + f.password +
-                     "@127.0.0.1:" + std::to_string(f.port) + "/no_such_database"),
+        DatabaseSettings{"postgresql://imgspool:" + f.password +
+                         "@127.0.0.1:" + std::to_string(f.port) + "/no_such_database"},
         2, "imgspool/test");
     ASSERT_FALSE(pool);
     EXPECT_EQ(pool.error().stage, Stage::config);
@@ -105,7 +99,7 @@ TEST(PgPool, DeadlocksRetryThreeTimesThenTheErrorIsTransient) {
 TEST(PgPool, RealSerializationConflictIsRetriedInPlace) {
     const std::string url = pg_test::fresh_database("serializable");
     auto pool = open_pool(url, 1);
-    auto other = Connection::open(settings_for(url), "imgspool/test-other");
+    auto other = Connection::open(DatabaseSettings{url}, "imgspool/test-other");
     ASSERT_TRUE(other) << other.error().message();
     ASSERT_TRUE(exec(*other, "CREATE TABLE duty (doctor int, on_call bool)"));
     ASSERT_TRUE(exec(*other, "INSERT INTO duty VALUES (1, true), (2, true)"));
@@ -147,7 +141,8 @@ TEST(PgPool, TerminatedConnectionFailsOnceThenIsResetAndCounted) {
     auto first = pool->run(pid_of);
     ASSERT_TRUE(first);
 
-    auto admin = Connection::open(settings_for(pg_test::admin_conninfo()), "imgspool/test-admin");
+    auto admin =
+        Connection::open(DatabaseSettings{pg_test::admin_conninfo()}, "imgspool/test-admin");
     ASSERT_TRUE(admin);
     ASSERT_TRUE(admin->exec_sql("SELECT pg_terminate_backend($1::int)", Params().integer(*first)));
 
@@ -180,7 +175,8 @@ TEST(PgPool, FailedReconnectBacksOffUntilAWholeConnectionAnswers) {
     auto first = pool->run(pid_of);
     ASSERT_TRUE(first);
     ASSERT_TRUE(nested(pid_of));
-    auto admin = Connection::open(settings_for(pg_test::admin_conninfo()), "imgspool/test-admin");
+    auto admin =
+        Connection::open(DatabaseSettings{pg_test::admin_conninfo()}, "imgspool/test-admin");
     ASSERT_TRUE(admin);
     ASSERT_TRUE(admin->exec_sql("SELECT pg_terminate_backend($1::int)", Params().integer(*first)));
     ASSERT_FALSE(pool->run([](Connection& conn) { return exec(conn, "SELECT 1"); }));

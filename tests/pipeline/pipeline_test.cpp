@@ -253,7 +253,9 @@ TEST_F(PipelineTest, RecoveryOfACommittedJobOnlyMovesIt) {
     stdfs::create_directories(again.work_path.parent_path());
     stdfs::rename(spool_.done() / "d.jpg", again.work_path);
     const int calls = store_.calls;
-    JobOutcome out = p.finish_completed(again);
+    const std::optional<JobRecord> record = find_job(*db_, first.upload_id);
+    ASSERT_TRUE(record);
+    JobOutcome out = p.finish_completed(again, *record);
     EXPECT_TRUE(out.success);
     EXPECT_EQ(store_.calls, calls);
     EXPECT_TRUE(stdfs::exists(spool_.done() / "d.jpg"));
