@@ -249,8 +249,12 @@ Status Pipeline::step_hash_and_lookup(Work& w) {
         return st;
     }
     auto cached = db_.cache_lookup(w.hash, w.cache_key);
-    if (!cached) return cached.error();
-    if (*cached) {
+    if (!cached && cached.error().transient) return cached.error();
+    if (!cached) {
+        // An unreadable cache row costs a render, never the job.
+        log::warn("derivative cache unreadable; rendering",
+                  {{"upload_id", w.job.upload_id}, {"error", cached.error().message()}});
+    } else if (*cached) {
         w.outputs = std::move(**cached);
         w.cache_hit = true;
     }
