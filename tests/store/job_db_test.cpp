@@ -85,7 +85,7 @@ CliResult sqlite3_cli(const stdfs::path& db, const std::string& sql) {
     return result;
 }
 
-// The ```sql blocks of docs/sqlite-queries.md.
+// The ```sql blocks of docs/queries.md.
 std::vector<std::string> documented_queries() {
     return test_support::markdown_sql_blocks(IMGSPOOL_QUERIES_DOC);
 }
@@ -406,7 +406,7 @@ TEST_F(JobDbTest, TheSqlite3CliReadsWhileTheDatabaseIsOpen) {
     EXPECT_EQ(read.output, "complete\n");
 }
 
-// Every ```sql block of docs/sqlite-queries.md runs, in the CLI and through the C API, on a
+// Every ```sql block of docs/queries.md runs, in the CLI and through the C API, on a
 // database holding a bit of everything, and returns rows.
 TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
     start("done1", "h1", "photo.jpg");

@@ -1120,7 +1120,7 @@ TEST_F(PgJobDbTest, RacesLostUnderSerializableIsolationAreRunAgain) {
               std::to_string(2 * kRounds));
 }
 
-// The questions of docs/sqlite-queries.md in psql's words, for a database PgJobDb wrote. Where
+// The questions of docs/queries.md in psql's words, for a database PgJobDb wrote. Where
 // SQLite reads JSON with json_extract/json_each, PostgreSQL uses ->> and jsonb_each_text.
 TEST_F(PgJobDbTest, ThePsqlFormsOfTheDocumentedQueriesAnswer) {
     auto opened = open();
