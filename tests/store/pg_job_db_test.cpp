@@ -914,25 +914,30 @@ struct CliResult {
     std::string output;  // stdout and stderr
 };
 
-// Runs the plain psql binary on the URL, read-only and without ~/.psqlrc as docs/queries.md
-// connects, stopping at the first error; the SQL from a file, one row a line ("a|b").
-CliResult psql_cli(const std::string& url, const std::filesystem::path& dir,
-                   const std::string& sql) {
-    const auto script = dir / "query.sql";
-    std::ofstream(script) << sql;
-    // The fixture's URLs are quote-free (hex password, generated database names).
-    const std::string command =
-        "PGOPTIONS='-c default_transaction_read_only=on' psql -X -q -A -t "
-        "-v ON_ERROR_STOP=1 '" +
-        url + "' -f '" + script.string() + "' 2>&1";
+// Runs a shell command line: exit status, stdout and stderr.
+CliResult shell(const std::string& command) {
     CliResult result;
-    FILE* pipe = ::popen(command.c_str(), "r");
+    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
     if (!pipe) return result;
     char buffer[4096];
     std::size_t n;
     while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
     result.status = ::pclose(pipe);
     return result;
+}
+
+// The plain psql binary as docs/queries.md connects it (read-only, without ~/.psqlrc), stopping
+// at the first error, one row a line ("a|b"). The
+// fixture's URLs are quote-free (hex password, generated database names).
+constexpr const char* kReadOnlyPsql =
+    "PGOPTIONS='-c default_transaction_read_only=on' psql -X -q -A -t -v ON_ERROR_STOP=1 ";
+
+// The SQL from a file, on the URL.
+CliResult psql_cli(const std::string& url, const std::filesystem::path& dir,
+                   const std::string& sql) {
+    const auto script = dir / "query.sql";
+    std::ofstream(script) << sql;
+    return shell(kReadOnlyPsql + ("'" + url + "' -f '" + script.string() + "'"));
 }
 
 const std::regex kUuid(R"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})");
@@ -1235,6 +1240,36 @@ TEST_F(PgJobDbTest, EveryDocumentedPsqlQueryRunsAndAnswers) {
               (Rows{{"photos", "slow.jpg", "3420141", "incomplete JPEG"}}));
     EXPECT_EQ(raw_.query("select sum(completed), sum(failed) from throughput_per_hour"),
               (Rows{{"2", "1"}}));
+}
+
+// docs/queries.md's way in: a password file instead of a password in the URL, and a session
+// that reads but cannot write.
+TEST_F(PgJobDbTest, PsqlConnectsAsTheQueriesPageSays) {
+    ASSERT_TRUE(open().ok());
+    const auto facts = pg_test::server_facts();
+    const std::string database = url_.substr(url_.rfind('/') + 1);
+    test::TempDir scratch;
+    const auto passfile = scratch.path() / "pgpass";
+    std::ofstream(passfile) << facts.host << ':' << facts.port << ':' << database << ':'
+                            << facts.user << ':' << facts.password << '\n';
+    std::filesystem::permissions(
+        passfile, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    const std::string url_without_password = "postgresql://" + facts.user + "@" + facts.host + ":" +
+                                             std::to_string(facts.port) + "/" + database;
+
+    auto count_with = [&](const std::string& file) {
+        return shell("PGPASSFILE='" + file + "' " + kReadOnlyPsql + "'" + url_without_password +
+                     "' -c 'select count(*) from upload_jobs'");
+    };
+    auto read = count_with(passfile.string());
+    EXPECT_EQ(read.status, 0) << read.output;
+    EXPECT_EQ(read.output, "0\n");
+    auto refused = count_with("/dev/null");  // the password came from the file
+    EXPECT_NE(refused.status, 0) << refused.output;
+
+    auto write = shell(kReadOnlyPsql + ("'" + url_ + "' -c \"delete from upload_jobs\""));
+    EXPECT_NE(write.status, 0) << write.output;
+    EXPECT_NE(write.output.find("read-only transaction"), std::string::npos) << write.output;
 }
 
 // The server goes away mid-use: every call fails with an error that passes (jobs defer, none
