@@ -1,6 +1,6 @@
 // `imgspool status`: what the job database says — counts by status, jobs in flight, today's
 // failures, throughput per hour and the cache hit rate, from the views documented in
-// docs/sqlite-queries.md — or one job's detail; tables for people, --json for scripts.
+// docs/queries.md — or one job's detail; tables for people, --json for scripts.
 #include <algorithm>
 #include <cstdio>
 #include <string_view>

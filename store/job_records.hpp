@@ -62,7 +62,7 @@ struct JobRecord {
     JobRequest request;                  // request.profile is the same as profile
 };
 
-// Rows of the views the sqlite3 CLI reads too (docs/sqlite-queries.md).
+// Rows of the views the sqlite3 CLI reads too (docs/queries.md).
 struct InFlightJob {  // jobs_in_flight
     std::string upload_id;
     std::string spool;

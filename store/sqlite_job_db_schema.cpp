@@ -9,7 +9,7 @@ namespace imgspool {
 namespace {
 
 // Version 1: jobs, their stored images, the derivative cache, and views for the sqlite3 CLI
-// (docs/sqlite-queries.md). Timestamps are ISO 8601 UTC text with milliseconds.
+// (docs/queries.md). Timestamps are ISO 8601 UTC text with milliseconds.
 constexpr const char* kVersion1 = R"sql(
 CREATE TABLE IF NOT EXISTS upload_jobs (
     id            TEXT PRIMARY KEY,

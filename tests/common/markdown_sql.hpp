@@ -1,4 +1,5 @@
-// The ```sql blocks of a Markdown file, so tests run exactly the queries the docs show.
+// The fenced code blocks of a Markdown file, so tests run exactly the queries the docs show:
+// ```sql blocks for the sqlite3 CLI, ```psql blocks for psql (docs/queries.md).
 #pragma once
 
 #include <fstream>
@@ -7,23 +8,42 @@
 
 namespace imgspool::test_support {
 
-inline std::vector<std::string> markdown_sql_blocks(const std::string& markdown_path) {
+struct CodeBlock {
+    std::string info;  // what follows the opening ``` ("sql", "psql", "sh", "")
+    std::string text;  // the lines between the fences, each ending in "\n"
+};
+
+// Every fenced block, in document order.
+inline std::vector<CodeBlock> markdown_code_blocks(const std::string& markdown_path) {
     std::ifstream in(markdown_path);
-    std::vector<std::string> queries;
-    std::string line, block;
+    std::vector<CodeBlock> blocks;
+    std::string line;
     bool inside = false;
     while (std::getline(in, line)) {
-        if (!inside && line == "```sql") {
+        if (!inside && line.starts_with("```")) {
             inside = true;
-            block.clear();
+            blocks.push_back({line.substr(3), ""});
         } else if (inside && line == "```") {
             inside = false;
-            queries.push_back(block);
         } else if (inside) {
-            block += line + "\n";
+            blocks.back().text += line + "\n";
         }
     }
-    return queries;
+    return blocks;
+}
+
+// The texts of the blocks whose info string is `info`, in document order.
+inline std::vector<std::string> markdown_blocks(const std::string& markdown_path,
+                                                const std::string& info) {
+    std::vector<std::string> texts;
+    for (auto& block : markdown_code_blocks(markdown_path)) {
+        if (block.info == info) texts.push_back(std::move(block.text));
+    }
+    return texts;
+}
+
+inline std::vector<std::string> markdown_sql_blocks(const std::string& markdown_path) {
+    return markdown_blocks(markdown_path, "sql");
 }
 
 }  // namespace imgspool::test_support

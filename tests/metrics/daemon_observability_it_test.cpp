@@ -258,7 +258,7 @@ std::size_t count_files(const stdfs::path& dir, const std::string& suffix = "") 
     return n;
 }
 
-// The ```sql blocks of docs/sqlite-queries.md.
+// The ```sql blocks of docs/queries.md.
 std::vector<std::string> documented_queries() {
     return test_support::markdown_sql_blocks(IMGSPOOL_QUERIES_DOC);
 }

@@ -53,7 +53,7 @@ TEST_F(PackageContents, ListsEveryFileOwnedByRootWithItsMode) {
         {"./usr/share/doc/imgspool/README.md", data},
         {"./usr/share/doc/imgspool/README.Debian", data},
         {"./usr/share/doc/imgspool/docs/s3.md", data},
-        {"./usr/share/doc/imgspool/docs/sqlite-queries.md", data},
+        {"./usr/share/doc/imgspool/docs/queries.md", data},
         {"./usr/share/doc/imgspool/copyright", data},
         {"./usr/share/doc/imgspool/changelog.Debian.gz", data},
         {"./usr/share/doc/imgspool/examples/sshd-imgspool-drop.conf", data},

@@ -85,7 +85,7 @@ CliResult sqlite3_cli(const stdfs::path& db, const std::string& sql) {
     return result;
 }
 
-// The ```sql blocks of docs/sqlite-queries.md.
+// The ```sql blocks of docs/queries.md (for the sqlite3 CLI).
 std::vector<std::string> documented_queries() {
     return test_support::markdown_sql_blocks(IMGSPOOL_QUERIES_DOC);
 }
@@ -406,7 +406,7 @@ TEST_F(JobDbTest, TheSqlite3CliReadsWhileTheDatabaseIsOpen) {
     EXPECT_EQ(read.output, "complete\n");
 }
 
-// Every ```sql block of docs/sqlite-queries.md runs, in the CLI and through the C API, on a
+// Every ```sql block of docs/queries.md runs, in the CLI and through the C API, on a
 // database holding a bit of everything, and returns rows.
 TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
     start("done1", "h1", "photo.jpg");
@@ -473,6 +473,24 @@ TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
                             {"working", "processing", "0"}}));
     EXPECT_EQ(raw.query("select id, attempts, last_error from jobs_deferred"),
               (Rows{{"later", "1", "store: HTTP 503 SlowDown"}}));
+}
+
+// docs/queries.md gives each question in both CLIs' words: every ```sql block is followed by its
+// ```psql block (run by pg_job_db_test), and no psql block stands alone.
+TEST(DocumentedQueries, EverySqliteQueryHasItsPsqlFormNextToIt) {
+    const auto blocks = test_support::markdown_code_blocks(IMGSPOOL_QUERIES_DOC);
+    std::size_t pairs = 0;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        const bool sql = blocks[i].info == "sql", psql = blocks[i].info == "psql";
+        const bool after_sql = i > 0 && blocks[i - 1].info == "sql";
+        const bool before_psql = i + 1 < blocks.size() && blocks[i + 1].info == "psql";
+        EXPECT_TRUE(!sql || before_psql) << "no psql form right after:\n" << blocks[i].text;
+        EXPECT_TRUE(!psql || after_sql) << "no sql form right before:\n" << blocks[i].text;
+        EXPECT_TRUE(!psql || !blocks[i].text.empty()) << "empty psql block " << i;
+        if (psql && after_sql) ++pairs;
+    }
+    EXPECT_EQ(pairs, documented_queries().size());
+    EXPECT_GE(pairs, 10u);
 }
 
 // The view readers give what the views give the sqlite3 CLI.

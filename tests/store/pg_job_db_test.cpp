@@ -6,8 +6,12 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <regex>
@@ -23,6 +27,7 @@
 #include "store/pg/pg_job_db.hpp"
 #include "store/pg/pg_schema.hpp"
 #include "store/sqlite_job_db.hpp"
+#include "tests/common/markdown_sql.hpp"
 #include "tests/pg/pg_test_server.hpp"
 #include "tests/store/temp_dir.hpp"
 
@@ -904,6 +909,37 @@ class PgJobDbTest : public ::testing::Test {
     RawPostgres raw_{url_};
 };
 
+struct CliResult {
+    int status = -1;
+    std::string output;  // stdout and stderr
+};
+
+// Runs a shell command line: exit status, stdout and stderr.
+CliResult shell(const std::string& command) {
+    CliResult result;
+    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+    if (!pipe) return result;
+    char buffer[4096];
+    std::size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+    result.status = ::pclose(pipe);
+    return result;
+}
+
+// The plain psql binary as docs/queries.md connects it (read-only, without ~/.psqlrc), stopping
+// at the first error, one row a line ("a|b"). The
+// fixture's URLs are quote-free (hex password, generated database names).
+constexpr const char* kReadOnlyPsql =
+    "PGOPTIONS='-c default_transaction_read_only=on' psql -X -q -A -t -v ON_ERROR_STOP=1 ";
+
+// The SQL from a file, on the URL.
+CliResult psql_cli(const std::string& url, const std::filesystem::path& dir,
+                   const std::string& sql) {
+    const auto script = dir / "query.sql";
+    std::ofstream(script) << sql;
+    return shell(kReadOnlyPsql + ("'" + url + "' -f '" + script.string() + "'"));
+}
+
 const std::regex kUuid(R"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})");
 
 // Tables, views, columns (in order) and indexes are SQLite's version 3, name for name, so every
@@ -1120,9 +1156,10 @@ TEST_F(PgJobDbTest, RacesLostUnderSerializableIsolationAreRunAgain) {
               std::to_string(2 * kRounds));
 }
 
-// The questions of docs/sqlite-queries.md in psql's words, for a database PgJobDb wrote. Where
-// SQLite reads JSON with json_extract/json_each, PostgreSQL uses ->> and jsonb_each_text.
-TEST_F(PgJobDbTest, ThePsqlFormsOfTheDocumentedQueriesAnswer) {
+// Every ```psql block of docs/queries.md runs, in the psql CLI and through libpq, on a database
+// PgJobDb wrote holding a bit of everything, and returns rows; those whose answer does not depend
+// on the clock give exactly the answer expected for this data.
+TEST_F(PgJobDbTest, EveryDocumentedPsqlQueryRunsAndAnswers) {
     auto opened = open();
     ASSERT_TRUE(opened.ok()) << opened.error().message();
     JobDb& db = **opened;
@@ -1153,47 +1190,86 @@ TEST_F(PgJobDbTest, ThePsqlFormsOfTheDocumentedQueriesAnswer) {
                                            "2026-11-30T01:00:00.000Z"}})
                     .ok());
 
-    const std::vector<std::pair<std::string, Rows>> queries = {
-        {"select status, count(*) from upload_jobs group by 1 order by 1;",
-         {{"complete", "2"}, {"failed", "1"}, {"pending", "2"}}},
-        {"select * from status_counts;",
-         {{"waiting", "1"},
-          {"pending", "2"},
-          {"processing", "0"},
-          {"complete", "2"},
-          {"failed", "1"}}},
-        {"select id, spool, source_name, status, progress from jobs_in_flight where age_s > 600;",
-         {{"stuck", "photos", "d.jpg", "pending", "0"}}},
-        {"select spool, source_name, size, reason from waiting_files order by since;",
-         {{"photos", "slow.jpg", "3420141", "incomplete JPEG"}}},
-        {"select id, attempts, last_error from jobs_deferred;",
-         {{"later", "1", "store: HTTP 503"}}},
-        {"select id, stage, reason from failures_today;", {{"bad", "validate", "image is 90x90"}}},
-        {"select error_stage, count(*) as failures from upload_jobs where status = 'failed' "
-         "group by 1 order by 2 desc;",
-         {{"validate", "1"}}},
-        {"select sum(completed), sum(failed) from throughput_per_hour;", {{"2", "1"}}},
-        {"select * from cache_hit_rate;", {{"0", "2", "0.0"}}},
-        {"select j.id, u.key as variant, u.value as url from images i join upload_jobs j on "
-         "j.id = i.upload_id cross join lateral jsonb_each_text(i.urls) u order by i.id desc, "
-         "u.key limit 10;",
-         {{"done2", "large.webp", "https://cdn.example.com/images/done2/large.webp"},
-          {"done2", "small.jpg", "https://cdn.example.com/images/done2/small.jpg"},
-          {"done1", "large.webp", "https://cdn.example.com/images/done1/large.webp"},
-          {"done1", "small.jpg", "https://cdn.example.com/images/done1/small.jpg"}}},
-        {"select id, status, width, format from upload_jobs where source_name like "
-         "'%photo.jpg%';",
-         {{"done1", "complete", "10", "jpeg"}}},
-        {"select id, user_id, tool, metadata->>'prompt' as prompt, status from upload_jobs "
-         "where tool = 'dall-e';",
-         {{"done2", "u1", "dall-e", "a lighthouse at dusk", "complete"}}},
-        {"select id, source_name, duration_ms, cache_hit from upload_jobs where status = "
-         "'complete' order by duration_ms desc limit 10;",
-         {{"done2", "b.job.json", "3000", "f"}, {"done1", "photo.jpg", "1000", "f"}}},
-    };
-    for (const auto& [sql, expected] : queries) {
-        EXPECT_EQ(raw_.query(sql), expected) << sql;
+    const auto queries = test_support::markdown_blocks(IMGSPOOL_QUERIES_DOC, "psql");
+    ASSERT_GE(queries.size(), 10u);
+    test::TempDir scratch;
+    for (const auto& sql : queries) {
+        EXPECT_FALSE(raw_.query(sql).empty()) << "no rows from: " << sql;
+        auto cli = psql_cli(url_, scratch.path(), sql);
+        EXPECT_EQ(cli.status, 0) << sql << cli.output;
+        EXPECT_FALSE(cli.output.empty()) << sql;
     }
+
+    // The answer of the one documented block that contains `fragment`.
+    auto answer = [&](const std::string& fragment) {
+        auto found = std::find_if(queries.begin(), queries.end(), [&](const std::string& sql) {
+            return sql.find(fragment) != std::string::npos;
+        });
+        EXPECT_TRUE(found != queries.end()) << "no psql block with " << fragment;
+        return found == queries.end() ? Rows{} : raw_.query(*found);
+    };
+    auto by_status = answer("from upload_jobs group by 1");
+    std::sort(by_status.begin(), by_status.end());  // group by alone gives no order
+    EXPECT_EQ(by_status, (Rows{{"complete", "2"}, {"failed", "1"}, {"pending", "2"}}));
+    EXPECT_EQ(answer("from status_counts"), (Rows{{"waiting", "1"},
+                                                  {"pending", "2"},
+                                                  {"processing", "0"},
+                                                  {"complete", "2"},
+                                                  {"failed", "1"}}));
+    EXPECT_EQ(answer("select error_stage"), (Rows{{"validate", "1"}}));
+    EXPECT_EQ(answer("from cache_hit_rate"), (Rows{{"0", "2", "0.0"}}));
+    EXPECT_EQ(
+        answer("jsonb_each_text(i.urls)"),
+        (Rows{
+            {"done2", "b.job.json", "large.webp",
+             "https://cdn.example.com/images/done2/large.webp"},
+            {"done2", "b.job.json", "small.jpg", "https://cdn.example.com/images/done2/small.jpg"},
+            {"done1", "photo.jpg", "large.webp", "https://cdn.example.com/images/done1/large.webp"},
+            {"done1", "photo.jpg", "small.jpg",
+             "https://cdn.example.com/images/done1/small.jpg"}}));
+    EXPECT_EQ(answer("metadata->>'prompt'"),
+              (Rows{{"done2", "u1", "dall-e", "a lighthouse at dusk", "complete"}}));
+    EXPECT_EQ(answer("order by duration_ms desc"),
+              (Rows{{"done2", "b.job.json", "3000", "f"}, {"done1", "photo.jpg", "1000", "f"}}));
+    EXPECT_EQ(answer("from jobs_in_flight where age_s > 600").size(), 1u);
+    EXPECT_EQ(raw_.query("select id, attempts, last_error from jobs_deferred"),
+              (Rows{{"later", "1", "store: HTTP 503"}}));
+    EXPECT_EQ(raw_.query("select id, stage, reason from failures_today"),
+              (Rows{{"bad", "validate", "image is 90x90"}}));
+    EXPECT_EQ(raw_.query("select spool, source_name, size, reason from waiting_files"),
+              (Rows{{"photos", "slow.jpg", "3420141", "incomplete JPEG"}}));
+    EXPECT_EQ(raw_.query("select sum(completed), sum(failed) from throughput_per_hour"),
+              (Rows{{"2", "1"}}));
+}
+
+// docs/queries.md's way in: a password file instead of a password in the URL, and a session
+// that reads but cannot write.
+TEST_F(PgJobDbTest, PsqlConnectsAsTheQueriesPageSays) {
+    ASSERT_TRUE(open().ok());
+    const auto facts = pg_test::server_facts();
+    const std::string database = url_.substr(url_.rfind('/') + 1);
+    test::TempDir scratch;
+    const auto passfile = scratch.path() / "pgpass";
+    std::ofstream(passfile) << facts.host << ':' << facts.port << ':' << database << ':'
+                            << facts.user << ':' << facts.password << '\n';
+    std::filesystem::permissions(
+        passfile, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    const std::string url_without_password = "postgresql://" + facts.user + "@" + facts.host + ":" +
+                                             std::to_string(facts.port) + "/" + database;
+
+    auto count_with = [&](const std::string& file) {
+        return shell("PGPASSFILE='" + file + "' " + kReadOnlyPsql + "'" + url_without_password +
+                     "' -c 'select count(*) from upload_jobs'");
+    };
+    auto read = count_with(passfile.string());
+    EXPECT_EQ(read.status, 0) << read.output;
+    EXPECT_EQ(read.output, "0\n");
+    auto refused = count_with("/dev/null");  // the password came from the file
+    EXPECT_NE(refused.status, 0) << refused.output;
+
+    auto write = shell(kReadOnlyPsql + ("'" + url_ + "' -c \"delete from upload_jobs\""));
+    EXPECT_NE(write.status, 0) << write.output;
+    EXPECT_NE(write.output.find("read-only transaction"), std::string::npos) << write.output;
 }
 
 // The server goes away mid-use: every call fails with an error that passes (jobs defer, none
