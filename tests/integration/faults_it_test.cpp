@@ -140,6 +140,7 @@ class FaultsIt : public SpoolFixture {
 };
 
 TEST_F(FaultsIt, FilesDroppedWhileTheSqliteCliHoldsTheDatabaseAllComplete) {
+    if (on_postgres()) GTEST_SKIP() << "the sqlite3 CLI's BEGIN EXCLUSIVE has no PostgreSQL equal";
     write_config(quick_retries());
     start_daemon();
     wait_until_watching();
@@ -155,6 +156,7 @@ TEST_F(FaultsIt, FilesDroppedWhileTheSqliteCliHoldsTheDatabaseAllComplete) {
 }
 
 TEST_F(FaultsIt, ALockTakenMidJobDefersTheJobsWhichThenComplete) {
+    if (on_postgres()) GTEST_SKIP() << "locks the SQLite file with the sqlite3 CLI";
     write_config(quick_retries());
     start_daemon();
     wait_until_watching();
@@ -192,6 +194,7 @@ TEST_F(FaultsIt, AFullStoreDefersJobsWithTheReasonAndTheyCompleteOnceSpaceIsFree
 }
 
 TEST_F(FaultsIt, AFullStateFolderKeepsFilesInTheInboxUntilSpaceIsFreed) {
+    if (on_postgres()) GTEST_SKIP() << "the job record is not in the state folder on PostgreSQL";
     mount_small_disk(state_dir(), "4m");
     if (IsSkipped()) return;
     write_config(quick_retries());
