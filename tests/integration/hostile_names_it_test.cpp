@@ -230,6 +230,8 @@ void overwrite_job_text(const stdfs::path& db_file, const std::string& upload_id
 }
 
 TEST_F(HostileNamesTest, StatusPrintsValidJsonWhateverTheDatabaseHolds) {
+    // PostgreSQL refuses text that is not UTF-8 (22021), so such rows cannot exist there.
+    if (on_postgres()) GTEST_SKIP() << "writes bytes that are not UTF-8 into the SQLite file";
     const stdfs::path bad = outside() / "bad.jpg";
     write_file(bad, "not an image\n");
     const CommandResult r =

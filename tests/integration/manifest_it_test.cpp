@@ -99,13 +99,27 @@ TEST_F(ManifestIt, AnImageUrlCompletesWithItsRequestQueryableInSqlite) {
     EXPECT_EQ(job->at("profile"), "dall-e");
     EXPECT_EQ(job->at("width"), "900");
 
-    const std::string sql =
-        "select origin, user_id, tool, ref, source_url, json_extract(metadata, '$.prompt') "
-        "from upload_jobs where id = '" +
-        job->at("id") + "'";
-    EXPECT_EQ(shell("sqlite3 -separator '|' " + quoted(db_path().string()) + " " + quoted(sql)),
-              "manifest|u-42|dall-e|client-7|" + origin_->url1("/img/photo.jpg") +
-                  "|a lighthouse at dusk\n");
+    if (on_postgres()) {
+        // The same question in PostgreSQL's JSON syntax, through the fixture's libpq reader.
+        const auto rows = query(
+            "select origin, user_id, tool, ref, source_url, metadata->>'prompt' as prompt "
+            "from upload_jobs where id = ?1",
+            {job->at("id")});
+        ASSERT_EQ(rows.size(), 1u);
+        EXPECT_EQ(rows[0].at("origin") + "|" + rows[0].at("user_id") + "|" + rows[0].at("tool") +
+                      "|" + rows[0].at("ref") + "|" + rows[0].at("source_url") + "|" +
+                      rows[0].at("prompt"),
+                  "manifest|u-42|dall-e|client-7|" + origin_->url1("/img/photo.jpg") +
+                      "|a lighthouse at dusk");
+    } else {
+        const std::string sql =
+            "select origin, user_id, tool, ref, source_url, json_extract(metadata, '$.prompt') "
+            "from upload_jobs where id = '" +
+            job->at("id") + "'";
+        EXPECT_EQ(shell("sqlite3 -separator '|' " + quoted(db_path().string()) + " " + quoted(sql)),
+                  "manifest|u-42|dall-e|client-7|" + origin_->url1("/img/photo.jpg") +
+                      "|a lighthouse at dusk\n");
+    }
 
     const CommandResult status =
         run_imgspool({"status", job->at("id"), "-c", config_path().string(), "--json"}, root());

@@ -1,5 +1,6 @@
 #include "tests/integration/spool_fixture.hpp"
 
+#include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "tests/integration/images.hpp"
+#include "tests/pg/pg_test_server.hpp"
 
 namespace imgspool::it {
 namespace {
@@ -35,6 +37,103 @@ struct StmtFinalizer {
     void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
 };
 
+struct PgConnCloser {
+    void operator()(PGconn* c) const { PQfinish(c); }
+};
+struct PgResultClearer {
+    void operator()(PGresult* r) const { PQclear(r); }
+};
+
+// Type OIDs from pg_type.h (server headers are not installed with libpq).
+constexpr Oid kBoolOid = 16;
+constexpr Oid kJsonOid = 114;
+constexpr Oid kTimestamptzOid = 1184;
+constexpr Oid kJsonbOid = 3802;
+
+// The test's SQL with SQLite's ?N placeholders as PostgreSQL's $N (a bare ? counts on from the
+// last number, as SQLite does); quoted text is left alone.
+std::string dollar_params(const std::string& sql) {
+    std::string out;
+    bool quoted = false;
+    int last = 0;
+    for (size_t i = 0; i < sql.size(); ++i) {
+        const char c = sql[i];
+        if (c == '\'') quoted = !quoted;
+        if (quoted || c != '?') {
+            out += c;
+            continue;
+        }
+        size_t end = i + 1;
+        while (end < sql.size() && std::isdigit(static_cast<unsigned char>(sql[end]))) ++end;
+        last = end > i + 1 ? std::stoi(sql.substr(i + 1, end - i - 1)) : last + 1;
+        out += "$" + std::to_string(last);
+        i = end - 1;
+    }
+    return out;
+}
+
+// "2026-11-22 03:04:05.123456+00" (DateStyle ISO, TimeZone UTC) as SQLite's
+// "2026-11-22T03:04:05.123Z": milliseconds truncated like imgspool_iso's to_char.
+std::string iso_from_pg(const std::string& text) {
+    if (text.size() < 19) return text;
+    std::string ms = "000";
+    if (text.size() > 20 && text[19] == '.') {
+        for (size_t i = 0; i < 3 && 20 + i < text.size() &&
+                           std::isdigit(static_cast<unsigned char>(text[20 + i]));
+             ++i)
+            ms[i] = text[20 + i];
+    }
+    return text.substr(0, 10) + "T" + text.substr(11, 8) + "." + ms + "Z";
+}
+
+// A PostgreSQL value as the text the SQLite reader would give for the same column.
+std::string sqlite_text(Oid type, const std::string& value) {
+    if (type == kBoolOid) return value == "t" ? "1" : "0";
+    if (type == kTimestamptzOid) return iso_from_pg(value);
+    if (type == kJsonbOid || type == kJsonOid) {
+        const auto parsed = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+        return parsed.is_discarded() ? value : parsed.dump();
+    }
+    return value;
+}
+
+// Runs sql on the test's PostgreSQL database. Empty while the server does not answer or the
+// schema is not created yet (the caller polls); any other error is a test bug.
+std::vector<Row> pg_rows(const std::string& url, const std::string& sql,
+                         const std::vector<std::string>& params) {
+    std::vector<Row> rows;
+    std::unique_ptr<PGconn, PgConnCloser> conn(PQconnectdb(url.c_str()));
+    if (PQstatus(conn.get()) != CONNECTION_OK) return rows;
+    std::unique_ptr<PGresult, PgResultClearer> set(
+        PQexec(conn.get(), "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'"));
+    if (PQresultStatus(set.get()) != PGRES_COMMAND_OK) return rows;
+    std::vector<const char*> values;
+    for (const auto& p : params) values.push_back(p.c_str());
+    const std::string pg_sql = dollar_params(sql);
+    std::unique_ptr<PGresult, PgResultClearer> res(
+        PQexecParams(conn.get(), pg_sql.c_str(), static_cast<int>(values.size()), nullptr,
+                     values.data(), nullptr, nullptr, 0));
+    if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
+        const char* state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
+        const std::string sqlstate = state ? state : "";
+        // 42P01 undefined_table: not created yet; class 08 / 57P: the server is going away.
+        if (sqlstate != "42P01" && sqlstate.rfind("08", 0) != 0 && sqlstate.rfind("57P", 0) != 0)
+            ADD_FAILURE() << "query failed: " << PQresultErrorMessage(res.get()) << "\n" << pg_sql;
+        return rows;
+    }
+    for (int r = 0; r < PQntuples(res.get()); ++r) {
+        Row row;
+        for (int c = 0; c < PQnfields(res.get()); ++c) {
+            row[PQfname(res.get(), c)] =
+                PQgetisnull(res.get(), r, c)
+                    ? ""
+                    : sqlite_text(PQftype(res.get(), c), PQgetvalue(res.get(), r, c));
+        }
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
 std::string last_lines(const std::string& text, size_t n) {
     size_t pos = text.size();
     for (size_t i = 0; i <= n; ++i) {
@@ -52,6 +151,14 @@ void SpoolFixture::SetUp() {
     ASSERT_NE(::mkdtemp(pattern.data()), nullptr) << "mkdtemp failed";
     root_ = pattern;
     stdfs::create_directories(outside());
+    const char* backend = std::getenv("IMGSPOOL_TEST_DATABASE");
+    const std::string name = backend ? backend : "";
+    if (name == "postgres") {
+        database_url_ = pg_test::fresh_database("it");
+    } else {
+        ASSERT_TRUE(name.empty() || name == "sqlite")
+            << "IMGSPOOL_TEST_DATABASE must be sqlite or postgres, not " << name;
+    }
     write_config(DaemonConfig{});
 }
 
@@ -92,6 +199,7 @@ std::string SpoolFixture::config_text(const DaemonConfig& c) const {
         for (const auto& [key, value] : c.limits) t << key << " = " << value << "\n";
     }
     t << c.extra_toml;
+    if (on_postgres()) t << "\n[database]\nurl = " << toml_quote(database_url_) << "\n";
     return t.str();
 }
 
@@ -164,6 +272,7 @@ std::vector<std::string> SpoolFixture::files_under(const stdfs::path& dir) {
 
 std::vector<Row> SpoolFixture::query(const std::string& sql,
                                      const std::vector<std::string>& params) {
+    if (on_postgres()) return pg_rows(database_url_, sql, params);
     std::vector<Row> rows;
     std::error_code ec;
     if (!stdfs::exists(db_path(), ec)) return rows;

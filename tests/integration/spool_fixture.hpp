@@ -1,6 +1,10 @@
 // A test fixture that owns a temp folder with one spool, a config file, the state folder and a
 // local object store, and starts the real daemon on it. The daemon is killed in TearDown no
 // matter what; on failure its log and the folder tree are printed.
+//
+// The job record is SQLite under state_dir() unless IMGSPOOL_TEST_DATABASE=postgres: then each
+// test gets a fresh database on the pg_server fixture's server (one daemon per database), the
+// config names it in [database] url, and query() runs the same SQL there through libpq.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -82,7 +86,14 @@ class SpoolFixture : public ::testing::Test {
     // Regular files, symlinks and FIFOs under dir, as paths relative to dir (sorted).
     static std::vector<std::string> files_under(const stdfs::path& dir);
 
+    // Whether this run keeps the job record on PostgreSQL (IMGSPOOL_TEST_DATABASE=postgres).
+    bool on_postgres() const { return !database_url_.empty(); }
+    // The test's database URL on PostgreSQL; "" on SQLite.
+    const std::string& database_url() const { return database_url_; }
+
     // Read-only queries against the daemon's database (empty when it does not exist yet).
+    // Parameters are written ?1, ?2 (run as $1, $2 on PostgreSQL); answers read the same on both
+    // backends: booleans "0"/"1", timestamps as the ISO text SQLite stores, JSON compact.
     std::vector<Row> query(const std::string& sql, const std::vector<std::string>& params = {});
     std::vector<Row> jobs_for(const std::string& source_name);
     std::optional<Row> job(const std::string& upload_id);
@@ -107,6 +118,7 @@ class SpoolFixture : public ::testing::Test {
     std::unique_ptr<ChildProcess> daemon_;
     std::vector<std::string> daemon_env_;
     int starts_ = 0;
+    std::string database_url_;  // "" = SQLite
 };
 
 // Writes a file by open/write/close (a "copy" into the spool); throws on failure.
