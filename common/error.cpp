@@ -28,6 +28,8 @@ const char* stage_name(Stage stage) {
             return "commit";
         case Stage::move:
             return "move";
+        case Stage::lease:
+            return "lease";
         case Stage::internal:
             return "internal";
     }

@@ -20,6 +20,9 @@ enum class Stage {
     store,
     commit,
     move,
+    // The job's claim passed to another node (adopted after this node's silence): this node
+    // stops working on it without writing anything.
+    lease,
     internal
 };
 
