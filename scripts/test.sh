@@ -30,17 +30,13 @@ step() { printf '\n==== %s (%s)\n' "$1" "$(date -u +%T)"; }
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 launcher=()
-if command -v ccache >/dev/null; then
-  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  # What ccache needs to cache files compiled with a precompiled header (IMGSPOOL_TEST_PCH).
-  export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
-fi
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 # (A folder configured before keeps its generator: cmake refuses to switch.)
 configure() {
   local dir=$1 gen=()
   shift
   [[ -f $dir/CMakeCache.txt ]] || gen=("${generator[@]}")
-  cmake -S . -B "$dir" "${gen[@]}" "${launcher[@]}" -DBUILD_TESTING=ON -DIMGSPOOL_TEST_PCH=ON "$@" >/dev/null
+  cmake -S . -B "$dir" "${gen[@]}" "${launcher[@]}" -DBUILD_TESTING=ON "$@" >/dev/null
 }
 
 # A build in the background at nice 19 (not SCHED_IDLE: the test programs that gtest runs at the
