@@ -36,7 +36,11 @@ upload::ImageView image_view(const JobRecord& r) {
 }  // namespace
 
 HttpDropIn::HttpDropIn(Intake& intake, JobDb& db, SwappableSettings& settings, const Config& config)
-    : intake_(intake), db_(db), settings_(settings), default_spool_(http_spool(config)) {}
+    : intake_(intake),
+      db_(db),
+      settings_(settings),
+      node_(config.daemon.node),
+      default_spool_(http_spool(config)) {}
 
 void HttpDropIn::reconfigure(const Config& config) {
     std::lock_guard lock(mutex_);
@@ -52,6 +56,12 @@ std::filesystem::path HttpDropIn::temp_dir() {
     // Directly in work/, where no job's files are (list_claimed skips it), and on the file
     // system of the jobs' folders, so taking an upload is one rename.
     return default_spool_.work();
+}
+
+// work/<node>.<random>.part: nodes sharing the spool remove only their own at start
+// (remove_unfinished_uploads in runtime.cpp).
+std::string HttpDropIn::part_owner() {
+    return node_;
 }
 
 std::uint64_t HttpDropIn::max_bytes() {

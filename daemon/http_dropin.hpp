@@ -24,6 +24,7 @@ class HttpDropIn final : public upload::UploadBackend {
 
     std::optional<std::string> busy_reason() override;
     std::filesystem::path temp_dir() override;
+    std::string part_owner() override;
     std::uint64_t max_bytes() override;
     Limits limits() override;
     Result<std::string> accept(upload::PreparedUpload up) override;
@@ -34,6 +35,7 @@ class HttpDropIn final : public upload::UploadBackend {
     Intake& intake_;
     JobDb& db_;
     SwappableSettings& settings_;
+    const std::string node_;  // [daemon] node, a restart-only key
     std::mutex mutex_;
     SpoolLayout default_spool_;  // [http] spool
 };

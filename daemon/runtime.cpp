@@ -9,6 +9,7 @@
 #include "daemon/source_fetch.hpp"
 #include "store/local_store.hpp"
 #include "store/s3/s3_store.hpp"
+#include "upload/part_file.hpp"
 
 namespace imgspool {
 
@@ -26,15 +27,21 @@ Result<std::unique_ptr<ObjectStore>> make_store(const StoreSettings& settings) {
 
 namespace {
 
-// Uploads being received wait as work/NAME.part, directly in work/ where no job's files are;
-// one left by a stop or a crash was never answered with 202, so nothing refers to it.
-void remove_unfinished_uploads(const SpoolLayout& spool) {
+// Uploads being received wait as work/<node>.<random>.part (upload::PartFile), directly in work/
+// where no job's files are; one left by a stop or a crash was never answered with 202, so nothing
+// refers to it. Nodes sharing the spool (PostgreSQL) receive uploads into the same work/, so each
+// removes only the files named for it. A SQLite daemon is alone on its spools: it removes every
+// .part there, those named before uploads carried the node too.
+void remove_unfinished_uploads(const SpoolLayout& spool, const std::string& node,
+                               bool alone_on_spool) {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(spool.work(), ec)) {
+        const std::filesystem::path& path = entry.path();
+        const bool ours = alone_on_spool ? path.extension() == ".part"
+                                         : upload::is_part_name_of(path.filename().native(), node);
         std::error_code type_ec;
-        if (entry.path().extension() == ".part" && entry.is_regular_file(type_ec) &&
-            !entry.is_symlink(type_ec)) {
-            std::filesystem::remove(entry.path(), type_ec);
+        if (ours && entry.is_regular_file(type_ec) && !entry.is_symlink(type_ec)) {
+            std::filesystem::remove(path, type_ec);
         }
     }
 }
@@ -47,7 +54,7 @@ Result<Runtime> open_runtime(Config config) {
         for (const auto& dir : {spool.inbox(), spool.work(), spool.done(), spool.failed()}) {
             if (Status st = fs::make_dirs(dir); !st) return st.error();
         }
-        remove_unfinished_uploads(spool);
+        remove_unfinished_uploads(spool, config.daemon.node, !uses_postgresql(config));
     }
     std::unique_ptr<DatabaseLock> database_lock;
     if (uses_postgresql(config)) {

@@ -142,6 +142,10 @@ void fail_uncommitted(JobDb& db, const Job& job, const std::string& what, JobOut
         make_error(Stage::internal, "unexpected error: " + what, job.relative.string());
     out.error = err;
     if (Status st = db.fail(job.upload_id, err); !st) {
+        if (claim_lost(st.error())) {
+            abandon(job, st.error(), out);
+            return;
+        }
         log::error("cannot record failure", {{"upload_id", job.upload_id},
                                              {"source", job.relative.string()},
                                              {"error", st.error().message()}});
@@ -160,6 +164,18 @@ void fail_uncommitted(JobDb& db, const Job& job, const std::string& what, JobOut
 }
 
 }  // namespace
+
+void abandon(const Job& job, const Error& err, JobOutcome& out) {
+    out.abandoned = true;
+    out.success = false;
+    out.deferred = false;
+    out.retry_at.reset();
+    out.error = err;
+    log::warn("claim lost", {{"upload_id", job.upload_id},
+                             {"spool", job.spool.name},
+                             {"source", job.relative.string()},
+                             {"error", err.reason}});
+}
 
 void fail_after_exception(JobDb& db, const Job& job, const std::string& what,
                           JobObserver* observer) {
@@ -180,7 +196,13 @@ void fail_after_exception(JobDb& db, const Job& job, const std::string& what,
         } else {
             fail_uncommitted(db, job, what, out);
         }
-        if (observer) observer->job_finished(out);
+        if (observer) {
+            if (out.abandoned) {
+                observer->job_abandoned(out);
+            } else {
+                observer->job_finished(out);
+            }
+        }
     } catch (const std::exception& e) {
         // Even failing the job threw: what is left in work/ is resumed at the next start.
         try {

@@ -42,10 +42,23 @@ Result<std::filesystem::path> move_to_failed(const SpoolLayout& spool,
                                              const std::filesystem::path& relative,
                                              const FailureNote& note);
 
+// True when `err` says the job's claim passed to another node (Stage::lease): every later write
+// about the job would be refused the same way, and the job is the adopter's to finish.
+inline bool claim_lost(const Error& err) {
+    return err.stage == Stage::lease;
+}
+
+// The one way a run ends after its claim was lost: `out` becomes abandoned (not done, failed or
+// deferred; no retry) and "claim lost" is logged at warn with the reason. Nothing else happens:
+// no record of a failure, no deletion of stored objects (the adopter writes the same keys), no
+// move out of work/<upload_id>/ (the adopter's folder now).
+void abandon(const Job& job, const Error& err, JobOutcome& out);
+
 // For a job whose handler threw (WorkerPool has logged the exception): unless the job is already
 // complete (then the original goes to done/), records it failed with the exception's text and moves
-// the original to failed/ with a note; then tells `observer` the outcome. Never throws; what it
-// cannot do is logged.
+// the original to failed/ with a note; then tells `observer` the outcome. A failure the job
+// record refuses because the claim was lost abandons the job instead (observer: job_abandoned).
+// Never throws; what it cannot do is logged.
 void fail_after_exception(JobDb& db, const Job& job, const std::string& what,
                           JobObserver* observer = nullptr);
 

@@ -47,6 +47,10 @@ struct JobOutcome {
     // yet): when, and the file's state then (the next run requires it unchanged).
     std::optional<std::chrono::system_clock::time_point> retry_at;
     std::optional<FileState> seen;
+    // The job's claim passed to another node (error says so, Stage::lease): this run stopped
+    // without writing anything more. Neither done, failed nor deferred: the original stays in
+    // work/<upload_id>/ and the stored objects stay, both the adopter's now.
+    bool abandoned = false;
     // Where the original ended up (done/ or failed/); empty if it could not be moved.
     std::filesystem::path final_path;
     std::uint64_t original_bytes = 0;
@@ -66,6 +70,9 @@ class JobObserver {
     virtual void job_started(const Job&) {}
     virtual void job_finished(const JobOutcome&) {}
     virtual void job_deferred(const JobOutcome&) {}
+    // A run stopped because another node adopted its job (JobOutcome::abandoned); never
+    // followed by job_finished for this run.
+    virtual void job_abandoned(const JobOutcome&) {}
 };
 
 // Passes each report on to several observers, in order.
@@ -81,6 +88,9 @@ class ObserverFanOut final : public JobObserver {
     }
     void job_deferred(const JobOutcome& out) override {
         for (JobObserver* o : observers_) o->job_deferred(out);
+    }
+    void job_abandoned(const JobOutcome& out) override {
+        for (JobObserver* o : observers_) o->job_abandoned(out);
     }
 
   private:

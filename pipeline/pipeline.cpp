@@ -138,14 +138,15 @@ JobOutcome Pipeline::run(const Job& job, Heartbeat* heartbeat) {
     if (!st && err.transient && err.stage == Stage::fetch && record) {
         give_up_on_old_source(err, *record, *w.settings);
     }
-    if (st) {
+    if (!st && claim_lost(err)) {
+        abandon(job, err, out);
+    } else if (st) {
         finish_done(job, *w.settings, out);
     } else if (err.transient) {
         // What this run stored stays: the next run writes the same keys.
         defer(job, *w.settings, err, out);
     } else {
-        remove_stored(w);
-        finish_failure(job, *w.settings, err, out);
+        finish_failure(job, *w.settings, err, out, &w);
     }
     out.elapsed = Clock::now() - started;
     report(out);
@@ -237,8 +238,7 @@ Status Pipeline::step_validate(Work& w) {
     auto info = validate_source(w.bytes, w.settings->limits);
     if (!info) return info.error();
     w.info = info.value();
-    set_progress(w.job.upload_id, 10);
-    return ok_status();
+    return set_progress(w.job.upload_id, 10);
 }
 
 Status Pipeline::step_hash_and_lookup(Work& w) {
@@ -265,8 +265,7 @@ Status Pipeline::step_render(Work& w) {
     auto rendered = render(w.bytes, w.info, *w.profile);
     if (!rendered) return rendered.error();
     w.rendered = std::move(rendered).value();
-    set_progress(w.job.upload_id, 60);
-    return ok_status();
+    return set_progress(w.job.upload_id, 60);
 }
 
 Status Pipeline::step_store(Work& w) {
@@ -297,8 +296,7 @@ Status Pipeline::step_store(Work& w) {
         v.url = w.store->url_for(v.key);
         w.stored_keys.push_back(v.key);
     }
-    set_progress(w.job.upload_id, 90);
-    return ok_status();
+    return set_progress(w.job.upload_id, 90);
 }
 
 Status Pipeline::step_commit(Work& w, TimePoint started) {
@@ -338,10 +336,14 @@ void Pipeline::finish_done(const Job& job, const PipelineSettings& settings, Job
 }
 
 void Pipeline::finish_failure(const Job& job, const PipelineSettings& settings, const Error& err,
-                              JobOutcome& out) {
+                              JobOutcome& out, const Work* run) {
     out.success = false;
     out.error = err;
     if (Status st = db_.fail(job.upload_id, err); !st) {
+        if (claim_lost(st.error())) {
+            abandon(job, st.error(), out);
+            return;
+        }
         // Not recorded: the job stays in work/ and the next run decides again.
         log::error("cannot record failure", {{"upload_id", job.upload_id},
                                              {"spool", job.spool.name},
@@ -350,6 +352,9 @@ void Pipeline::finish_failure(const Job& job, const PipelineSettings& settings, 
         retry_move(job, settings, st.error(), out);
         return;
     }
+    // Only now that the failure is recorded as this node's: the keys are the upload_id's, so an
+    // adopter of the job writes the very same ones.
+    if (run) remove_stored(*run);
     FailureNote note{job.upload_id, job.spool.name, job.relative.string(), err};
     auto moved = move_to_failed(job.spool, job.work_path, job.relative, note);
     if (!moved) {
@@ -398,6 +403,10 @@ void Pipeline::defer(const Job& job, const PipelineSettings& settings, const Err
     out.error = err;
     out.retry_at = std::chrono::system_clock::now() + delay;
     if (Status st = db_.defer(job.upload_id, err, *out.retry_at); !st) {
+        if (claim_lost(st.error())) {
+            abandon(job, st.error(), out);
+            return;
+        }
         // Kept in memory; a restart finds the job in work/ and runs it again.
         log::warn("cannot record the deferral",
                   {{"upload_id", job.upload_id}, {"error", st.error().message()}});
@@ -414,15 +423,20 @@ void Pipeline::remove_stored(const Work& w) {
     }
 }
 
-void Pipeline::set_progress(const std::string& upload_id, int progress) {
+Status Pipeline::set_progress(const std::string& upload_id, int progress) {
+    Status st = db_.set_progress(upload_id, progress);
+    if (st || claim_lost(st.error())) return st;
     // Progress is for people watching; a busy database must not stop the job for it.
-    if (Status st = db_.set_progress(upload_id, progress); !st) {
-        log::debug("cannot record progress",
-                   {{"upload_id", upload_id}, {"error", st.error().message()}});
-    }
+    log::debug("cannot record progress",
+               {{"upload_id", upload_id}, {"error", st.error().message()}});
+    return ok_status();
 }
 
 void Pipeline::report(const JobOutcome& out) {
+    if (out.abandoned) {  // abandon() has logged it
+        if (observer_) observer_->job_abandoned(out);
+        return;
+    }
     const double seconds = out.elapsed.count();
     if (out.deferred) {
         const double retry_in =

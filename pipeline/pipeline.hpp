@@ -5,6 +5,8 @@
 // work/, its row says pending with last_error and next_attempt_at, and it runs again later.
 // On any other failure: record the reason, delete what this run stored, move the original to
 // failed/ with NAME.error.json beside it.
+// When the job record refuses a write because another node adopted the job (Stage::lease), the
+// run is abandoned (abandon() in finish.hpp): nothing more is written, deleted or moved.
 #pragma once
 
 #include <chrono>
@@ -37,10 +39,12 @@ class Pipeline {
     SwappableSettings& current() { return current_; }
 
     // Runs one claimed job to its end, or defers it. Never throws; the outcome says what
-    // happened: decided (the original in done/ or failed/) or deferred (out.retry_at says when
-    // to run it again). A job already recorded complete or failed (a restart, a retried move)
-    // is only moved on. `heartbeat` (the worker's, may be null) beats at every step, so a step
-    // that hangs (a store that never answers) shows in the systemd watchdog.
+    // happened: decided (the original in done/ or failed/), deferred (out.retry_at says when
+    // to run it again), or abandoned: any write to the job record answered Stage::lease (the
+    // job was adopted by another node), so the run stopped there and left everything as it was. A
+    // job already recorded complete or failed (a restart, a retried move) is only moved on.
+    // `heartbeat` (the worker's, may be null) beats at every step, so a step that hangs (a store
+    // that never answers) shows in the systemd watchdog.
     JobOutcome run(const Job& job, Heartbeat* heartbeat = nullptr);
 
     // Recovery of a job whose database row already says complete (crash between commit and
@@ -64,8 +68,10 @@ class Pipeline {
     Status step_store(Work& w);
     Status step_commit(Work& w, TimePoint started);
     void finish_done(const Job& job, const PipelineSettings& settings, JobOutcome& out);
+    // Records the failure, then removes what `run` (null for a recovered job) stored and moves
+    // the original to failed/.
     void finish_failure(const Job& job, const PipelineSettings& settings, const Error& err,
-                        JobOutcome& out);
+                        JobOutcome& out, const Work* run = nullptr);
     void defer(const Job& job, const PipelineSettings& settings, const Error& err, JobOutcome& out);
     // Asks for another run when the original could not leave work/ yet.
     void retry_move(const Job& job, const PipelineSettings& settings, const Error& err,
@@ -73,7 +79,8 @@ class Pipeline {
     // The job's own settings snapshot, or the current ones for a job claimed without one.
     std::shared_ptr<const PipelineSettings> settings_for(const Job& job) const;
     void remove_stored(const Work& w);
-    void set_progress(const std::string& upload_id, int progress);
+    // Only a lost claim stops the job: other failures to record progress are logged and passed.
+    Status set_progress(const std::string& upload_id, int progress);
     void report(const JobOutcome& out);
 
     SwappableSettings current_;

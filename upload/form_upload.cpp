@@ -20,8 +20,9 @@ bool has_control(std::string_view text) {
 
 }  // namespace
 
-FormUpload::FormUpload(std::filesystem::path temp_dir, std::uint64_t max_bytes)
-    : temp_dir_(std::move(temp_dir)), max_bytes_(max_bytes) {}
+FormUpload::FormUpload(std::filesystem::path temp_dir, std::string part_owner,
+                       std::uint64_t max_bytes)
+    : temp_dir_(std::move(temp_dir)), part_owner_(std::move(part_owner)), max_bytes_(max_bytes) {}
 
 bool FormUpload::attach(MHD_Connection* connection) {
     // 64 KiB: the parser's own buffer, the most a connection holds of the body at once.
@@ -95,7 +96,7 @@ bool FormUpload::image_chunk(const char* filename, const char* data, std::uint64
                                                         std::to_string(kFieldMax) + " bytes");
             }
         }
-        Result<PartFile> part = PartFile::create(temp_dir_);
+        Result<PartFile> part = PartFile::create(temp_dir_, part_owner_);
         if (!part) {
             return reject(part.error().transient ? MHD_HTTP_SERVICE_UNAVAILABLE
                                                  : MHD_HTTP_INTERNAL_SERVER_ERROR,

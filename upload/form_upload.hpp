@@ -33,7 +33,8 @@ class FormUpload {
     static constexpr std::size_t kFieldMax = 1024;          // spool, profile, user_id, file name
     static constexpr std::size_t kMetadataMax = 16 * 1024;  // the metadata field
 
-    FormUpload(std::filesystem::path temp_dir, std::uint64_t max_bytes);
+    // The image is streamed to a PartFile in `temp_dir` named for `part_owner`.
+    FormUpload(std::filesystem::path temp_dir, std::string part_owner, std::uint64_t max_bytes);
     FormUpload(const FormUpload&) = delete;
     FormUpload& operator=(const FormUpload&) = delete;
 
@@ -65,6 +66,7 @@ class FormUpload {
     bool reject(unsigned status, std::string reason);
 
     std::filesystem::path temp_dir_;
+    std::string part_owner_;
     std::uint64_t max_bytes_;
     std::unique_ptr<MHD_PostProcessor, ParserDeleter> parser_;
     PartFile image_;

@@ -4,12 +4,20 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <utility>
 
 namespace imgspool::upload {
 namespace {
+
+constexpr std::size_t kRandomBytes = 16;
+constexpr std::string_view kSuffix = ".part";
+
+std::string owner_prefix(std::string_view owner) {
+    return owner.empty() ? std::string() : std::string(owner) + ".";
+}
 
 Error io_error(std::string what, const std::filesystem::path& path, int err) {
     Error e = make_error(Stage::claim, what + ": " + fs::errno_text(err), path.string());
@@ -18,8 +26,8 @@ Error io_error(std::string what, const std::filesystem::path& path, int err) {
 }
 
 // 128 random bits as hex: a name nobody guesses, so O_EXCL never meets a planted file.
-Result<std::string> random_name() {
-    unsigned char bytes[16];
+Result<std::string> random_hex() {
+    unsigned char bytes[kRandomBytes];
     std::size_t got = 0;
     while (got < sizeof bytes) {
         const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
@@ -33,16 +41,16 @@ Result<std::string> random_name() {
         std::snprintf(hex, sizeof hex, "%02x", b);
         name += hex;
     }
-    return name + ".part";
+    return name;
 }
 
 }  // namespace
 
-Result<PartFile> PartFile::create(const std::filesystem::path& dir) {
-    Result<std::string> name = random_name();
-    if (!name) return name.error();
+Result<PartFile> PartFile::create(const std::filesystem::path& dir, std::string_view owner) {
+    Result<std::string> random = random_hex();
+    if (!random) return random.error();
     PartFile part;
-    const std::filesystem::path path = dir / *name;
+    const std::filesystem::path path = dir / (owner_prefix(owner) + *random + std::string(kSuffix));
     part.fd_ = fs::UniqueFd(
         ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640));
     if (!part.fd_.valid()) return io_error("cannot create the upload file", path, errno);
@@ -73,6 +81,15 @@ void PartFile::remove() {
     fd_ = fs::UniqueFd();
     if (!path_.empty()) ::unlink(path_.c_str());  // gone already (accept() failed late): fine
     path_.clear();
+}
+
+bool is_part_name_of(std::string_view name, std::string_view owner) {
+    const std::string prefix = owner_prefix(owner);
+    if (name.size() != prefix.size() + 2 * kRandomBytes + kSuffix.size()) return false;
+    if (!name.starts_with(prefix) || !name.ends_with(kSuffix)) return false;
+    const std::string_view random = name.substr(prefix.size(), 2 * kRandomBytes);
+    return std::all_of(random.begin(), random.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 Status PartFile::write(std::string_view data) {

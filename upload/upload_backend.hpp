@@ -56,6 +56,9 @@ class UploadBackend {
     virtual std::optional<std::string> busy_reason() = 0;
     // Where .part files are streamed; on the spool's file system so accept() can rename.
     virtual std::filesystem::path temp_dir() = 0;
+    // Whose .part files these are (PartFile::create's owner): daemons that share temp_dir()
+    // each remove only their own unfinished uploads at start. "" = named without an owner.
+    virtual std::string part_owner() { return {}; }
     // [limits] max_bytes: larger uploads are answered 413.
     virtual std::uint64_t max_bytes() = 0;
     // The header limits an upload is checked against before it is accepted. The default is

@@ -67,6 +67,7 @@ struct RequestState {
     std::uint64_t rejected_at = 0;
     std::optional<Rejection> rejected;
     std::filesystem::path temp_dir;
+    std::string part_owner;  // names the .part files
     Limits limits;
     std::unique_ptr<FormUpload> form;  // POST /images/upload
     std::string job;                   // POST /jobs: the manifest, at most kJobMax bytes
@@ -320,10 +321,11 @@ struct UploadServerCallbacks {
             return error_answer(MHD_HTTP_SERVICE_UNAVAILABLE, *busy);
         }
         s.temp_dir = backend.temp_dir();
+        s.part_owner = backend.part_owner();
         if (s.endpoint == Endpoint::upload) {
             s.limits = backend.limits();
             s.limits.max_bytes = max_bytes;
-            s.form = std::make_unique<FormUpload>(s.temp_dir, max_bytes);
+            s.form = std::make_unique<FormUpload>(s.temp_dir, s.part_owner, max_bytes);
             if (!s.form->attach(c)) {
                 return error_answer(s.form->rejection()->status, s.form->rejection()->reason);
             }
@@ -404,7 +406,7 @@ struct UploadServerCallbacks {
         if (Status checked = server.backend_.check_manifest(s.job); !checked) {
             return failure_answer(checked.error());
         }
-        Result<PartFile> part = PartFile::create(s.temp_dir);
+        Result<PartFile> part = PartFile::create(s.temp_dir, s.part_owner);
         if (!part) return failure_answer(part.error(), MHD_HTTP_INTERNAL_SERVER_ERROR);
         if (Status written = part->write(s.job); !written) {
             return failure_answer(written.error(), MHD_HTTP_INTERNAL_SERVER_ERROR);

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace imgspool {
 namespace {
@@ -35,14 +36,20 @@ class InstanceLockTest : public ::testing::Test {
         return c;
     }
 
+    Config pg_config_with(const stdfs::path& state, const std::vector<stdfs::path>& roots) const {
+        Config c = config_with(state, roots);
+        c.database.url = "postgresql://imgspool@127.0.0.1/imgspool";
+        return c;
+    }
+
     // A child process that takes the lock on `file`, then waits to be killed.
-    pid_t hold_in_child(const stdfs::path& file) {
+    pid_t hold_in_child(const stdfs::path& file, LockMode mode = LockMode::exclusive) {
         int ready[2];
         if (::pipe(ready) != 0) return -1;
         const pid_t pid = ::fork();
         if (pid == 0) {
             ::close(ready[0]);
-            auto lock = InstanceLock::acquire(file, "test");
+            auto lock = InstanceLock::acquire(file, "test", mode);
             const char answer = lock ? 'y' : 'n';
             if (::write(ready[1], &answer, 1) != 1) ::_exit(3);
             for (;;) ::pause();
@@ -151,6 +158,116 @@ TEST_F(InstanceLockTest, TheInstanceLocksTheStateDirAndEverySpoolRoot) {
         << same_root.error().reason;
     EXPECT_TRUE(InstanceLock::acquire(dir_ / "state2" / "imgspool.lock", "state2"));
     EXPECT_TRUE(InstanceLock::acquire(dir_ / "c" / ".imgspool.lock", "c"));
+}
+
+// Descriptors of this process open on `file` (from /proc/self/fd).
+int descriptors_on(const stdfs::path& file) {
+    const stdfs::path target = stdfs::canonical(file);
+    int n = 0;
+    std::error_code ec;
+    for (const auto& fd : stdfs::directory_iterator("/proc/self/fd", ec)) {
+        std::error_code link_ec;
+        if (stdfs::read_symlink(fd.path(), link_ec) == target) ++n;
+    }
+    return n;
+}
+
+void kill_child(pid_t child) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+}
+
+TEST_F(InstanceLockTest, SeveralSharedHoldersAreFineAndWriteNoPid) {
+    const stdfs::path file = dir_ / "root" / ".imgspool.lock";
+    const pid_t child = hold_in_child(file, LockMode::shared);
+    ASSERT_GT(child, 0) << "the child could not take the shared lock";
+    auto mine =
+        InstanceLock::acquire(file, "spool root " + (dir_ / "root").string(), LockMode::shared);
+    EXPECT_TRUE(mine) << mine.error().message();
+    EXPECT_EQ(lock_holder_pid(file), -1) << "a shared holder wrote a pid";
+    kill_child(child);
+}
+
+TEST_F(InstanceLockTest, SharedHoldersRefuseAnExclusiveOneNamingTheNodes) {
+    const stdfs::path root = dir_ / "root";
+    const stdfs::path file = root / ".imgspool.lock";
+    const pid_t child = hold_in_child(file, LockMode::shared);
+    ASSERT_GT(child, 0) << "the child could not take the shared lock";
+    auto refused = InstanceLock::acquire(file, "spool root " + root.string());
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().reason,
+              "spool root " + root.string() +
+                  " is used by imgspool nodes sharing a database (shared lock on " + file.string() +
+                  "); a SQLite daemon cannot join them");
+    // The refusal's probe let go again: another node still joins, a SQLite daemon still cannot.
+    EXPECT_TRUE(InstanceLock::acquire(file, "x", LockMode::shared));
+    kill_child(child);
+    EXPECT_TRUE(InstanceLock::acquire(file, "x")) << "the last shared holder is gone";
+}
+
+TEST_F(InstanceLockTest, AnExclusiveHolderRefusesASharedOneNamingItsPid) {
+    const stdfs::path root = dir_ / "root";
+    const stdfs::path file = root / ".imgspool.lock";
+    const pid_t child = hold_in_child(file);
+    ASSERT_GT(child, 0) << "the child could not take the lock";
+    auto refused = InstanceLock::acquire(file, "spool root " + root.string(), LockMode::shared);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().reason, "spool root " + root.string() +
+                                          " is in use by imgspool pid " + std::to_string(child) +
+                                          " (SQLite)");
+    EXPECT_EQ(lock_holder_pid(file), child) << "the refused attempt changed the file";
+    kill_child(child);
+}
+
+TEST_F(InstanceLockTest, NodesSharingADatabaseShareSpoolRootsButNotStateDirs) {
+    EXPECT_EQ(spool_lock_mode(config_with(dir_ / "s", {})), LockMode::exclusive);
+    EXPECT_EQ(spool_lock_mode(pg_config_with(dir_ / "s", {})), LockMode::shared);
+
+    auto node_a = lock_instance(pg_config_with(dir_ / "state-a", {dir_ / "x", dir_ / "y"}));
+    ASSERT_TRUE(node_a) << node_a.error().message();
+    auto node_b = lock_instance(pg_config_with(dir_ / "state-b", {dir_ / "y"}));
+    ASSERT_TRUE(node_b) << node_b.error().message();
+    EXPECT_EQ(lock_holder_pid(dir_ / "state-b" / "imgspool.lock"), ::getpid());
+    EXPECT_EQ(lock_holder_pid(dir_ / "y" / ".imgspool.lock"), -1);
+
+    // A state_dir stays one node's.
+    auto same_state = lock_instance(pg_config_with(dir_ / "state-a", {dir_ / "z"}));
+    ASSERT_FALSE(same_state);
+    EXPECT_EQ(same_state.error().reason.rfind(
+                  "state_dir " + (dir_ / "state-a").string() + " is in use by imgspool pid ", 0),
+              0u)
+        << same_state.error().reason;
+
+    // A SQLite daemon on a shared root is refused, and the reverse.
+    auto sqlite = lock_instance(config_with(dir_ / "state-c", {dir_ / "y"}));
+    ASSERT_FALSE(sqlite);
+    EXPECT_NE(sqlite.error().reason.find("a SQLite daemon cannot join them"), std::string::npos)
+        << sqlite.error().reason;
+    auto sqlite_alone = lock_instance(config_with(dir_ / "state-c", {dir_ / "w"}));
+    ASSERT_TRUE(sqlite_alone) << sqlite_alone.error().message();
+    auto node_on_sqlite = lock_instance(pg_config_with(dir_ / "state-d", {dir_ / "w"}));
+    ASSERT_FALSE(node_on_sqlite);
+    EXPECT_NE(node_on_sqlite.error().reason.find(" (SQLite)"), std::string::npos)
+        << node_on_sqlite.error().reason;
+}
+
+// On NFS a flock is a POSIX lock, which the kernel drops when the holding process closes any
+// descriptor of the file: a holder keeps exactly its one descriptor, also while other processes
+// are refused.
+TEST_F(InstanceLockTest, AHolderHasExactlyOneDescriptorOnEachLockFile) {
+    const Config config = pg_config_with(dir_ / "state", {dir_ / "a"});
+    auto locks = lock_instance(config);
+    ASSERT_TRUE(locks) << locks.error().message();
+    const pid_t child = ::fork();
+    if (child == 0) {
+        // Refused on the state_dir: reads the holder's pid from the file, in this process only.
+        ::_exit(lock_instance(config) ? 1 : 0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the second instance started";
+    EXPECT_EQ(descriptors_on(dir_ / "state" / "imgspool.lock"), 1);
+    EXPECT_EQ(descriptors_on(dir_ / "a" / ".imgspool.lock"), 1);
 }
 
 }  // namespace

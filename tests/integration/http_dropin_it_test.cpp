@@ -211,6 +211,44 @@ TEST_F(HttpDropInIt, ATokenChangedByAReloadAppliesToTheNextRequest) {
     EXPECT_NE(daemon_log().find("configuration reloaded"), std::string::npos);
 }
 
+// An upload streams into work/<node>.<random>.part; one cut short by a stop is removed at the
+// daemon's next start. On PostgreSQL, nodes share work/: a node removes only its own, and leaves
+// other nodes' and the unnamed ones of older versions (whose owner it cannot know). A SQLite
+// daemon is alone on its spools and removes them all.
+TEST_F(HttpDropInIt, UnfinishedUploadsCarryTheNodeAndOnlyOwnOnesAreRemovedAtStart) {
+    const std::string random = "0123456789abcdef0123456789abcdef";
+    const stdfs::path own = work() / ("it-node." + random + ".part");
+    const stdfs::path other = work() / ("other-node." + random + ".part");
+    const stdfs::path unnamed = work() / (random + ".part");
+    stdfs::create_directories(work());
+    for (const stdfs::path& p : {own, other, unnamed}) write_file(p, "cut short");
+    set_daemon_env({"IMGSPOOL_NODE=it-node"});
+    start();
+    EXPECT_FALSE(stdfs::exists(own)) << tree();
+    EXPECT_EQ(stdfs::exists(other), on_postgres()) << tree();
+    EXPECT_EQ(stdfs::exists(unnamed), on_postgres()) << tree();
+
+    // A slow upload (about 4 s), seen while it streams: its file carries this node's name.
+    const std::string rate = std::to_string(stdfs::file_size(photo_) / 4 + 1);
+    CurlAnswer slow;
+    std::thread client([&] { slow = upload(photo_, {"--limit-rate", rate}); });
+    std::string seen;
+    wait_for(
+        [&] {
+            for (const std::string& name : files_under(work())) {
+                if (name.ends_with(".part") && name != other.filename().string() &&
+                    name != unnamed.filename().string()) {
+                    seen = name;
+                }
+            }
+            return !seen.empty();
+        },
+        20s);
+    client.join();
+    EXPECT_EQ(seen.rfind("it-node.", 0), 0u) << "streamed into " << seen;
+    EXPECT_EQ(slow.status, 202) << slow.body << "\n" << daemon_log();
+}
+
 TEST_F(HttpDropInIt, PostJobsTakesAManifest) {
     if (auto why = fetch_test::OriginServer::unavailable()) GTEST_SKIP() << *why;
     fetch_test::OriginServer origin(

@@ -2,67 +2,23 @@
 
 #include <gtest/gtest.h>
 #include <unistd.h>
-#include <vips/vips.h>
 
 #include <fstream>
-#include <mutex>
 
 #include <nlohmann/json.hpp>
 
 #include "common/fs.hpp"
 #include "pipeline/render.hpp"
 #include "store/sqlite_job_db.hpp"
+#include "tests/pipeline/pipeline_test_support.hpp"
 #include "tests/store/job_db_reads.hpp"
 
 namespace stdfs = std::filesystem;
 using namespace imgspool;
+using imgspool::test::FakeStore;
+using imgspool::test::make_jpeg;
 
 namespace {
-
-// An in-memory store that can be told to fail.
-class FakeStore final : public ObjectStore {
-  public:
-    Status put_all(const std::vector<PutObject>& objects) override {
-        std::lock_guard lock(mutex);
-        ++calls;
-        if (fail)
-            return make_error(Stage::store,
-                              "PUT refused: HTTP 503 SlowDown (gave up after 5 attempts)");
-        for (const PutObject& o : objects) objects_[o.key] = std::string(o.bytes);
-        return ok_status();
-    }
-    Status remove_all(const std::vector<std::string>& keys) override {
-        std::lock_guard lock(mutex);
-        for (const std::string& key : keys) objects_.erase(key);
-        return ok_status();
-    }
-    std::string url_for(const std::string& key) const override { return "https://cdn.test/" + key; }
-    Status check() override { return ok_status(); }
-    std::string describe() const override { return "fake"; }
-
-    std::mutex mutex;
-    int calls = 0;
-    bool fail = false;
-    std::map<std::string, std::string> objects_;
-};
-
-std::string make_jpeg(int w, int h, int seed) {
-    VipsImage* img = nullptr;
-    EXPECT_EQ(vips_xyz(&img, w, h, nullptr), 0);
-    VipsImage* sum = nullptr;
-    EXPECT_EQ(vips_linear1(img, &sum, 1.0, seed, nullptr), 0);
-    VipsImage* u8 = nullptr;
-    EXPECT_EQ(vips_cast_uchar(sum, &u8, nullptr), 0);
-    void* buf = nullptr;
-    size_t len = 0;
-    EXPECT_EQ(vips_jpegsave_buffer(u8, &buf, &len, "Q", 90, nullptr), 0);
-    std::string out(static_cast<char*>(buf), len);
-    g_free(buf);
-    g_object_unref(u8);
-    g_object_unref(sum);
-    g_object_unref(img);
-    return out;
-}
 
 class PipelineTest : public ::testing::Test {
   protected:
@@ -202,7 +158,7 @@ TEST_F(PipelineTest, JobsStartingAfterAStoreSwapUseTheNewStore) {
 TEST_F(PipelineTest, FailedUploadFailsTheJobAndIsNotCached) {
     Pipeline p(settings_, *db_, store_);
     const std::string bytes = make_jpeg(400, 300, 4);
-    store_.fail = true;
+    store_.fail = FakeStore::Failure::permanent;
     Job job = drop("c.jpg", bytes);
     JobOutcome out = p.run(job);
     ASSERT_FALSE(out.success);
@@ -216,7 +172,7 @@ TEST_F(PipelineTest, FailedUploadFailsTheJobAndIsNotCached) {
     EXPECT_EQ(rec->error_stage, "store");
 
     // S3 is back: dropping the file again renders and stores it for real.
-    store_.fail = false;
+    store_.fail = FakeStore::Failure::none;
     JobOutcome retry = p.run(drop("c.jpg", bytes));
     ASSERT_TRUE(retry.success);
     EXPECT_FALSE(retry.cache_hit);

@@ -86,5 +86,35 @@ TEST_F(PartFileTest, FailsWithTheReasonWhenTheFolderIsMissing) {
     EXPECT_FALSE(part.error().transient);
 }
 
+// Daemons sharing a spool (nodes) stream into the same work/: each name says whose it is.
+TEST_F(PartFileTest, AnOwnersFilesCarryItsName) {
+    Result<PartFile> part = PartFile::create(dir_, "node-a.example");
+    ASSERT_TRUE(part.ok()) << part.error().message();
+    const std::string name = part->path().filename().string();
+    EXPECT_EQ(name.rfind("node-a.example.", 0), 0u) << name;
+    EXPECT_EQ(name.size(), std::string("node-a.example.").size() + 32 + 5) << name;
+    EXPECT_TRUE(is_part_name_of(name, "node-a.example"));
+    EXPECT_FALSE(is_part_name_of(name, "node-a")) << "a node whose name starts another's";
+    EXPECT_FALSE(is_part_name_of(name, "node-a.example.com"));
+    EXPECT_FALSE(is_part_name_of(name, ""));
+
+    Result<PartFile> plain = PartFile::create(dir_);
+    ASSERT_TRUE(plain.ok());
+    const std::string plain_name = plain->path().filename().string();
+    EXPECT_TRUE(is_part_name_of(plain_name, ""));
+    EXPECT_FALSE(is_part_name_of(plain_name, "node-a.example"));
+}
+
+TEST(PartFileNames, OnlyTheExactShapeMatches) {
+    const std::string hex = "0123456789abcdef0123456789abcdef";
+    EXPECT_TRUE(is_part_name_of("a." + hex + ".part", "a"));
+    EXPECT_TRUE(is_part_name_of(hex + ".part", ""));
+    EXPECT_FALSE(is_part_name_of("a.b." + hex + ".part", "a"));
+    EXPECT_FALSE(is_part_name_of("a." + hex + ".partial", "a"));
+    EXPECT_FALSE(is_part_name_of("a." + hex.substr(1) + "X.part", "a")) << "not hex";
+    EXPECT_FALSE(is_part_name_of("a." + hex + "0.part", "a")) << "too long";
+    EXPECT_FALSE(is_part_name_of("photo.jpg.part", "")) << "not an upload's name";
+}
+
 }  // namespace
 }  // namespace imgspool::upload
