@@ -8,6 +8,7 @@
 
 #include "common/log.hpp"
 #include "daemon/commands.hpp"
+#include "daemon/health_database.hpp"
 #include "daemon/health_monitor.hpp"
 #include "daemon/health_probes.hpp"
 #include "daemon/http_dropin.hpp"
@@ -88,10 +89,15 @@ int run_daemon(Config config) {
     (void)runtime.db->replace_waiting_files({});  // what an earlier run saw is judged again
     waiting.start();
 
-    // Jobs deferred by a store fault need not wait out their backoff once it answers again.
+    // Jobs deferred by a store or database fault need not wait out their backoff once it
+    // answers again. PostgreSQL's pool tells at its first reconnect, the health check within
+    // its interval (also for SQLite).
+    const DatabaseRecoveryHook database_recovered(*runtime.db,
+                                                  [&deferred] { deferred.release_all(); });
     HealthMonitor health(daemon_health_probes([&pipeline] { return pipeline.current().store(); },
                                               *runtime.db, runtime.database_lock.get()),
-                         {.on_store_recovered = [&deferred] { deferred.release_all(); }});
+                         {.on_store_recovered = [&deferred] { deferred.release_all(); },
+                          .on_database_recovered = [&deferred] { deferred.release_all(); }});
     health.start();
     HttpDropIn dropin(intake, *runtime.db, pipeline.current(), cfg);
     upload::UploadServer uploads(
