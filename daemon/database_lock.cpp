@@ -39,7 +39,14 @@ Result<std::unique_ptr<DatabaseLock>> DatabaseLock::take(const pg::DatabaseSetti
                                                          const std::string& node) {
     const std::string where = "postgresql " + pg::describe_database(settings.url);
     auto conn = pg::Connection::open(settings, "imgspool/" + node + "/lock");
-    if (!conn) return conn.error();
+    if (!conn) {
+        // The first connection `run` makes: without its job record the daemon does not start, and
+        // says so at once rather than deferring every job. Permanent, so nothing waits for it.
+        return make_error(Stage::config,
+                          "cannot use the database " + where + ": " + conn.error().reason +
+                              "; start the server or correct [database] url (or DATABASE_URL), "
+                              "then start imgspool again");
+    }
     if (Status st = try_lock(*conn, where); !st) return st.error();
     return std::unique_ptr<DatabaseLock>(new DatabaseLock(std::move(*conn), where));
 }

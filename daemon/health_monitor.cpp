@@ -56,6 +56,7 @@ void HealthMonitor::check_once() {
     const Clock::time_point ended = Clock::now();
 
     bool recovered = false;
+    bool database_recovered = false;
     {
         std::lock_guard lock(mutex_);
         running_since_.reset();
@@ -73,10 +74,16 @@ void HealthMonitor::check_once() {
             recovered = true;
         }
         store_was_down_ = !store;
+        database_recovered = counts && database_was_down_;
+        database_was_down_ = !counts;
     }
     if (recovered) {
         log::info("the store answers again");
         if (options_.on_store_recovered) options_.on_store_recovered();
+    }
+    if (database_recovered) {
+        log::info("the database answers again");
+        if (options_.on_database_recovered) options_.on_database_recovered();
     }
 }
 

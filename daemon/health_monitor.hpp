@@ -34,6 +34,10 @@ struct HealthMonitorOptions {
     // Called on the monitor's thread when the store answers again after a failed or stalled
     // check (e.g. to retry deferred jobs at once). Must not call stop().
     std::function<void()> on_store_recovered{};
+    // The same for the database: its check answers again after a failed one. PostgreSQL's pool
+    // reports its recovery sooner, on the first call that reconnects (health_database.hpp); this
+    // one also covers SQLite, and a job that deferred just after the pool's report.
+    std::function<void()> on_database_recovered{};
 };
 
 class HealthMonitor {
@@ -77,7 +81,8 @@ class HealthMonitor {
     Clock::time_point checked_at_{};
     const char* running_what_ = nullptr;  // the problem if it stalls: "store unreachable"
     std::optional<Clock::time_point> running_since_;  // the probe in progress
-    bool store_was_down_ = false;  // failed or stalled since the last good answer
+    bool store_was_down_ = false;     // failed or stalled since the last good answer
+    bool database_was_down_ = false;  // the last database check failed
     std::optional<JobCounts> counts_;
     std::uint64_t recoveries_ = 0;
 

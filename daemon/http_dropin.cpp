@@ -88,16 +88,21 @@ Result<std::string> HttpDropIn::accept(upload::PreparedUpload up) {
     return intake_.accept_upload(received);
 }
 
-std::optional<upload::ImageView> HttpDropIn::image(const std::string& upload_id) {
+Result<std::optional<upload::ImageView>> HttpDropIn::image(const std::string& upload_id) {
     auto record = db_.find(upload_id);
     if (!record) {
-        // Answered as unknown; the reason goes to the log rather than to the client.
+        // Not "unknown": the job may well exist. The client learns only that the record cannot
+        // be read (the database's name and reason go to the log), and whether to try again.
         log::warn("cannot read the job record for GET /images",
                   {{"upload_id", upload_id}, {"error", record.error().message()}});
-        return std::nullopt;
+        if (record.error().transient) {
+            return make_transient(Stage::commit,
+                                  "the job record cannot be read now; try again shortly");
+        }
+        return make_error(Stage::commit, "the job record cannot be read");
     }
-    if (!*record) return std::nullopt;
-    return image_view(**record);
+    if (!*record) return std::optional<upload::ImageView>();
+    return std::optional<upload::ImageView>(image_view(**record));
 }
 
 Status HttpDropIn::check_manifest(std::string_view json) {

@@ -28,7 +28,7 @@ class HttpDropIn final : public upload::UploadBackend {
     std::uint64_t max_bytes() override;
     Limits limits() override;
     Result<std::string> accept(upload::PreparedUpload up) override;
-    std::optional<upload::ImageView> image(const std::string& upload_id) override;
+    Result<std::optional<upload::ImageView>> image(const std::string& upload_id) override;
     Status check_manifest(std::string_view json) override;
 
   private:

@@ -1,18 +1,22 @@
 // `imgspool run`: the daemon in the foreground until SIGTERM or SIGINT; SIGHUP reloads the
 // configuration (daemon/reload.hpp).
+#include <unistd.h>
 #include <vips/vips.h>
 
+#include <array>
 #include <chrono>
 #include <optional>
 #include <thread>
 
 #include "common/log.hpp"
 #include "daemon/commands.hpp"
+#include "daemon/health_database.hpp"
 #include "daemon/health_monitor.hpp"
 #include "daemon/health_probes.hpp"
 #include "daemon/http_dropin.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/intake.hpp"
+#include "daemon/open_job_db.hpp"
 #include "daemon/reload.hpp"
 #include "daemon/replaceable_watcher.hpp"
 #include "daemon/service_notifier.hpp"
@@ -27,6 +31,19 @@
 #include "upload/upload_server.hpp"
 
 namespace imgspool {
+namespace {
+
+// Who the metrics are of (imgspool_node_info, the node label of every series).
+NodeInfo node_info(const Config& cfg) {
+    std::array<char, 256> host{};
+    if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';  // shown as ""
+    return {.node = cfg.daemon.node,
+            .host = host.data(),
+            .version = IMGSPOOL_VERSION,
+            .database = uses_postgresql(cfg) ? "postgresql" : "sqlite"};
+}
+
+}  // namespace
 
 int run_daemon(Config config) {
     const StopSignals stop_signals;
@@ -46,7 +63,7 @@ int run_daemon(Config config) {
     const int workers = cfg.effective_workers();
     vips_concurrency_set(vips_threads_per_worker(workers));
 
-    ImgspoolMetrics metrics;
+    ImgspoolMetrics metrics(node_info(cfg));
     JobsToday jobs_today;
     jobs_today.seed(*runtime.db);
     ObserverFanOut observers({&metrics, &jobs_today});
@@ -88,10 +105,15 @@ int run_daemon(Config config) {
     (void)runtime.db->replace_waiting_files({});  // what an earlier run saw is judged again
     waiting.start();
 
-    // Jobs deferred by a store fault need not wait out their backoff once it answers again.
+    // Jobs deferred by a store or database fault need not wait out their backoff once it
+    // answers again. PostgreSQL's pool tells at its first reconnect, the health check within
+    // its interval (also for SQLite).
+    const DatabaseRecoveryHook database_recovered(*runtime.db,
+                                                  [&deferred] { deferred.release_all(); });
     HealthMonitor health(daemon_health_probes([&pipeline] { return pipeline.current().store(); },
                                               *runtime.db, runtime.database_lock.get()),
-                         {.on_store_recovered = [&deferred] { deferred.release_all(); }});
+                         {.on_store_recovered = [&deferred] { deferred.release_all(); },
+                          .on_database_recovered = [&deferred] { deferred.release_all(); }});
     health.start();
     HttpDropIn dropin(intake, *runtime.db, pipeline.current(), cfg);
     upload::UploadServer uploads(
@@ -121,7 +143,8 @@ int run_daemon(Config config) {
                         .deferred_jobs = static_cast<std::int64_t>(deferred.size()),
                         .s3_retries_total = reloader.s3_retries_total(),
                         .inotify_overflows_total = watcher.overflows(),
-                        .rescans_total = watcher.rescans()});
+                        .rescans_total = watcher.rescans(),
+                        .db_reconnects_total = database_reconnects(*runtime.db)});
     };
     HttpServer http(
         {.bind = cfg.metrics.bind, .port = cfg.metrics.port},

@@ -98,7 +98,16 @@ ImgspoolMetrics::ImgspoolMetrics()
       http_requests_(registry_.counter("imgspool_http_requests_total",
                                        "Requests the HTTP drop-in answered, by endpoint (upload, "
                                        "jobs, image, other) and status.",
-                                       {"endpoint", "code"})) {
+                                       {"endpoint", "code"})),
+      node_info_(registry_.gauge("imgspool_node_info",
+                                 "Always 1: this daemon's host, version and kind of database "
+                                 "(sqlite or postgresql); node is the label of every series.",
+                                 {"host", "version", "database"})),
+      db_reconnects_(registry_
+                         .counter("imgspool_db_reconnects_total",
+                                  "PostgreSQL sessions re-established after they broke (a lost "
+                                  "connection or a server restart); 0 on SQLite.")
+                         .get()) {
     for (const char* state : kStates) jobs_.labels({state}).set(0);
     // Every failure class is exposed from the start, so rate() works before the first failure.
     for (const Stage stage :
@@ -106,6 +115,11 @@ ImgspoolMetrics::ImgspoolMetrics()
           Stage::store, Stage::commit, Stage::move, Stage::internal}) {
         failure_.labels({stage_name(stage)});
     }
+}
+
+ImgspoolMetrics::ImgspoolMetrics(const NodeInfo& node) : ImgspoolMetrics() {
+    registry_.set_const_labels({{"node", node.node}});
+    node_info_.labels({node.host, node.version, node.database}).set(1);
 }
 
 void ImgspoolMetrics::job_started(const Job& job) {
@@ -181,6 +195,7 @@ void ImgspoolMetrics::sample(const MetricsSample& s) {
         inotify_overflows_.set(static_cast<double>(*s.inotify_overflows_total));
     }
     if (s.rescans_total) rescans_.set(static_cast<double>(*s.rescans_total));
+    if (s.db_reconnects_total) db_reconnects_.set(static_cast<double>(*s.db_reconnects_total));
 }
 
 }  // namespace imgspool

@@ -26,6 +26,16 @@ struct MetricsSample {
     std::optional<std::uint64_t> s3_retries_total{};         // S3 request attempts beyond the first
     std::optional<std::uint64_t> inotify_overflows_total{};  // WatcherStats::overflows
     std::optional<std::uint64_t> rescans_total{};            // WatcherStats::rescans
+    std::optional<std::uint64_t> db_reconnects_total{};      // PgJobDb::reconnects(); 0 on SQLite
+};
+
+// Which daemon the metrics are of, when several ("nodes") share one database: node is the
+// constant label of every series, the rest is shown by imgspool_node_info.
+struct NodeInfo {
+    std::string node;      // [daemon] node
+    std::string host;      // gethostname()
+    std::string version;   // IMGSPOOL_VERSION
+    std::string database;  // "sqlite" | "postgresql"
 };
 
 // The states of the imgspool_jobs gauge, in the order of a job's life.
@@ -33,7 +43,9 @@ inline constexpr const char* kStates[] = {"waiting", "pending", "processing", "c
 
 class ImgspoolMetrics final : public JobObserver {
   public:
+    // Without a NodeInfo the series carry no node label (tests, `imgspool process`).
     ImgspoolMetrics();
+    explicit ImgspoolMetrics(const NodeInfo& node);
 
     // Thread-safe; called by the pipeline's workers.
     void job_started(const Job& job) override;
@@ -68,6 +80,8 @@ class ImgspoolMetrics final : public JobObserver {
     metrics::Counter& inotify_overflows_;
     metrics::Counter& rescans_;
     metrics::Family<metrics::Counter>& http_requests_;
+    metrics::Family<metrics::Gauge>& node_info_;
+    metrics::Counter& db_reconnects_;
 
     std::mutex busy_mutex_;
     std::set<std::string> busy_;  // upload_ids between job_started and job_finished

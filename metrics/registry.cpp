@@ -151,10 +151,10 @@ FamilyBase::FamilyBase(std::string name, std::string help, std::string type,
     }
 }
 
-void FamilyBase::render(std::string& out) const {
+void FamilyBase::render(std::string& out, const std::string& const_labels) const {
     out += "# HELP " + name_ + " " + escape_help(help_) + "\n";
     out += "# TYPE " + name_ + " " + type_ + "\n";
-    render_children(out);
+    render_children(out, const_labels);
 }
 
 void FamilyBase::check_arity(const LabelValues& values) const {
@@ -164,10 +164,11 @@ void FamilyBase::check_arity(const LabelValues& values) const {
     }
 }
 
-std::string FamilyBase::label_text(const LabelValues& values) const {
-    std::string out;
+std::string FamilyBase::label_text(const std::string& const_labels,
+                                   const LabelValues& values) const {
+    std::string out = const_labels;
     for (std::size_t i = 0; i < values.size(); ++i) {
-        if (i > 0) out += ',';
+        if (!out.empty()) out += ',';
         out += label_names_[i] + "=\"" + escape_label_value(values[i]) + "\"";
     }
     return out;
@@ -193,9 +194,11 @@ Metric& Family<Metric>::labels(const LabelValues& values) {
 }
 
 template <class Metric>
-void Family<Metric>::render_children(std::string& out) const {
+void Family<Metric>::render_children(std::string& out, const std::string& const_labels) const {
     std::lock_guard lock(mutex_);
-    for (const auto& [values, child] : children_) child->render(out, name(), label_text(values));
+    for (const auto& [values, child] : children_) {
+        child->render(out, name(), label_text(const_labels, values));
+    }
 }
 
 template class Family<Counter>;
@@ -210,6 +213,7 @@ Family<Metric>& Registry::add(std::unique_ptr<Family<Metric>> family) {
             throw std::invalid_argument("metric registered twice: " + family->name());
         }
     }
+    check_no_clash(*family);
     auto& ref = *family;
     families_.push_back(std::move(family));
     return ref;
@@ -238,10 +242,42 @@ Family<Histogram>& Registry::histogram(std::string name, std::string help,
         [bounds = std::move(bounds)] { return std::make_unique<Histogram>(bounds); }));
 }
 
+void Registry::check_no_clash(const FamilyBase& family) const {
+    for (const auto& label : family.label_names()) {
+        if (std::find(const_names_.begin(), const_names_.end(), label) != const_names_.end()) {
+            throw std::invalid_argument("label " + label + " of " + family.name() +
+                                        " is also a constant label");
+        }
+    }
+}
+
+void Registry::set_const_labels(std::vector<std::pair<std::string, std::string>> labels) {
+    std::vector<std::string> names;
+    std::string text;
+    for (const auto& [name, value] : labels) {
+        if (!valid_name(name, false) || name.starts_with("__") || name == "le" ||
+            std::find(names.begin(), names.end(), name) != names.end()) {
+            throw std::invalid_argument("bad constant label name: " + name);
+        }
+        names.push_back(name);
+        if (!text.empty()) text += ',';
+        text += name + "=\"" + escape_label_value(value) + "\"";
+    }
+    std::lock_guard lock(mutex_);
+    const_names_.swap(names);
+    try {
+        for (const auto& family : families_) check_no_clash(*family);
+    } catch (...) {
+        const_names_.swap(names);  // the labels set before stay
+        throw;
+    }
+    const_text_ = std::move(text);
+}
+
 std::string Registry::render() const {
     std::string out;
     std::lock_guard lock(mutex_);
-    for (const auto& family : families_) family->render(out);
+    for (const auto& family : families_) family->render(out, const_text_);
     return out;
 }
 

@@ -5,9 +5,9 @@
 //   auto& jobs = registry.counter("jobs_total", "Jobs finished.", {"spool"});
 //   jobs.labels({"photos"}).inc();
 // Children live as long as the registry, so a reference from labels() may be kept and used from
-// any thread. Family lookups take the family's mutex; counter and gauge updates are atomic.
-// Misuse (a bad or duplicate name, the wrong number of label values) is a programming error and
-// throws std::invalid_argument.
+// any thread. Constant labels (set_const_labels, e.g. node="a") go first in every sample. Family
+// lookups take the family's mutex; counter and gauge updates are atomic. Misuse (a bad or duplicate
+// name, the wrong number of label values) is a programming error and throws std::invalid_argument.
 #pragma once
 
 #include <atomic>
@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace imgspool::metrics {
@@ -75,12 +76,15 @@ class FamilyBase {
                std::vector<std::string> label_names);
     virtual ~FamilyBase() = default;
     const std::string& name() const { return name_; }
-    void render(std::string& out) const;
+    const std::vector<std::string>& label_names() const { return label_names_; }
+    // const_labels: rendered label pairs put first in every sample ("" for none).
+    void render(std::string& out, const std::string& const_labels) const;
 
   protected:
-    virtual void render_children(std::string& out) const = 0;
+    virtual void render_children(std::string& out, const std::string& const_labels) const = 0;
     void check_arity(const LabelValues& values) const;
-    std::string label_text(const LabelValues& values) const;  // a="x",b="y"
+    // const_labels then a="x",b="y"
+    std::string label_text(const std::string& const_labels, const LabelValues& values) const;
 
   private:
     std::string name_;
@@ -101,7 +105,7 @@ class Family final : public FamilyBase {
     Metric& get() { return labels({}); }
 
   private:
-    void render_children(std::string& out) const override;
+    void render_children(std::string& out, const std::string& const_labels) const override;
 
     std::function<std::unique_ptr<Metric>()> make_;
     mutable std::mutex mutex_;
@@ -117,15 +121,25 @@ class Registry {
     Family<Histogram>& histogram(std::string name, std::string help,
                                  std::vector<std::string> label_names, std::vector<double> bounds);
 
+    // Labels that every sample of every family carries, in this order and before the family's
+    // own (e.g. {{"node", "a"}}: one daemon among several scraped into one Prometheus). Replaces
+    // those set before. A name that is invalid, repeated, or also a label of a family (before
+    // or after this call) is misuse.
+    void set_const_labels(std::vector<std::pair<std::string, std::string>> labels);
+
     // All families in registration order; children sorted by label values.
     std::string render() const;
 
   private:
     template <class Metric>
     Family<Metric>& add(std::unique_ptr<Family<Metric>> family);
+    // Under mutex_: throws when the family uses a constant label's name.
+    void check_no_clash(const FamilyBase& family) const;
 
     mutable std::mutex mutex_;
     std::vector<std::unique_ptr<FamilyBase>> families_;
+    std::vector<std::string> const_names_;
+    std::string const_text_;  // node="a",... rendered once
 };
 
 // Prometheus spellings: "+Inf", "-Inf", "NaN", otherwise the shortest exact decimal.

@@ -72,8 +72,9 @@ class UploadBackend {
     // error is answered 503, any other 400 with its reason. On error, a temp file still in
     // place is removed by the server.
     virtual Result<std::string> accept(PreparedUpload up) = 0;
-    // nullopt: 404.
-    virtual std::optional<ImageView> image(const std::string& upload_id) = 0;
+    // nullopt: no such job, 404. An error: the record cannot be read now (the database is down),
+    // answered 503 + Retry-After when it is transient, else 500; its reason is sent as is.
+    virtual Result<std::optional<ImageView>> image(const std::string& upload_id) = 0;
     // POST /jobs: the manifest's JSON; an error is answered 400 with its reason.
     virtual Status check_manifest(std::string_view json) = 0;
 };

@@ -288,7 +288,11 @@ struct UploadServerCallbacks {
         if (s.endpoint == Endpoint::image) {
             const std::string id(url.substr(kImages.size()));
             std::optional<ImageView> view;
-            if (plausible_id(id)) view = backend.image(id);
+            if (plausible_id(id)) {
+                auto found = backend.image(id);
+                if (!found) return failure_answer(found.error(), MHD_HTTP_INTERNAL_SERVER_ERROR);
+                view = std::move(found).value();
+            }
             if (!view)
                 return error_answer(MHD_HTTP_NOT_FOUND, "no job with upload id \"" + id + "\"");
             return Answer{MHD_HTTP_OK, image_json(*view), {}, {}};

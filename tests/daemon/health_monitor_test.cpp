@@ -35,6 +35,7 @@ class FakeProbes {
                 },
                 .database = [this]() -> Result<JobCounts> {
                     std::lock_guard lock(mutex_);
+                    ++database_calls_;
                     if (!database_problem_.empty()) {
                         return make_error(Stage::commit, database_problem_);
                     }
@@ -64,12 +65,17 @@ class FakeProbes {
         std::lock_guard lock(mutex_);
         return store_calls_;
     }
+    int database_calls() {
+        std::lock_guard lock(mutex_);
+        return database_calls_;
+    }
 
   private:
     std::mutex mutex_;
     std::condition_variable hanging_cv_;
     bool hang_ = false;
     int store_calls_ = 0;
+    int database_calls_ = 0;
     std::string store_problem_;
     std::string database_problem_;
     JobCounts counts_{{"pending", 1}, {"complete", 7}};
@@ -169,6 +175,36 @@ TEST(HealthMonitor, CountsAndAnnouncesEveryRecoveryOfTheStore) {
     const int calls = fake.store_calls();
     ASSERT_TRUE(eventually([&] { return fake.store_calls() >= calls + 3; }));
     EXPECT_EQ(monitor.store_recoveries(), 2u) << "good checks in a row are no recoveries";
+}
+
+// Deferred jobs wait for the database too: its recovery is announced once per outage, and
+// neither a store recovery nor good checks in a row announce it.
+TEST(HealthMonitor, AnnouncesTheDatabaseAnsweringAgainOncePerOutage) {
+    FakeProbes fake;
+    std::atomic<int> store_announced{0};
+    std::atomic<int> database_announced{0};
+    HealthMonitor monitor(fake.probes(), {.interval = 20ms,
+                                          .stalled_after = 200ms,
+                                          .on_store_recovered = [&] { ++store_announced; },
+                                          .on_database_recovered = [&] { ++database_announced; }});
+    fake.database_fails("server closed the connection unexpectedly");
+    monitor.start();
+    ASSERT_TRUE(eventually([&] { return fake.database_calls() >= 3; }));
+    EXPECT_EQ(database_announced, 0) << "a database that never answered did not recover";
+    fake.database_fails("");
+    ASSERT_TRUE(eventually([&] { return database_announced == 1; }));
+    int calls = fake.database_calls();
+    ASSERT_TRUE(eventually([&] { return fake.database_calls() >= calls + 3; }));
+    EXPECT_EQ(database_announced, 1) << "good checks in a row are no recoveries";
+
+    fake.database_fails("connection refused");
+    ASSERT_TRUE(eventually([&] { return !monitor.readiness().ready; }));
+    fake.database_fails("");
+    ASSERT_TRUE(eventually([&] { return database_announced == 2; }));
+    calls = fake.database_calls();
+    ASSERT_TRUE(eventually([&] { return fake.database_calls() >= calls + 3; }));
+    EXPECT_EQ(database_announced, 2);
+    EXPECT_EQ(store_announced, 0) << "the store never failed";
 }
 
 TEST(HealthMonitor, StopDoesNotWaitForTheInterval) {

@@ -47,11 +47,22 @@ using it::free_port;
 using it::http_get;
 using it::HttpReply;
 using nlohmann::json;
-using testing::sample_value;
 
 constexpr const char* kSecret = "SECRETVALUE123";
 constexpr const char* kAccessKey = "AKIDNOTFORLOGS42";
 constexpr const char* kSessionToken = "SESSIONTOKEN789";
+constexpr const char* kNode = "obs";  // [daemon] node of every config here
+
+// A series of the daemon's exposition, given as name or name{labels}: every one carries the
+// node first, so a series without it is absent (NaN).
+double node_sample(const std::string& text, const std::string& series) {
+    const std::string node = std::string("node=\"") + kNode + "\"";
+    const auto brace = series.find('{');
+    return testing::sample_value(
+        text, brace == std::string::npos
+                  ? series + "{" + node + "}"
+                  : series.substr(0, brace + 1) + node + "," + series.substr(brace + 1));
+}
 
 // --- small tools ---------------------------------------------------------------------------
 
@@ -347,7 +358,8 @@ class DaemonObservabilityTest : public ::testing::Test {
     stdfs::path write_config(const std::string& store = "") {
         const stdfs::path root = tmp_.path();
         std::ostringstream toml;
-        toml << "[daemon]\nstate_dir = \"" << (root / "state").string() << "\"\n"
+        toml << "[daemon]\nnode = \"" << kNode << "\"\nstate_dir = \"" << (root / "state").string()
+             << "\"\n"
              << "workers = 2\nsettle_ms = 300\nrescan_s = 30\n\n"
              << "[[spool]]\nname = \"photos\"\nroot = \"" << (root / "spool").string() << "\"\n"
              << "profile = \"web\"\n\n"
@@ -387,7 +399,7 @@ TEST_F(DaemonObservabilityTest, AfterRealJobsMetricsLogsDatabaseAndStatusAgree) 
     EXPECT_EQ(http_get(port, "/readyz").body.substr(0, 5), "ready");
     const std::string before = http_get(port, "/metrics").body;
     ASSERT_FALSE(before.empty());
-    EXPECT_EQ(sample_value(before, "generation_success_total"), 0);
+    EXPECT_EQ(node_sample(before, "generation_success_total"), 0);
 
     // Four distinct good images (2 JPEG, 2 PNG); the first is photo.jpg.
     std::map<std::string, std::string> good{{"photo.jpg", make_image(320, 240, 40, ".jpg")},
@@ -413,11 +425,11 @@ TEST_F(DaemonObservabilityTest, AfterRealJobsMetricsLogsDatabaseAndStatusAgree) 
         [&] {
             after = http_get(port, "/metrics").body;
             // The imgspool_jobs gauges follow the database within one background check (5 s).
-            return sample_value(after, "generation_success_total") +
-                           sample_value(after, "generation_failure_total{reason=\"validate\"}") ==
+            return node_sample(after, "generation_success_total") +
+                           node_sample(after, "generation_failure_total{reason=\"validate\"}") ==
                        7 &&
-                   sample_value(after, "imgspool_jobs{state=\"complete\"}") +
-                           sample_value(after, "imgspool_jobs{state=\"failed\"}") ==
+                   node_sample(after, "imgspool_jobs{state=\"complete\"}") +
+                           node_sample(after, "imgspool_jobs{state=\"failed\"}") ==
                        7;
         },
         30s))
@@ -428,8 +440,8 @@ TEST_F(DaemonObservabilityTest, AfterRealJobsMetricsLogsDatabaseAndStatusAgree) 
 
     // The counters moved by exactly what happened.
     auto moved = [&](const std::string& series) {
-        const double b = sample_value(before, series);
-        return sample_value(after, series) - (std::isnan(b) ? 0.0 : b);
+        const double b = node_sample(before, series);
+        return node_sample(after, series) - (std::isnan(b) ? 0.0 : b);
     };
     EXPECT_EQ(moved("generation_success_total"), 5);
     EXPECT_EQ(moved("generation_failure_total{reason=\"validate\"}"), 2);
@@ -458,13 +470,13 @@ TEST_F(DaemonObservabilityTest, AfterRealJobsMetricsLogsDatabaseAndStatusAgree) 
     EXPECT_EQ(moved("image_original_size_bytes_count{tool=\"web\"}"), 7);
     EXPECT_EQ(moved("image_original_size_bytes_sum{tool=\"web\"}"), dropped_bytes);
     // Sampled from the database (by the background check), the queue and the watcher.
-    EXPECT_EQ(sample_value(after, "imgspool_jobs{state=\"complete\"}"), 5);
-    EXPECT_EQ(sample_value(after, "imgspool_jobs{state=\"failed\"}"), 2);
-    EXPECT_EQ(sample_value(after, "imgspool_jobs{state=\"pending\"}"), 0);
-    EXPECT_EQ(sample_value(after, "imgspool_jobs{state=\"processing\"}"), 0);
-    EXPECT_EQ(sample_value(after, "imgspool_queue_depth"), 0);
-    EXPECT_EQ(sample_value(after, "imgspool_workers_busy"), 0);
-    EXPECT_EQ(sample_value(after, "imgspool_inotify_overflows_total"), 0);
+    EXPECT_EQ(node_sample(after, "imgspool_jobs{state=\"complete\"}"), 5);
+    EXPECT_EQ(node_sample(after, "imgspool_jobs{state=\"failed\"}"), 2);
+    EXPECT_EQ(node_sample(after, "imgspool_jobs{state=\"pending\"}"), 0);
+    EXPECT_EQ(node_sample(after, "imgspool_jobs{state=\"processing\"}"), 0);
+    EXPECT_EQ(node_sample(after, "imgspool_queue_depth"), 0);
+    EXPECT_EQ(node_sample(after, "imgspool_workers_busy"), 0);
+    EXPECT_EQ(node_sample(after, "imgspool_inotify_overflows_total"), 0);
     // Uploaded: the rendered sets' bytes as the database recorded them; nothing for the hit.
     const auto uploaded =
         sql_rows(db(),
@@ -473,6 +485,16 @@ TEST_F(DaemonObservabilityTest, AfterRealJobsMetricsLogsDatabaseAndStatusAgree) 
     ASSERT_EQ(uploaded.size(), 1u);
     EXPECT_GT(moved("imgspool_bytes_uploaded_total"), 0);
     EXPECT_EQ(moved("imgspool_bytes_uploaded_total"), std::stod(uploaded[0]));
+
+    // Which daemon this is; SQLite has no sessions to re-establish.
+    char host[256] = {};
+    ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+    EXPECT_NE(
+        after.find(std::string("imgspool_node_info{node=\"obs\",host=\"") + host + "\",version=\""),
+        std::string::npos)
+        << after;
+    EXPECT_NE(after.find(",database=\"sqlite\"} 1\n"), std::string::npos) << after;
+    EXPECT_EQ(node_sample(after, "imgspool_db_reconnects_total"), 0);
 
     // A real Prometheus text parser accepts the exposition.
     const Output promtool = promtool_check(tmp_.path(), after);
@@ -723,15 +745,15 @@ TEST_F(DaemonObservabilityTest, S3SecretsNeverReachLogsAndAnUnreachableStoreIsNo
     ASSERT_TRUE(wait_until(
         [&] {
             metrics = http_get(port, "/metrics").body;
-            return sample_value(metrics, "imgspool_deferrals_total{stage=\"store\"}") >= 1;
+            return node_sample(metrics, "imgspool_deferrals_total{stage=\"store\"}") >= 1;
         },
         20s))
         << metrics << read_text(err_log);
     // An unreachable store defers the job (it waits for the store), it does not fail it.
-    EXPECT_EQ(sample_value(metrics, "generation_success_total"), 0);
-    EXPECT_EQ(sample_value(metrics, "generation_failure_total{reason=\"store\"}"), 0);
-    EXPECT_EQ(sample_value(metrics, "imgspool_failed_files_total"), 0);
-    EXPECT_EQ(sample_value(metrics, "imgspool_bytes_uploaded_total"), 0);
+    EXPECT_EQ(node_sample(metrics, "generation_success_total"), 0);
+    EXPECT_EQ(node_sample(metrics, "generation_failure_total{reason=\"store\"}"), 0);
+    EXPECT_EQ(node_sample(metrics, "imgspool_failed_files_total"), 0);
+    EXPECT_EQ(node_sample(metrics, "imgspool_bytes_uploaded_total"), 0);
     EXPECT_EQ(promtool_check(tmp_.path(), metrics).code, 0);
 
     daemon.signal(SIGINT);

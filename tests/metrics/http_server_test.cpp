@@ -206,9 +206,10 @@ TEST(HttpServer, HealthzAnswersAtOnceWhileReadyzAndMetricsHang) {
 
 // The real exposition, after real-looking jobs, scraped over HTTP and checked by promtool.
 // Every line promtool prints fails the test: parse errors and lint problems alike, because the
-// metric set is lint-clean and should stay so.
+// metric set is lint-clean and should stay so. As the daemon serves it: with its node label.
 TEST(HttpServer, ImgspoolExpositionPassesPromtool) {
-    ImgspoolMetrics metrics;
+    ImgspoolMetrics metrics(
+        NodeInfo{.node = "a", .host = "h", .version = "0.1.0", .database = "sqlite"});
     JobOutcome ok;
     ok.upload_id = "u1";
     ok.profile = "web \"quoted\"\\path";
@@ -234,8 +235,10 @@ TEST(HttpServer, ImgspoolExpositionPassesPromtool) {
     ASSERT_TRUE(server.start().ok());
     const Reply r = request(server.port(), "/metrics");
     ASSERT_EQ(r.status, 200) << r.error;
-    EXPECT_EQ(testing::sample_value(r.body, "generation_success_total"), 1);
-    EXPECT_EQ(testing::sample_value(r.body, "generation_failure_total{reason=\"validate\"}"), 1);
+    EXPECT_EQ(testing::sample_value(r.body, "generation_success_total{node=\"a\"}"), 1);
+    EXPECT_EQ(
+        testing::sample_value(r.body, "generation_failure_total{node=\"a\",reason=\"validate\"}"),
+        1);
 
     const auto [status, output] = promtool_check(r.body);
     EXPECT_EQ(status, 0) << output << "\n--- exposition ---\n" << r.body;

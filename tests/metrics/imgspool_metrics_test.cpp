@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sstream>
+#include <string>
 
 #include "tests/metrics/exposition.hpp"
 
@@ -171,6 +173,48 @@ TEST(ImgspoolMetrics, SamplesSetGaugesAndTotals) {
     EXPECT_EQ(sample_value(t, "imgspool_queue_depth"), 0);
     EXPECT_EQ(sample_value(t, "imgspool_jobs{state=\"complete\"}"), 7);
     EXPECT_EQ(sample_value(t, "imgspool_rescans_total"), 12);
+}
+
+// Several daemons scraped into one Prometheus: every sample says which node it is from, the node
+// label first, and imgspool_node_info tells the rest.
+TEST(ImgspoolMetrics, WithANodeEverySampleCarriesItFirstAndNodeInfoSaysTheRest) {
+    ImgspoolMetrics m(
+        NodeInfo{.node = "a", .host = "host-1", .version = "1.2.3", .database = "postgresql"});
+    m.job_finished(rendered("u1"));
+    m.job_finished(failed("u2", Stage::store));
+    m.http_answered("image", 503);
+    m.sample({.jobs_by_state = std::map<std::string, std::int64_t>{{"complete", 1}},
+              .db_reconnects_total = 4});
+    const std::string text = m.render();
+
+    std::istringstream lines(text);
+    std::string line;
+    int samples = 0;
+    while (std::getline(lines, line)) {
+        if (line.starts_with("#")) continue;
+        ++samples;
+        const auto brace = line.find('{');
+        ASSERT_NE(brace, std::string::npos) << "a sample without labels: " << line;
+        EXPECT_EQ(line.compare(brace, 9, "{node=\"a\""), 0) << line;
+        EXPECT_TRUE(line[brace + 9] == ',' || line[brace + 9] == '}') << line;
+    }
+    EXPECT_GT(samples, 50) << text;
+    EXPECT_EQ(sample_value(text,
+                           "imgspool_node_info{node=\"a\",host=\"host-1\",version=\"1.2.3\","
+                           "database=\"postgresql\"}"),
+              1)
+        << text;
+    EXPECT_EQ(sample_value(text, "imgspool_db_reconnects_total{node=\"a\"}"), 4);
+    EXPECT_EQ(sample_value(text, "imgspool_jobs{node=\"a\",state=\"complete\"}"), 1);
+    EXPECT_EQ(sample_value(text, "generation_failure_total{node=\"a\",reason=\"store\"}"), 1);
+}
+
+TEST(ImgspoolMetrics, WithoutANodeNoNodeLabelNoNodeInfoAndNoReconnectsYet) {
+    ImgspoolMetrics m;
+    const std::string text = m.render();
+    EXPECT_EQ(text.find("node="), std::string::npos) << text;
+    EXPECT_EQ(text.find("imgspool_node_info{"), std::string::npos) << text;
+    EXPECT_EQ(sample_value(text, "imgspool_db_reconnects_total"), 0);
 }
 
 }  // namespace

@@ -62,6 +62,59 @@ TEST(Registry, FamiliesWithoutLabelsShowZeroFromTheStart) {
               "# TYPE by_reason_total counter\n");
 }
 
+// One daemon among several in one Prometheus: node="a" goes first in every sample, histogram
+// buckets included (le stays last), escaped like any label value.
+TEST(Registry, ConstantLabelsComeFirstInEverySample) {
+    Registry r;
+    r.counter("jobs_total", "Jobs done.", {"spool"}).labels({"photos"}).inc();
+    r.gauge("queue_depth", "Files waiting.").get().set(2);
+    r.set_const_labels({{"node", "a"}, {"site", "x\"y"}});
+    auto& h = r.histogram("duration_seconds", "Time per job.", {"tool"}, {1});
+    h.labels({"web"}).observe(0.5);
+    r.histogram("size_bytes", "Sizes.", {}, {10});
+
+    EXPECT_EQ(r.render(),
+              "# HELP jobs_total Jobs done.\n"
+              "# TYPE jobs_total counter\n"
+              "jobs_total{node=\"a\",site=\"x\\\"y\",spool=\"photos\"} 1\n"
+              "# HELP queue_depth Files waiting.\n"
+              "# TYPE queue_depth gauge\n"
+              "queue_depth{node=\"a\",site=\"x\\\"y\"} 2\n"
+              "# HELP duration_seconds Time per job.\n"
+              "# TYPE duration_seconds histogram\n"
+              "duration_seconds_bucket{node=\"a\",site=\"x\\\"y\",tool=\"web\",le=\"1\"} 1\n"
+              "duration_seconds_bucket{node=\"a\",site=\"x\\\"y\",tool=\"web\",le=\"+Inf\"} 1\n"
+              "duration_seconds_sum{node=\"a\",site=\"x\\\"y\",tool=\"web\"} 0.5\n"
+              "duration_seconds_count{node=\"a\",site=\"x\\\"y\",tool=\"web\"} 1\n"
+              "# HELP size_bytes Sizes.\n"
+              "# TYPE size_bytes histogram\n"
+              "size_bytes_bucket{node=\"a\",site=\"x\\\"y\",le=\"10\"} 0\n"
+              "size_bytes_bucket{node=\"a\",site=\"x\\\"y\",le=\"+Inf\"} 0\n"
+              "size_bytes_sum{node=\"a\",site=\"x\\\"y\"} 0\n"
+              "size_bytes_count{node=\"a\",site=\"x\\\"y\"} 0\n");
+
+    r.set_const_labels({{"node", "b"}});  // replaces, not adds
+    EXPECT_NE(r.render().find("queue_depth{node=\"b\"} 2\n"), std::string::npos) << r.render();
+    r.set_const_labels({});
+    EXPECT_NE(r.render().find("queue_depth 2\n"), std::string::npos) << r.render();
+}
+
+TEST(Registry, ConstantLabelsRejectBadAndClashingNames) {
+    Registry r;
+    r.counter("jobs_total", "Jobs done.", {"spool"});
+    EXPECT_THROW(r.set_const_labels({{"spool", "x"}}), std::invalid_argument);
+    EXPECT_THROW(r.set_const_labels({{"le", "1"}}), std::invalid_argument);
+    EXPECT_THROW(r.set_const_labels({{"__name__", "x"}}), std::invalid_argument);
+    EXPECT_THROW(r.set_const_labels({{"no-de", "x"}}), std::invalid_argument);
+    EXPECT_THROW(r.set_const_labels({{"node", "a"}, {"node", "b"}}), std::invalid_argument);
+    r.set_const_labels({{"node", "a"}});
+    EXPECT_THROW(r.set_const_labels({{"node", "b"}, {"spool", "x"}}), std::invalid_argument);
+    EXPECT_THROW(r.gauge("per_node", "Clashes.", {"node"}), std::invalid_argument);
+    // A refused call changes nothing.
+    r.gauge("busy", "Busy.").get().set(1);
+    EXPECT_NE(r.render().find("busy{node=\"a\"} 1\n"), std::string::npos) << r.render();
+}
+
 TEST(Registry, EscapesLabelValuesAndHelp) {
     EXPECT_EQ(escape_label_value("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
     Registry r;

@@ -63,8 +63,9 @@ class FakeBackend : public UploadBackend {
         ids_.push_back(id);
         return std::string(id);
     }
-    std::optional<ImageView> image(const std::string& upload_id) override {
+    Result<std::optional<ImageView>> image(const std::string& upload_id) override {
         std::lock_guard lock(mutex_);
+        if (image_error_) return *image_error_;
         for (std::size_t i = 0; i < ids_.size(); ++i) {
             if (ids_[i] != upload_id) continue;
             ImageView v;
@@ -76,9 +77,9 @@ class FakeBackend : public UploadBackend {
             v.user_id = accepted_[i].user_id;
             v.variants.push_back({"small", "webp", 320, 240, 1234, "https://cdn.test/small.webp"});
             v.variants.push_back({"large", "jpeg", 1280, 960, 98765, "https://cdn.test/large.jpg"});
-            return v;
+            return std::optional<ImageView>(std::move(v));
         }
-        return std::nullopt;
+        return std::optional<ImageView>();
     }
     Status check_manifest(std::string_view text) override {
         const json parsed = json::parse(text, nullptr, false);
@@ -94,6 +95,10 @@ class FakeBackend : public UploadBackend {
     void set_busy(std::optional<std::string> reason) {
         std::lock_guard lock(mutex_);
         busy_ = std::move(reason);
+    }
+    void set_image_error(std::optional<Error> e) {
+        std::lock_guard lock(mutex_);
+        image_error_ = std::move(e);
     }
     void set_accept_error(std::optional<Error> e) {
         std::lock_guard lock(mutex_);
@@ -128,6 +133,7 @@ class FakeBackend : public UploadBackend {
     std::mutex mutex_;
     std::optional<std::string> busy_;
     std::optional<Error> accept_error_;
+    std::optional<Error> image_error_;
     std::vector<PreparedUpload> accepted_;
     std::vector<std::string> ids_;
 };
@@ -586,6 +592,26 @@ TEST_F(UploadServerTest, ShowsAKnownImageAndAnswers404ForOthers) {
     get.path = "/images/..%2F..%2Fetc";
     EXPECT_EQ(perform(server_->port(), get).status, 404);
     get.path = "/nothing-here";
+    EXPECT_EQ(perform(server_->port(), get).status, 404);
+}
+
+// A record that cannot be read (the database is down) is no unknown job: 503 + Retry-After
+// while it passes, 500 when it does not, and 404 again once the backend answers.
+TEST_F(UploadServerTest, AnUnreadableRecordIs503WithRetryAfterNot404) {
+    start();
+    Request get;
+    get.method = "GET";
+    get.path = "/images/00000000-0000-4000-8000-000000000999";
+    backend_->set_image_error(make_transient(Stage::commit, "the job record cannot be read now"));
+    const Reply down = perform(server_->port(), get);
+    EXPECT_EQ(down.status, 503) << down.body;
+    EXPECT_EQ(down.headers.at("retry-after"), "1");
+    EXPECT_EQ(down.parsed().at("error"), "the job record cannot be read now");
+
+    backend_->set_image_error(make_error(Stage::commit, "the job record cannot be read"));
+    EXPECT_EQ(perform(server_->port(), get).status, 500);
+
+    backend_->set_image_error(std::nullopt);
     EXPECT_EQ(perform(server_->port(), get).status, 404);
 }
 
