@@ -12,8 +12,9 @@ namespace imgspool {
 
 bool uses_postgresql(const Config& config);
 
-// Opens it, creating or migrating its schema. PostgreSQL keeps [database] pool_size connections,
-// or one per worker plus three (watcher, HTTP drop-in, health and status threads) when 0.
+// Opens it as [daemon] node, creating or migrating its schema. PostgreSQL keeps [database]
+// pool_size connections, or one per worker plus three (watcher, HTTP drop-in, health and status
+// threads) when 0.
 Result<std::unique_ptr<JobDb>> open_job_db(const Config& config);
 
 }  // namespace imgspool

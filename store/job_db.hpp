@@ -22,6 +22,8 @@ class JobDb {
 
     // What the daemon logs and check-config prints: backend and place, never a secret.
     virtual std::string describe() const = 0;
+    // The node this JobDb writes as: new rows are its, and it updates only its own rows.
+    virtual const std::string& node() const = 0;
 
     // pending row; a second insert of the same upload_id is a no-op (recovery re-inserts).
     // request: what an HTTP upload's form said, recorded at accept time; drops leave it
@@ -30,8 +32,18 @@ class JobDb {
     virtual Status insert_job(const std::string& upload_id, const std::string& spool,
                               const std::string& source_name, const std::string& profile,
                               const JobRequest& request = {}) = 0;
-    // Removes the row of a job whose file could not be claimed after all (never started).
+    // The claim of a dropped file: inserts the pending row owned by this node unless a row with
+    // (spool, claim_key) exists. true: this node has it; false: another node (or an earlier run)
+    // has it. The key stays with the row, so a file's identity is claimed once.
+    virtual Result<bool> insert_claim(const std::string& upload_id, const std::string& spool,
+                                      const std::string& source_name, const std::string& profile,
+                                      const std::string& claim_key) = 0;
+    // Removes the row of a job whose file could not be claimed after all (never started), which
+    // frees its claim key.
     virtual Status forget_unclaimed(const std::string& upload_id) = 0;
+    // Ownership: forget_unclaimed and every update below touch only this node's rows. A job of
+    // another node is refused with a permanent Stage::lease error ("... the job now belongs to
+    // node b (adopted from a)"), whatever its status: the claim passed to that node.
     // The updates below are refused (Stage::commit error) for an unknown or a complete job.
     // status processing and attempts + 1: counted before the run, so a run that kills the
     // daemon is known at the next start.
@@ -70,7 +82,8 @@ class JobDb {
     virtual Result<std::optional<JobRecord>> find(const std::string& upload_id) = 0;
     // Jobs per status, every status present (0 when none), plus "waiting" files.
     virtual Result<std::map<std::string, std::int64_t>> counts_by_status() = 0;
-    virtual Result<std::vector<JobRecord>> unfinished() = 0;  // pending or processing, oldest first
+    // This node's pending or processing jobs, oldest first.
+    virtual Result<std::vector<JobRecord>> unfinished() = 0;
 
     // The views, as `imgspool status` shows them; errors name the view.
     virtual Result<std::vector<InFlightJob>> jobs_in_flight() = 0;  // oldest first
@@ -81,11 +94,30 @@ class JobDb {
     virtual Result<std::vector<DeferredJob>> jobs_deferred() = 0;  // soonest first
     virtual Result<std::vector<WaitingFile>> waiting_files() = 0;  // oldest first
 
-    // Replaces the whole waiting_files table with `files` (one transaction).
+    // Replaces this node's rows of waiting_files with `files` (one transaction); other nodes'
+    // rows stay.
     virtual Status replace_waiting_files(const std::vector<WaitingFile>& files) = 0;
 
+    // ---- nodes: who shares the database, and whose jobs are orphans ----
+    // Takes the node name for this process. Taken when no row holds it, the holder stopped, its
+    // heartbeat is older than its lease_s, it ran on this host with this state_dir (this process
+    // holds that state_dir's lock, so it is dead), or it ran on this host and its pid is gone.
+    // Otherwise a live holder refuses: a permanent Stage::config error naming host, pid and
+    // heartbeat age.
+    virtual Status register_node(const NodeRegistration& me) = 0;
+    // heartbeat_at = now (database clock) + counters; a permanent Stage::lease error when another
+    // instance holds the name (or none registered it).
+    virtual Status heartbeat(const NodeCounters& counters) = 0;
+    // Clean stop: state = 'stopped', so other nodes adopt this node's queued jobs at once.
+    virtual Status leave() = 0;
+    // Up to `limit` unfinished jobs of nodes that stopped or are silent past their lease_s, now
+    // this node's (FOR UPDATE SKIP LOCKED on PostgreSQL, so adopters share them); processing rows
+    // get crashes + 1, and all become pending. Oldest first.
+    virtual Result<std::vector<AdoptedJob>> adopt_orphans(int limit) = 0;
+    virtual Result<std::vector<NodeStatus>> nodes() = 0;  // node_status, by node name
+
     // The schema version this build writes; opening migrates older databases up to it.
-    static constexpr int schema_version = 3;
+    static constexpr int schema_version = 4;
 
   protected:
     JobDb() = default;

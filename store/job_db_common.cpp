@@ -1,5 +1,10 @@
 #include "store/job_db_common.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
 #include <cstdio>
 #include <ctime>
 
@@ -43,6 +48,35 @@ Status check_metadata(const std::string& upload_id, const std::string& metadata_
                           "metadata of upload " + upload_id + " must be a JSON object");
     }
     return ok_status();
+}
+
+std::string local_node_name() {
+    std::array<char, 256> host{};
+    if (::gethostname(host.data(), host.size() - 1) != 0 || host[0] == '\0') return "localhost";
+    return host.data();
+}
+
+Status may_take_node(const std::string& node, const NodeHolder& holder,
+                     const NodeRegistration& me) {
+    if (holder.state == "stopped" || holder.silent) return ok_status();
+    if (holder.host == me.host) {
+        // This process holds the state_dir's exclusive lock: its previous holder is dead (a
+        // restart). Another state_dir on this host is another daemon, dead only if its pid is.
+        if (holder.state_dir == me.state_dir) return ok_status();
+        if (holder.pid > 0 && ::kill(static_cast<pid_t>(holder.pid), 0) != 0 && errno == ESRCH) {
+            return ok_status();
+        }
+    }
+    return make_error(Stage::config, "node \"" + node + "\" is alive on host " + holder.host +
+                                         " (pid " + std::to_string(holder.pid) + ", heartbeat " +
+                                         std::to_string(holder.heartbeat_age_s) +
+                                         " s ago); give this host another [daemon] node");
+}
+
+std::string owned_by(const std::string& node, const std::string& adopted_from) {
+    std::string text = "the job now belongs to node " + node;
+    if (!adopted_from.empty()) text += " (adopted from " + adopted_from + ")";
+    return text;
 }
 
 }  // namespace imgspool

@@ -60,6 +60,8 @@ struct JobRecord {
     std::string last_error;              // deferred: why the last run could not finish
     std::vector<StoredVariant> outputs;  // filled by find() for complete jobs
     JobRequest request;                  // request.profile is the same as profile
+    std::string node;                    // the node that owns the job (writes its updates)
+    std::string adopted_from;            // the node whose death handed it over (last one); ""
 };
 
 // Rows of the views the sqlite3 CLI reads too (docs/queries.md).
@@ -72,6 +74,7 @@ struct InFlightJob {  // jobs_in_flight
     std::string created_at;
     std::string updated_at;
     std::int64_t age_s = 0;  // seconds since created_at
+    std::string node;
 };
 
 struct DeferredJob {  // jobs_deferred
@@ -81,6 +84,7 @@ struct DeferredJob {  // jobs_deferred
     int attempts = 0;
     std::string next_attempt_at;
     std::string last_error;
+    std::string node;
 };
 
 // A file in an inbox that is not whole yet (waiting_files).
@@ -99,6 +103,7 @@ struct FailedJob {  // failures_today
     std::string stage;
     std::string reason;
     std::string failed_at;
+    std::string node;
 };
 
 struct HourThroughput {  // throughput_per_hour
@@ -112,6 +117,41 @@ struct CacheHitRate {  // cache_hit_rate, over all complete jobs
     std::int64_t hits = 0;
     std::int64_t misses = 0;
     double hit_rate_pct = 0;  // rounded to 0.1
+};
+
+struct NodeRegistration {   // who this process is (nodes table), written by register_node
+    std::string host;       // gethostname()
+    std::string instance;   // a fresh id per process start (new_upload_id())
+    std::string state_dir;  // with host: proves a restart of the same daemon
+    std::int64_t pid = 0;
+    std::string version;  // IMGSPOOL_VERSION
+    int workers = 1;
+    int lease_s = 30;         // silence after which other nodes adopt this node's jobs
+    std::string cache_scope;  // short hash of key_template + store describe (§5), "" allowed
+};
+
+struct NodeCounters {  // what a heartbeat reports
+    std::int64_t in_flight = 0;
+    std::int64_t queue_depth = 0;
+};
+
+struct NodeStatus {                        // node_status view, one row per node
+    std::string node, host, state;         // state: alive | lost (alive but heartbeat older
+                                           // than lease_s) | stopped
+    std::string started_at, heartbeat_at;  // ISO UTC like every other time
+    std::int64_t heartbeat_age_s = 0;
+    int lease_s = 0, workers = 0;
+    std::int64_t in_flight = 0;  // this node's pending+processing rows in upload_jobs
+    std::int64_t done_last_hour = 0, failed_last_hour = 0;
+    double jobs_per_s = 0;  // completed over the last 5 minutes / 300
+    std::string version, cache_scope;
+};
+
+// A job adopt_orphans took over: the record as it is now (node = the adopter) and its former
+// owner.
+struct AdoptedJob {
+    JobRecord record;
+    std::string from_node;
 };
 
 }  // namespace imgspool

@@ -24,7 +24,7 @@ SELECT j.id, j.spool, j.source_name, j.source_hash, j.status, j.progress, j.erro
        j.error_stage, j.original_size, j.width, j.height, j.format, j.profile, j.created_at,
        j.updated_at, j.completed_at, j.cache_hit, j.duration_ms, i.outputs, j.attempts,
        j.crashes, j.next_attempt_at, j.last_error, j.origin, j.source_url, j.user_id, j.tool,
-       j.ref, j.metadata, j.client_name
+       j.ref, j.metadata, j.client_name, j.node, j.adopted_from
 FROM upload_jobs j LEFT JOIN images i ON i.upload_id = j.id
 )sql";
 
@@ -60,6 +60,8 @@ Result<JobRecord> read_job(const Statement& row) {
     job.request.metadata_json = row.text(28);
     job.request.client_name = row.text(29);
     job.request.profile = job.profile;
+    job.node = row.text(30);
+    job.adopted_from = row.text(31);
     if (std::string outputs = row.text(18); !outputs.empty()) {
         auto variants = variants_from_json(outputs);
         if (!variants) return variants.error();
@@ -106,38 +108,87 @@ void bind_request(Statement& stmt, int first, const JobRequest& request) {
     bind_optional(stmt, first + 6, request.client_name);
 }
 
-// Why an update guarded by "status <> 'complete'" changed no row.
-Error refusal(sqlite3* db, const std::string& upload_id, std::string_view what) {
-    std::string prefix = "cannot " + std::string(what) + " for upload " + upload_id + ": ";
-    auto stmt = Statement::prepare(db, "SELECT status FROM upload_jobs WHERE id = ?1");
+// Who owns a job, when it exists.
+struct Owner {
+    std::string status, node, adopted_from;
+};
+
+Result<std::optional<Owner>> owner_of(sqlite3* db, const std::string& upload_id) {
+    auto stmt =
+        Statement::prepare(db, "SELECT status, node, adopted_from FROM upload_jobs WHERE id = ?1");
     if (!stmt) return stmt.error();
     stmt->bind(1, upload_id);
     auto row = stmt->step();
     if (!row) return row.error();
-    if (!*row) return make_error(Stage::commit, prefix + "no such job in the database");
-    return make_error(Stage::commit, prefix + "the job is already " + stmt->text(0));
+    if (!*row) return std::optional<Owner>();
+    return std::optional(Owner{stmt->text(0), stmt->text(1), stmt->text(2)});
 }
 
-// Runs an UPDATE whose ?1 is the upload id and whose WHERE refuses complete jobs.
-Status update_unfinished(sqlite3* db, std::string_view sql, const std::string& upload_id,
-                         std::string_view what, const std::function<void(Statement&)>& bind) {
+// Why an update guarded by "node = me AND status <> 'complete'" changed no row: the job is
+// another node's (checked first, whatever its status), unknown, or finished.
+Error refusal(sqlite3* db, const std::string& node, const std::string& upload_id,
+              std::string_view what) {
+    std::string prefix = "cannot " + std::string(what) + " for upload " + upload_id + ": ";
+    auto owner = owner_of(db, upload_id);
+    if (!owner) return owner.error();
+    if (!*owner) return make_error(Stage::commit, prefix + "no such job in the database");
+    if ((*owner)->node != node) {
+        return make_error(Stage::lease, prefix + owned_by((*owner)->node, (*owner)->adopted_from));
+    }
+    return make_error(Stage::commit, prefix + "the job is already " + (*owner)->status);
+}
+
+// Runs an UPDATE whose ?1 is the upload id, ?2 this node, and whose WHERE refuses other nodes'
+// and complete jobs.
+Status update_unfinished(sqlite3* db, const std::string& node, std::string_view sql,
+                         const std::string& upload_id, std::string_view what,
+                         const std::function<void(Statement&)>& bind) {
     auto stmt = Statement::prepare(db, sql);
     if (!stmt) return stmt.error();
     stmt->bind(1, upload_id);
+    stmt->bind(2, node);
     bind(*stmt);
     if (auto st = stmt->run(); !st) return st;
-    if (stmt->changes() == 0) return refusal(db, upload_id, what);
+    if (stmt->changes() == 0) return refusal(db, node, upload_id, what);
     return ok_status();
 }
 
-Status migrate(sqlite3* db, const std::filesystem::path& file) {
+// Runs a statement with ?1 bound to `text`.
+Status run_with(sqlite3* db, std::string_view sql, const std::string& text) {
+    auto stmt = Statement::prepare(db, sql);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, text);
+    return stmt->run();
+}
+
+// One daemon per SQLite file (the state_dir lock), so every unfinished job is the opening
+// node's: a renamed host must not strand its jobs, and rows from before version 4 get a node.
+// Waiting files of another name are a watcher's view nobody runs any more.
+Status own_rows(sqlite3* db, const std::string& node) {
+    if (auto st = run_with(db, R"sql(
+        UPDATE upload_jobs SET node = ?1
+        WHERE node <> ?1 AND (node = '' OR status IN ('pending', 'processing')))sql",
+                           node);
+        !st) {
+        return st;
+    }
+    if (auto st = run_with(db, "UPDATE waiting_files SET node = ?1 WHERE node = ''", node); !st) {
+        return st;
+    }
+    return run_with(db, "DELETE FROM waiting_files WHERE node <> ?1", node);
+}
+
+Status migrate(sqlite3* db, const std::filesystem::path& file, const std::string& node) {
     auto tx = sqlite::Transaction::begin(db);
     if (!tx) return tx.error();
-    auto stmt = Statement::prepare(db, "PRAGMA user_version");
-    if (!stmt) return stmt.error();
-    auto row = stmt->step();
-    if (!row) return row.error();
-    auto version = static_cast<int>(stmt->int64(0));
+    int version = 0;
+    {  // finished before the migrations run: DROP TABLE refuses while a statement is active
+        auto stmt = Statement::prepare(db, "PRAGMA user_version");
+        if (!stmt) return stmt.error();
+        auto row = stmt->step();
+        if (!row) return row.error();
+        version = static_cast<int>(stmt->int64(0));
+    }
     auto migrations = sqlite_job_db_migrations();
     if (version > static_cast<int>(migrations.size())) {
         return make_error(Stage::commit,
@@ -152,6 +203,7 @@ Status migrate(sqlite3* db, const std::filesystem::path& file) {
         std::string set = "PRAGMA user_version = " + std::to_string(v + 1);
         if (auto st = sqlite::exec(db, set.c_str()); !st) return st;
     }
+    if (auto st = own_rows(db, node); !st) return st;
     return tx->commit();
 }
 
@@ -199,8 +251,8 @@ void SqliteJobDb::Closer::operator()(sqlite3* db) const {
     sqlite3_close(db);
 }
 
-SqliteJobDb::SqliteJobDb(Handle db, std::filesystem::path file)
-    : db_(std::move(db)), file_(std::move(file)) {}
+SqliteJobDb::SqliteJobDb(Handle db, std::filesystem::path file, std::string node)
+    : db_(std::move(db)), file_(std::move(file)), node_(std::move(node)) {}
 
 SqliteJobDb::~SqliteJobDb() = default;
 
@@ -208,7 +260,12 @@ std::string SqliteJobDb::describe() const {
     return "sqlite " + file_.string();
 }
 
-Result<std::unique_ptr<SqliteJobDb>> SqliteJobDb::open(const std::filesystem::path& file) {
+const std::string& SqliteJobDb::node() const {
+    return node_;
+}
+
+Result<std::unique_ptr<SqliteJobDb>> SqliteJobDb::open(const std::filesystem::path& file,
+                                                       const std::string& node) {
     if (file.has_parent_path()) {
         if (auto st = fs::make_dirs(file.parent_path()); !st) return st.error();
     }
@@ -223,8 +280,8 @@ Result<std::unique_ptr<SqliteJobDb>> SqliteJobDb::open(const std::filesystem::pa
     if (auto st = configure(db.get()); !st) {
         return make_error(Stage::commit, st.error().reason, file.string());
     }
-    if (auto st = migrate(db.get(), file); !st) return st.error();
-    return std::unique_ptr<SqliteJobDb>(new SqliteJobDb(std::move(db), file));
+    if (auto st = migrate(db.get(), file, node); !st) return st.error();
+    return std::unique_ptr<SqliteJobDb>(new SqliteJobDb(std::move(db), file, node));
 }
 
 Status SqliteJobDb::insert_job(const std::string& upload_id, const std::string& spool,
@@ -234,8 +291,8 @@ Status SqliteJobDb::insert_job(const std::string& upload_id, const std::string& 
     std::lock_guard lock(mutex_);
     auto stmt = Statement::prepare(db_.get(), R"sql(
         INSERT INTO upload_jobs (id, spool, source_name, profile, origin, source_url, user_id,
-                                 tool, ref, metadata, client_name)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                 tool, ref, metadata, client_name, node)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
         ON CONFLICT (id) DO NOTHING)sql");
     if (!stmt) return stmt.error();
     stmt->bind(1, upload_id);
@@ -243,25 +300,56 @@ Status SqliteJobDb::insert_job(const std::string& upload_id, const std::string& 
     stmt->bind(3, source_name);
     stmt->bind(4, request.profile.empty() ? profile : request.profile);
     bind_request(*stmt, 5, request);
+    stmt->bind(12, node_);
     return stmt->run();
+}
+
+Result<bool> SqliteJobDb::insert_claim(const std::string& upload_id, const std::string& spool,
+                                       const std::string& source_name, const std::string& profile,
+                                       const std::string& claim_key) {
+    std::lock_guard lock(mutex_);
+    auto stmt = Statement::prepare(db_.get(), R"sql(
+        INSERT INTO upload_jobs (id, spool, source_name, profile, node, claim_key)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        ON CONFLICT (spool, claim_key) WHERE claim_key IS NOT NULL DO NOTHING)sql");
+    if (!stmt) return stmt.error();
+    stmt->bind(1, upload_id);
+    stmt->bind(2, spool);
+    stmt->bind(3, source_name);
+    stmt->bind(4, profile);
+    stmt->bind(5, node_);
+    stmt->bind(6, claim_key);
+    if (auto st = stmt->run(); !st) return st.error();
+    return stmt->changes() == 1;
 }
 
 Status SqliteJobDb::forget_unclaimed(const std::string& upload_id) {
     std::lock_guard lock(mutex_);
     auto stmt = Statement::prepare(db_.get(), R"sql(
-        DELETE FROM upload_jobs WHERE id = ?1 AND status = 'pending' AND attempts = 0)sql");
+        DELETE FROM upload_jobs
+        WHERE id = ?1 AND node = ?2 AND status = 'pending' AND attempts = 0)sql");
     if (!stmt) return stmt.error();
     stmt->bind(1, upload_id);
-    return stmt->run();
+    stmt->bind(2, node_);
+    if (auto st = stmt->run(); !st) return st;
+    if (stmt->changes() == 1) return ok_status();
+    // Nothing to forget: gone or started is fine, another node's claim is not this node's to drop.
+    auto owner = owner_of(db_.get(), upload_id);
+    if (!owner) return owner.error();
+    if (*owner && (*owner)->node != node_) {
+        return make_error(Stage::lease, "cannot forget the unclaimed job " + upload_id + ": " +
+                                            owned_by((*owner)->node, (*owner)->adopted_from));
+    }
+    return ok_status();
 }
 
 Status SqliteJobDb::start_attempt(const std::string& upload_id) {
     std::lock_guard lock(mutex_);
-    return update_unfinished(db_.get(), R"sql(
+    return update_unfinished(db_.get(), node_, R"sql(
         UPDATE upload_jobs SET status = 'processing', error = NULL, error_stage = NULL,
                attempts = attempts + 1, next_attempt_at = NULL,
                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-        WHERE id = ?1 AND status <> 'complete')sql",
+        WHERE id = ?1 AND node = ?2 AND status <> 'complete')sql",
                              upload_id, "mark the job processing", [](Statement&) {});
 }
 
@@ -269,22 +357,22 @@ Status SqliteJobDb::defer(const std::string& upload_id, const Error& error,
                           std::chrono::system_clock::time_point next_attempt) {
     std::lock_guard lock(mutex_);
     return update_unfinished(
-        db_.get(), R"sql(
-        UPDATE upload_jobs SET status = 'pending', last_error = ?2, next_attempt_at = ?3,
+        db_.get(), node_, R"sql(
+        UPDATE upload_jobs SET status = 'pending', last_error = ?3, next_attempt_at = ?4,
                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-        WHERE id = ?1 AND status <> 'complete')sql",
+        WHERE id = ?1 AND node = ?2 AND status <> 'complete')sql",
         upload_id, "defer the job", [&](Statement& s) {
-            s.bind(2, std::string(stage_name(error.stage)) + ": " + printable_name(error.reason));
-            s.bind(3, iso_utc(next_attempt));
+            s.bind(3, std::string(stage_name(error.stage)) + ": " + printable_name(error.reason));
+            s.bind(4, iso_utc(next_attempt));
         });
 }
 
 Result<int> SqliteJobDb::record_crash(const std::string& upload_id) {
     std::lock_guard lock(mutex_);
-    auto st = update_unfinished(db_.get(), R"sql(
+    auto st = update_unfinished(db_.get(), node_, R"sql(
         UPDATE upload_jobs SET status = 'pending', crashes = crashes + 1,
                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-        WHERE id = ?1 AND status = 'processing')sql",
+        WHERE id = ?1 AND node = ?2 AND status = 'processing')sql",
                                 upload_id, "count the crash", [](Statement&) {});
     if (!st) return st.error();
     auto stmt = Statement::prepare(db_.get(), "SELECT crashes FROM upload_jobs WHERE id = ?1");
@@ -301,27 +389,27 @@ Status SqliteJobDb::set_progress(const std::string& upload_id, int progress) {
                                              " must be 0-100, not " + std::to_string(progress));
     }
     std::lock_guard lock(mutex_);
-    return update_unfinished(db_.get(), R"sql(
-        UPDATE upload_jobs SET progress = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-        WHERE id = ?1 AND status <> 'complete')sql",
+    return update_unfinished(db_.get(), node_, R"sql(
+        UPDATE upload_jobs SET progress = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE id = ?1 AND node = ?2 AND status <> 'complete')sql",
                              upload_id, "record progress",
-                             [&](Statement& s) { s.bind(2, std::int64_t{progress}); });
+                             [&](Statement& s) { s.bind(3, std::int64_t{progress}); });
 }
 
 Status SqliteJobDb::set_request(const std::string& upload_id, const JobRequest& request) {
     if (auto st = check_metadata(upload_id, request.metadata_json); !st) return st;
     std::lock_guard lock(mutex_);
-    return update_unfinished(db_.get(), R"sql(
-        UPDATE upload_jobs SET origin = ?2, source_url = ?3, user_id = ?4, tool = ?5, ref = ?6,
-               metadata = ?7, client_name = ?8, profile = coalesce(?9, profile),
+    return update_unfinished(db_.get(), node_, R"sql(
+        UPDATE upload_jobs SET origin = ?3, source_url = ?4, user_id = ?5, tool = ?6, ref = ?7,
+               metadata = ?8, client_name = ?9, profile = coalesce(?10, profile),
                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-        WHERE id = ?1 AND status <> 'complete')sql",
+        WHERE id = ?1 AND node = ?2 AND status <> 'complete')sql",
                              upload_id, "record the request", [&](Statement& s) {
-                                 bind_request(s, 2, request);
+                                 bind_request(s, 3, request);
                                  if (request.profile.empty())
-                                     s.bind_null(9);
+                                     s.bind_null(10);
                                  else
-                                     s.bind(9, request.profile);
+                                     s.bind(10, request.profile);
                              });
 }
 
@@ -329,16 +417,16 @@ Status SqliteJobDb::set_source(const std::string& upload_id, const std::string& 
                                std::uint64_t original_size, int width, int height,
                                const std::string& format) {
     std::lock_guard lock(mutex_);
-    return update_unfinished(db_.get(), R"sql(
-        UPDATE upload_jobs SET source_hash = ?2, original_size = ?3, width = ?4, height = ?5,
-               format = ?6, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-        WHERE id = ?1 AND status <> 'complete')sql",
+    return update_unfinished(db_.get(), node_, R"sql(
+        UPDATE upload_jobs SET source_hash = ?3, original_size = ?4, width = ?5, height = ?6,
+               format = ?7, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        WHERE id = ?1 AND node = ?2 AND status <> 'complete')sql",
                              upload_id, "record the source", [&](Statement& s) {
-                                 s.bind(2, source_hash);
-                                 s.bind(3, static_cast<std::int64_t>(original_size));
-                                 s.bind(4, std::int64_t{width});
-                                 s.bind(5, std::int64_t{height});
-                                 s.bind(6, format);
+                                 s.bind(3, source_hash);
+                                 s.bind(4, static_cast<std::int64_t>(original_size));
+                                 s.bind(5, std::int64_t{width});
+                                 s.bind(6, std::int64_t{height});
+                                 s.bind(7, format);
                              });
 }
 
@@ -354,15 +442,15 @@ Status SqliteJobDb::complete(const std::string& upload_id,
     sqlite3* db = db_.get();
     auto tx = sqlite::Transaction::begin(db);
     if (!tx) return tx.error();
-    auto st = update_unfinished(db, R"sql(
+    auto st = update_unfinished(db, node_, R"sql(
         UPDATE upload_jobs SET status = 'complete', progress = 100, error = NULL,
-               error_stage = NULL, cache_hit = ?2, duration_ms = ?3,
+               error_stage = NULL, cache_hit = ?3, duration_ms = ?4,
                completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-        WHERE id = ?1 AND status <> 'complete')sql",
+        WHERE id = ?1 AND node = ?2 AND status <> 'complete')sql",
                                 upload_id, "record the job complete", [&](Statement& s) {
-                                    s.bind(2, std::int64_t{cache_hit ? 1 : 0});
-                                    s.bind(3, duration_ms);
+                                    s.bind(3, std::int64_t{cache_hit ? 1 : 0});
+                                    s.bind(4, duration_ms);
                                 });
     if (!st) return st;
 
@@ -404,13 +492,13 @@ Status SqliteJobDb::complete(const std::string& upload_id,
 
 Status SqliteJobDb::fail(const std::string& upload_id, const Error& error) {
     std::lock_guard lock(mutex_);
-    return update_unfinished(db_.get(), R"sql(
-        UPDATE upload_jobs SET status = 'failed', error = ?2, error_stage = ?3,
+    return update_unfinished(db_.get(), node_, R"sql(
+        UPDATE upload_jobs SET status = 'failed', error = ?3, error_stage = ?4,
                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-        WHERE id = ?1 AND status <> 'complete')sql",
+        WHERE id = ?1 AND node = ?2 AND status <> 'complete')sql",
                              upload_id, "record the failure", [&](Statement& s) {
-                                 s.bind(2, printable_name(error.reason));
-                                 s.bind(3, std::string_view(stage_name(error.stage)));
+                                 s.bind(3, printable_name(error.reason));
+                                 s.bind(4, std::string_view(stage_name(error.stage)));
                              });
 }
 
@@ -457,21 +545,21 @@ Result<std::map<std::string, std::int64_t>> SqliteJobDb::counts_by_status() {
 Result<std::vector<JobRecord>> SqliteJobDb::unfinished() {
     std::lock_guard lock(mutex_);
     return select_jobs(db_.get(),
-                       "WHERE j.status IN ('pending', 'processing') "
+                       "WHERE j.node = ?1 AND j.status IN ('pending', 'processing') "
                        "ORDER BY j.created_at, j.rowid",
-                       [](Statement&) {});
+                       [&](Statement& s) { s.bind(1, node_); });
 }
 
 Result<std::vector<InFlightJob>> SqliteJobDb::jobs_in_flight() {
     std::lock_guard lock(mutex_);
     return select_rows<InFlightJob>(
         db_.get(), "jobs_in_flight",
-        "SELECT id, spool, source_name, status, progress, created_at, updated_at, age_s "
+        "SELECT id, spool, source_name, status, progress, created_at, updated_at, age_s, node "
         "FROM jobs_in_flight",
         [](const Statement& s) {
             return InFlightJob{
-                s.text(0), s.text(1), s.text(2), s.text(3), static_cast<int>(s.int64(4)),
-                s.text(5), s.text(6), s.int64(7)};
+                s.text(0), s.text(1), s.text(2),  s.text(3), static_cast<int>(s.int64(4)),
+                s.text(5), s.text(6), s.int64(7), s.text(8)};
         });
 }
 
@@ -479,9 +567,10 @@ Result<std::vector<FailedJob>> SqliteJobDb::failures_today() {
     std::lock_guard lock(mutex_);
     return select_rows<FailedJob>(
         db_.get(), "failures_today",
-        "SELECT id, spool, source_name, stage, reason, failed_at FROM failures_today",
+        "SELECT id, spool, source_name, stage, reason, failed_at, node FROM failures_today",
         [](const Statement& s) {
-            return FailedJob{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5)};
+            return FailedJob{s.text(0), s.text(1), s.text(2), s.text(3),
+                             s.text(4), s.text(5), s.text(6)};
         });
 }
 
@@ -502,10 +591,11 @@ Result<std::vector<DeferredJob>> SqliteJobDb::jobs_deferred() {
     std::lock_guard lock(mutex_);
     return select_rows<DeferredJob>(
         db_.get(), "jobs_deferred",
-        "SELECT id, spool, source_name, attempts, next_attempt_at, last_error FROM jobs_deferred",
+        "SELECT id, spool, source_name, attempts, next_attempt_at, last_error, node "
+        "FROM jobs_deferred",
         [](const Statement& s) {
             return DeferredJob{s.text(0), s.text(1), s.text(2), static_cast<int>(s.int64(3)),
-                               s.text(4), s.text(5)};
+                               s.text(4), s.text(5), s.text(6)};
         });
 }
 
@@ -525,17 +615,18 @@ Status SqliteJobDb::replace_waiting_files(const std::vector<WaitingFile>& files)
     sqlite3* db = db_.get();
     auto tx = sqlite::Transaction::begin(db);
     if (!tx) return tx.error();
-    if (auto st = sqlite::exec(db, "DELETE FROM waiting_files"); !st) return st;
+    if (auto st = run_with(db, "DELETE FROM waiting_files WHERE node = ?1", node_); !st) return st;
     for (const WaitingFile& f : files) {
         auto stmt = Statement::prepare(db, R"sql(
-            INSERT OR REPLACE INTO waiting_files (spool, source_name, size, reason, since)
-            VALUES (?1, ?2, ?3, ?4, ?5))sql");
+            INSERT OR REPLACE INTO waiting_files (spool, source_name, size, reason, since, node)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6))sql");
         if (!stmt) return stmt.error();
         stmt->bind(1, f.spool);
         stmt->bind(2, f.source_name);
         stmt->bind(3, static_cast<std::int64_t>(f.size));
         stmt->bind(4, f.reason);
         stmt->bind(5, f.since);
+        stmt->bind(6, node_);
         if (auto st = stmt->run(); !st) return st;
     }
     return tx->commit();
@@ -551,6 +642,171 @@ Result<CacheHitRate> SqliteJobDb::cache_hit_rate() {
     if (!rows) return rows.error();
     if (rows->size() != 1) return make_error(Stage::commit, "reading cache_hit_rate: no row");
     return rows->front();
+}
+
+Status SqliteJobDb::register_node(const NodeRegistration& me) {
+    std::lock_guard lock(mutex_);
+    sqlite3* db = db_.get();
+    auto tx = sqlite::Transaction::begin(db);
+    if (!tx) return tx.error();
+    auto held = Statement::prepare(db, R"sql(
+        SELECT host, state_dir, state, pid,
+               heartbeat_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || lease_s || ' seconds'),
+               CAST(round((julianday('now') - julianday(heartbeat_at)) * 86400) AS INTEGER)
+        FROM nodes WHERE node = ?1)sql");
+    if (!held) return held.error();
+    held->bind(1, node_);
+    auto row = held->step();
+    if (!row) return row.error();
+    if (*row) {
+        NodeHolder holder{held->text(0),  held->text(1),       held->text(2),
+                          held->int64(3), held->int64(4) != 0, held->int64(5)};
+        if (auto st = may_take_node(node_, holder, me); !st) return st;
+    }
+    auto take = Statement::prepare(db, R"sql(
+        INSERT INTO nodes (node, host, state_dir, instance, pid, version, workers, lease_s, state,
+                           cache_scope)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'alive', ?9)
+        ON CONFLICT (node) DO UPDATE SET
+            host = excluded.host, state_dir = excluded.state_dir, instance = excluded.instance,
+            pid = excluded.pid, version = excluded.version, workers = excluded.workers,
+            lease_s = excluded.lease_s, state = 'alive', cache_scope = excluded.cache_scope,
+            started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+            heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), in_flight = 0,
+            queue_depth = 0)sql");
+    if (!take) return take.error();
+    take->bind(1, node_);
+    take->bind(2, me.host);
+    take->bind(3, me.state_dir);
+    take->bind(4, me.instance);
+    take->bind(5, me.pid);
+    take->bind(6, me.version);
+    take->bind(7, std::int64_t{me.workers});
+    take->bind(8, std::int64_t{std::max(me.lease_s, 1)});
+    take->bind(9, me.cache_scope);
+    if (auto st = take->run(); !st) return st;
+    if (auto st = tx->commit(); !st) return st;
+    instance_ = me.instance;
+    return ok_status();
+}
+
+// Why a write guarded by "node = me AND instance = mine" changed no row.
+Error SqliteJobDb::taken_over(std::string_view what) {
+    auto stmt =
+        Statement::prepare(db_.get(), "SELECT instance, host, pid FROM nodes WHERE node = ?1");
+    if (!stmt) return stmt.error();
+    stmt->bind(1, node_);
+    auto row = stmt->step();
+    if (!row) return row.error();
+    std::string prefix = "cannot " + std::string(what) + " of node \"" + node_ + "\": ";
+    if (!*row || instance_.empty()) {
+        return make_error(Stage::lease, prefix + "this process never registered it");
+    }
+    return make_error(Stage::lease, prefix + "instance " + stmt->text(0) + " on host " +
+                                        stmt->text(1) + " (pid " + stmt->text(2) +
+                                        ") took it over");
+}
+
+Status SqliteJobDb::heartbeat(const NodeCounters& counters) {
+    std::lock_guard lock(mutex_);
+    auto stmt = Statement::prepare(db_.get(), R"sql(
+        UPDATE nodes SET heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), in_flight = ?3,
+                         queue_depth = ?4
+        WHERE node = ?1 AND instance = ?2)sql");
+    if (!stmt) return stmt.error();
+    stmt->bind(1, node_);
+    stmt->bind(2, instance_);
+    stmt->bind(3, counters.in_flight);
+    stmt->bind(4, counters.queue_depth);
+    if (auto st = stmt->run(); !st) return st;
+    if (stmt->changes() == 0) return taken_over("record the heartbeat");
+    return ok_status();
+}
+
+Status SqliteJobDb::leave() {
+    std::lock_guard lock(mutex_);
+    auto stmt = Statement::prepare(db_.get(), R"sql(
+        UPDATE nodes SET state = 'stopped', heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                         in_flight = 0, queue_depth = 0
+        WHERE node = ?1 AND instance = ?2)sql");
+    if (!stmt) return stmt.error();
+    stmt->bind(1, node_);
+    stmt->bind(2, instance_);
+    if (auto st = stmt->run(); !st) return st;
+    if (stmt->changes() == 0) return taken_over("record the stop");
+    return ok_status();
+}
+
+// One daemon per SQLite file, and open() made every unfinished row this node's, so this finds
+// something only when rows were written under another name since; it is still done right: the
+// same choice and update as on PostgreSQL, in one write transaction.
+Result<std::vector<AdoptedJob>> SqliteJobDb::adopt_orphans(int limit) {
+    std::vector<AdoptedJob> adopted;
+    if (limit <= 0) return adopted;
+    std::lock_guard lock(mutex_);
+    sqlite3* db = db_.get();
+    auto tx = sqlite::Transaction::begin(db);
+    if (!tx) return tx.error();
+    auto orphans = select_jobs(db, R"sql(
+        JOIN nodes n ON n.node = j.node
+        WHERE j.node <> ?1 AND j.status IN ('pending', 'processing')
+          AND (n.state = 'stopped'
+               OR n.heartbeat_at <
+                  strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || n.lease_s || ' seconds'))
+        ORDER BY j.created_at, j.rowid
+        LIMIT ?2)sql",
+                               [&](Statement& s) {
+                                   s.bind(1, node_);
+                                   s.bind(2, std::int64_t{limit});
+                               });
+    if (!orphans) return orphans.error();
+    for (const JobRecord& orphan : *orphans) {
+        auto stmt = Statement::prepare(db, R"sql(
+            UPDATE upload_jobs
+            SET adopted_from = node, node = ?2,
+                crashes = crashes + CASE WHEN status = 'processing' THEN 1 ELSE 0 END,
+                status = 'pending', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+            WHERE id = ?1)sql");
+        if (!stmt) return stmt.error();
+        stmt->bind(1, orphan.upload_id);
+        stmt->bind(2, node_);
+        if (auto st = stmt->run(); !st) return st.error();
+        auto now =
+            select_jobs(db, "WHERE j.id = ?1", [&](Statement& s) { s.bind(1, orphan.upload_id); });
+        if (!now) return now.error();
+        if (now->size() != 1) {
+            return make_error(Stage::commit, "adopting upload " + orphan.upload_id + ": row gone");
+        }
+        adopted.push_back(AdoptedJob{std::move(now->front()), orphan.node});
+    }
+    if (auto st = tx->commit(); !st) return st.error();
+    return adopted;
+}
+
+Result<std::vector<NodeStatus>> SqliteJobDb::nodes() {
+    std::lock_guard lock(mutex_);
+    return select_rows<NodeStatus>(db_.get(), "node_status", R"sql(
+        SELECT node, host, state, started_at, heartbeat_at, heartbeat_age_s, lease_s, workers,
+               in_flight, done_last_hour, failed_last_hour, jobs_per_s, version, cache_scope
+        FROM node_status)sql",
+                                   [](const Statement& s) {
+                                       NodeStatus n;
+                                       n.node = s.text(0);
+                                       n.host = s.text(1);
+                                       n.state = s.text(2);
+                                       n.started_at = s.text(3);
+                                       n.heartbeat_at = s.text(4);
+                                       n.heartbeat_age_s = s.int64(5);
+                                       n.lease_s = static_cast<int>(s.int64(6));
+                                       n.workers = static_cast<int>(s.int64(7));
+                                       n.in_flight = s.int64(8);
+                                       n.done_last_hour = s.int64(9);
+                                       n.failed_last_hour = s.int64(10);
+                                       n.jobs_per_s = std::stod(s.text(11));
+                                       n.version = s.text(12);
+                                       n.cache_scope = s.text(13);
+                                       return n;
+                                   });
 }
 
 }  // namespace imgspool

@@ -5,8 +5,11 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 #include "store/job_db.hpp"
+#include "store/job_db_common.hpp"
 
 struct sqlite3;
 
@@ -15,13 +18,21 @@ namespace imgspool {
 class SqliteJobDb final : public JobDb {
   public:
     // Opens or creates the database and its schema (PRAGMA user_version); WAL, busy timeout.
-    static Result<std::unique_ptr<SqliteJobDb>> open(const std::filesystem::path& file);
+    // `node` is the name this daemon writes as. The state_dir lock allows one daemon per file,
+    // so opening makes every unfinished job this node's (a renamed host keeps its jobs) and
+    // drops other names' waiting files.
+    static Result<std::unique_ptr<SqliteJobDb>> open(const std::filesystem::path& file,
+                                                     const std::string& node = local_node_name());
     ~SqliteJobDb() override;
 
     std::string describe() const override;
+    const std::string& node() const override;
     Status insert_job(const std::string& upload_id, const std::string& spool,
                       const std::string& source_name, const std::string& profile,
                       const JobRequest& request = {}) override;
+    Result<bool> insert_claim(const std::string& upload_id, const std::string& spool,
+                              const std::string& source_name, const std::string& profile,
+                              const std::string& claim_key) override;
     Status forget_unclaimed(const std::string& upload_id) override;
     Status start_attempt(const std::string& upload_id) override;
     Status defer(const std::string& upload_id, const Error& error,
@@ -49,16 +60,27 @@ class SqliteJobDb final : public JobDb {
     Result<std::vector<WaitingFile>> waiting_files() override;
     Status replace_waiting_files(const std::vector<WaitingFile>& files) override;
 
+    Status register_node(const NodeRegistration& me) override;
+    Status heartbeat(const NodeCounters& counters) override;
+    Status leave() override;
+    Result<std::vector<AdoptedJob>> adopt_orphans(int limit) override;
+    Result<std::vector<NodeStatus>> nodes() override;
+
   private:
     struct Closer {
         void operator()(sqlite3* db) const;
     };
     using Handle = std::unique_ptr<sqlite3, Closer>;
 
-    SqliteJobDb(Handle db, std::filesystem::path file);
+    SqliteJobDb(Handle db, std::filesystem::path file, std::string node);
+    // Under mutex_: the Stage::lease error of a nodes write that found another instance.
+    Error taken_over(std::string_view what);
+
     Handle db_;
     std::filesystem::path file_;
+    const std::string node_;
     std::mutex mutex_;
+    std::string instance_;  // guarded by mutex_; set by register_node
 };
 
 }  // namespace imgspool

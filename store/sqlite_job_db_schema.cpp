@@ -160,7 +160,121 @@ CREATE INDEX IF NOT EXISTS upload_jobs_user_id ON upload_jobs (user_id);
 CREATE INDEX IF NOT EXISTS upload_jobs_ref ON upload_jobs (ref);
 )sql";
 
-constexpr const char* kMigrations[] = {kVersion1, kVersion2, kVersion3};
+// Version 4: several nodes on one database (design §3.1). Every job has an owning node, a dropped
+// file's claim key (unique per spool) and the node it was adopted from; nodes says who runs and
+// when each last spoke. node '' (existing rows) is filled by SqliteJobDb::open with the opening
+// node's name: a migration is plain SQL and cannot bind it. waiting_files gets node into its
+// primary key, which SQLite cannot change in place: new table, copy, drop, rename, with the view
+// that reads it dropped first and made again (a rename checks every view).
+constexpr const char* kVersion4 = R"sql(
+ALTER TABLE upload_jobs ADD COLUMN node TEXT NOT NULL DEFAULT '';
+ALTER TABLE upload_jobs ADD COLUMN claim_key TEXT;
+ALTER TABLE upload_jobs ADD COLUMN adopted_from TEXT;
+CREATE UNIQUE INDEX upload_jobs_claim ON upload_jobs (spool, claim_key)
+    WHERE claim_key IS NOT NULL;
+CREATE INDEX upload_jobs_node_status ON upload_jobs (node, status);
+
+DROP VIEW IF EXISTS status_counts;
+CREATE TABLE waiting_files_v4 (
+    spool       TEXT NOT NULL,
+    source_name TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    reason      TEXT NOT NULL,
+    since       TEXT NOT NULL,
+    node        TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (node, spool, source_name)
+);
+INSERT INTO waiting_files_v4 (spool, source_name, size, reason, since)
+    SELECT spool, source_name, size, reason, since FROM waiting_files;
+DROP TABLE waiting_files;
+ALTER TABLE waiting_files_v4 RENAME TO waiting_files;
+
+-- Several nodes polling one inbox each see a file that is still arriving: counted once.
+CREATE VIEW status_counts AS
+WITH statuses (status, ord) AS (VALUES ('waiting', 0), ('pending', 1), ('processing', 2),
+                                       ('complete', 3), ('failed', 4)),
+     counts (status, n) AS (SELECT status, count(*) FROM upload_jobs GROUP BY status
+                            UNION ALL
+                            SELECT 'waiting', count(*)
+                            FROM (SELECT DISTINCT spool, source_name FROM waiting_files))
+SELECT s.status, coalesce(c.n, 0) AS jobs
+FROM statuses s LEFT JOIN counts c ON c.status = s.status
+ORDER BY s.ord;
+
+CREATE TABLE nodes (
+    node         TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    state_dir    TEXT NOT NULL,
+    instance     TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    version      TEXT NOT NULL,
+    workers      INTEGER NOT NULL,
+    lease_s      INTEGER NOT NULL CHECK (lease_s > 0),
+    state        TEXT NOT NULL CHECK (state IN ('alive', 'stopped')),
+    started_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    heartbeat_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    in_flight    INTEGER NOT NULL DEFAULT 0,
+    queue_depth  INTEGER NOT NULL DEFAULT 0,
+    cache_scope  TEXT NOT NULL DEFAULT ''
+);
+
+-- lost: alive by its own word, but silent past its lease (other nodes adopt its jobs).
+-- in_flight and the counts are the node's rows in upload_jobs; a finished job's updated_at is
+-- when it finished.
+CREATE VIEW node_status AS
+SELECT n.node, n.host,
+       CASE WHEN n.state = 'alive' AND n.heartbeat_at <
+                 strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || n.lease_s || ' seconds')
+            THEN 'lost' ELSE n.state END AS state,
+       n.started_at, n.heartbeat_at,
+       CAST(round((julianday('now') - julianday(n.heartbeat_at)) * 86400) AS INTEGER)
+           AS heartbeat_age_s,
+       n.lease_s, n.workers, n.pid,
+       (SELECT count(*) FROM upload_jobs j
+        WHERE j.node = n.node AND j.status IN ('pending', 'processing')) AS in_flight,
+       n.queue_depth,
+       (SELECT count(*) FROM upload_jobs j
+        WHERE j.node = n.node AND j.status = 'complete'
+          AND j.updated_at >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hour')) AS done_last_hour,
+       (SELECT count(*) FROM upload_jobs j
+        WHERE j.node = n.node AND j.status = 'failed'
+          AND j.updated_at >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hour'))
+           AS failed_last_hour,
+       round((SELECT count(*) FROM upload_jobs j
+              WHERE j.node = n.node AND j.status = 'complete'
+                AND j.updated_at >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-5 minutes'))
+             / 300.0, 3) AS jobs_per_s,
+       n.version, n.cache_scope
+FROM nodes n
+ORDER BY n.node;
+
+-- The views of jobs gain node as their last column, so readers by position keep working.
+DROP VIEW IF EXISTS jobs_in_flight;
+CREATE VIEW jobs_in_flight AS
+SELECT id, spool, source_name, status, progress, created_at, updated_at,
+       CAST(round((julianday('now') - julianday(created_at)) * 86400) AS INTEGER) AS age_s,
+       attempts, next_attempt_at, last_error, node
+FROM upload_jobs
+WHERE status IN ('pending', 'processing')
+ORDER BY created_at;
+
+DROP VIEW IF EXISTS jobs_deferred;
+CREATE VIEW jobs_deferred AS
+SELECT id, spool, source_name, attempts, next_attempt_at, last_error, node
+FROM upload_jobs
+WHERE status = 'pending' AND next_attempt_at IS NOT NULL
+ORDER BY next_attempt_at;
+
+DROP VIEW IF EXISTS failures_today;
+CREATE VIEW failures_today AS
+SELECT id, spool, source_name, error_stage AS stage, error AS reason, updated_at AS failed_at,
+       node
+FROM upload_jobs
+WHERE status = 'failed' AND updated_at >= strftime('%Y-%m-%dT00:00:00.000Z', 'now')
+ORDER BY updated_at DESC;
+)sql";
+
+constexpr const char* kMigrations[] = {kVersion1, kVersion2, kVersion3, kVersion4};
 static_assert(std::size(kMigrations) == JobDb::schema_version,
               "JobDb::schema_version must name the last migration");
 

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 
 #include "store/job_db.hpp"
 #include "store/pg/database_settings.hpp"
@@ -18,14 +20,18 @@ namespace imgspool::pg {
 class PgJobDb final : public JobDb {
   public:
     // Connects, checks the server, and creates or migrates the schema (pg_schema.hpp).
-    // pool_size: connections kept (at least 1); node_name: in application_name, for
-    // pg_stat_activity.
+    // pool_size: connections kept (at least 1); node_name: the node this JobDb writes as (also
+    // in application_name, for pg_stat_activity).
     static Result<std::unique_ptr<PgJobDb>> open(const DatabaseSettings& settings, int pool_size,
                                                  std::string node_name);
 
+    const std::string& node() const override;
     Status insert_job(const std::string& upload_id, const std::string& spool,
                       const std::string& source_name, const std::string& profile,
                       const JobRequest& request = {}) override;
+    Result<bool> insert_claim(const std::string& upload_id, const std::string& spool,
+                              const std::string& source_name, const std::string& profile,
+                              const std::string& claim_key) override;
     Status forget_unclaimed(const std::string& upload_id) override;
     Status start_attempt(const std::string& upload_id) override;
     Status defer(const std::string& upload_id, const Error& error,
@@ -55,6 +61,12 @@ class PgJobDb final : public JobDb {
     Result<std::vector<WaitingFile>> waiting_files() override;
     Status replace_waiting_files(const std::vector<WaitingFile>& files) override;
 
+    Status register_node(const NodeRegistration& me) override;
+    Status heartbeat(const NodeCounters& counters) override;
+    Status leave() override;
+    Result<std::vector<AdoptedJob>> adopt_orphans(int limit) override;
+    Result<std::vector<NodeStatus>> nodes() override;
+
     std::string describe() const override;
 
     // The pool's: called once when the server answers again after an outage (the daemon
@@ -63,10 +75,15 @@ class PgJobDb final : public JobDb {
     std::uint64_t reconnects() const;
 
   private:
-    PgJobDb(std::unique_ptr<ConnectionPool> pool, std::string description);
+    PgJobDb(std::unique_ptr<ConnectionPool> pool, std::string description, std::string node);
+    std::string instance() const;
+    Error taken_over(Connection& conn, const std::string& instance, std::string_view what);
 
     std::unique_ptr<ConnectionPool> pool_;
     std::string description_;  // "postgresql host=… port=… dbname=… user=…", no password
+    const std::string node_;
+    mutable std::mutex instance_mutex_;
+    std::string instance_;  // guarded by instance_mutex_; set by register_node
 };
 
 }  // namespace imgspool::pg

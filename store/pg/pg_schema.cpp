@@ -150,7 +150,105 @@ WHERE status = 'complete')sql",
     "INSERT INTO imgspool_meta (key, value) VALUES ('database_id', gen_random_uuid()::text)",
 };
 
-constexpr Migration kMigrations[] = {{3, kBaseline}};
+// Version 4: several nodes on one database (design §3.1), SQLite's version 4 column for column.
+// Rows already here get the migrating node's name (imgspool.node, set by migrate(): version 3
+// allowed one daemon per database), and new rows must name theirs (no default).
+constexpr const char* kVersion4[] = {
+    "ALTER TABLE upload_jobs ADD COLUMN node text NOT NULL "
+    "DEFAULT current_setting('imgspool.node')",
+    "ALTER TABLE upload_jobs ALTER COLUMN node DROP DEFAULT",
+    "ALTER TABLE upload_jobs ADD COLUMN claim_key text",
+    "ALTER TABLE upload_jobs ADD COLUMN adopted_from text",
+    "CREATE UNIQUE INDEX upload_jobs_claim ON upload_jobs (spool, claim_key) "
+    "WHERE claim_key IS NOT NULL",
+    "CREATE INDEX upload_jobs_node_status ON upload_jobs (node, status)",
+
+    "ALTER TABLE waiting_files ADD COLUMN node text NOT NULL "
+    "DEFAULT current_setting('imgspool.node')",
+    "ALTER TABLE waiting_files ALTER COLUMN node DROP DEFAULT",
+    "ALTER TABLE waiting_files DROP CONSTRAINT waiting_files_pkey",
+    "ALTER TABLE waiting_files ADD PRIMARY KEY (node, spool, source_name)",
+
+    // Several nodes polling one inbox each see a file that is still arriving: counted once.
+    R"sql(CREATE OR REPLACE VIEW status_counts AS
+WITH statuses (status, ord) AS (VALUES ('waiting', 0), ('pending', 1), ('processing', 2),
+                                       ('complete', 3), ('failed', 4)),
+     counts (status, n) AS (SELECT status, count(*) FROM upload_jobs GROUP BY status
+                            UNION ALL
+                            SELECT 'waiting', count(*)
+                            FROM (SELECT DISTINCT spool, source_name FROM waiting_files) w)
+SELECT s.status, coalesce(c.n, 0) AS jobs
+FROM statuses s LEFT JOIN counts c ON c.status = s.status
+ORDER BY s.ord)sql",
+
+    R"sql(CREATE TABLE nodes (
+    node         text PRIMARY KEY,
+    host         text NOT NULL,
+    state_dir    text NOT NULL,
+    instance     text NOT NULL,
+    pid          bigint NOT NULL,
+    version      text NOT NULL,
+    workers      integer NOT NULL,
+    lease_s      integer NOT NULL CHECK (lease_s > 0),
+    state        text NOT NULL CHECK (state IN ('alive', 'stopped')),
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at timestamptz NOT NULL DEFAULT now(),
+    in_flight    integer NOT NULL DEFAULT 0,
+    queue_depth  integer NOT NULL DEFAULT 0,
+    cache_scope  text NOT NULL DEFAULT ''
+))sql",
+
+    // lost: alive by its own word, but silent past its lease (other nodes adopt its jobs).
+    // in_flight and the counts are the node's rows in upload_jobs; a finished job's updated_at
+    // is when it finished.
+    R"sql(CREATE VIEW node_status AS
+SELECT n.node, n.host,
+       CASE WHEN n.state = 'alive' AND n.heartbeat_at < now() - make_interval(secs => n.lease_s)
+            THEN 'lost' ELSE n.state END AS state,
+       n.started_at, n.heartbeat_at,
+       CAST(round(extract(epoch FROM now() - n.heartbeat_at)) AS bigint) AS heartbeat_age_s,
+       n.lease_s, n.workers, n.pid,
+       (SELECT count(*) FROM upload_jobs j
+        WHERE j.node = n.node AND j.status IN ('pending', 'processing')) AS in_flight,
+       n.queue_depth,
+       (SELECT count(*) FROM upload_jobs j
+        WHERE j.node = n.node AND j.status = 'complete'
+          AND j.updated_at >= now() - interval '1 hour') AS done_last_hour,
+       (SELECT count(*) FROM upload_jobs j
+        WHERE j.node = n.node AND j.status = 'failed'
+          AND j.updated_at >= now() - interval '1 hour') AS failed_last_hour,
+       round((SELECT count(*) FROM upload_jobs j
+              WHERE j.node = n.node AND j.status = 'complete'
+                AND j.updated_at >= now() - interval '5 minutes') / 300.0, 3) AS jobs_per_s,
+       n.version, n.cache_scope
+FROM nodes n
+ORDER BY n.node)sql",
+
+    // The views of jobs gain node as their last column (OR REPLACE may only add at the end).
+    R"sql(CREATE OR REPLACE VIEW jobs_in_flight AS
+SELECT id, spool, source_name, status, progress, created_at, updated_at,
+       CAST(round(extract(epoch FROM now() - created_at)) AS bigint) AS age_s,
+       attempts, next_attempt_at, last_error, node
+FROM upload_jobs
+WHERE status IN ('pending', 'processing')
+ORDER BY created_at)sql",
+
+    R"sql(CREATE OR REPLACE VIEW jobs_deferred AS
+SELECT id, spool, source_name, attempts, next_attempt_at, last_error, node
+FROM upload_jobs
+WHERE status = 'pending' AND next_attempt_at IS NOT NULL
+ORDER BY next_attempt_at)sql",
+
+    R"sql(CREATE OR REPLACE VIEW failures_today AS
+SELECT id, spool, source_name, error_stage AS stage, error AS reason, updated_at AS failed_at,
+       node
+FROM upload_jobs
+WHERE status = 'failed'
+  AND updated_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+ORDER BY updated_at DESC)sql",
+};
+
+constexpr Migration kMigrations[] = {{3, kBaseline}, {4, kVersion4}};
 static_assert(std::end(kMigrations)[-1].version == JobDb::schema_version,
               "the last PostgreSQL migration must write JobDb::schema_version");
 
@@ -198,7 +296,7 @@ Result<SchemaInfo> read_schema_info(Connection& conn) {
     return read_info(conn);
 }
 
-Status migrate(Connection& conn, const std::string& where) {
+Status migrate(Connection& conn, const std::string& where, const std::string& node) {
     Transaction tx(conn);
     if (auto st = tx.begin(); !st) return st;
     // Each statement after the lock must see what a node that migrated first committed.
@@ -217,6 +315,12 @@ Status migrate(Connection& conn, const std::string& where) {
                           where);
     }
     if (info->version == newest) return ok_status();  // the transaction only read
+    // For the steps that name the node rows already there belong to (local to this transaction).
+    if (auto st =
+            conn.exec_sql("SELECT set_config('imgspool.node', $1, true)", Params().text(node));
+        !st) {
+        return st.error();
+    }
     for (const Migration& m : kMigrations) {
         if (m.version <= info->version) continue;
         for (const char* sql : m.statements) {

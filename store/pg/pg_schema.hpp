@@ -35,7 +35,8 @@ Result<SchemaInfo> read_schema_info(Connection& conn);
 // Brings the database to pg_schema_version() in one transaction, under an advisory lock, so
 // several nodes starting at once migrate once and the others find the work done. A database of
 // a newer version is refused (permanent Stage::commit error naming both versions); `where`
-// (the database described without secrets) goes into Error::file.
-Status migrate(Connection& conn, const std::string& where);
+// (the database described without secrets) goes into Error::file. Rows from before version 4
+// become `node`'s (the one daemon a version 3 database allowed).
+Status migrate(Connection& conn, const std::string& where, const std::string& node);
 
 }  // namespace imgspool::pg

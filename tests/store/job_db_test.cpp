@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "store/sqlite_job_db_schema.hpp"
 #include "tests/store/temp_dir.hpp"
 
@@ -134,8 +136,8 @@ TEST_F(JobDbTest, CreatesSchemaInWalModeWithAVersion) {
     for (auto& r : names) flat.push_back(r[0]);
     EXPECT_EQ(flat, (std::vector<std::string>{
                         "cache_hit_rate", "derivative_cache", "failures_today", "images",
-                        "jobs_deferred", "jobs_in_flight", "status_counts", "throughput_per_hour",
-                        "upload_jobs", "waiting_files"}));
+                        "jobs_deferred", "jobs_in_flight", "node_status", "nodes", "status_counts",
+                        "throughput_per_hour", "upload_jobs", "waiting_files"}));
     // Opening again (daemon restart) keeps everything.
     ASSERT_TRUE(db_->insert_job("u1", "photos", "a.jpg", "web").ok());
     db_.reset();
@@ -434,6 +436,13 @@ TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
                        {{"photos", "slow.jpg", 3420141, "incomplete JPEG: no end-of-image marker",
                          "2026-11-30T01:00:00.000Z"}})
                     .ok());
+    NodeRegistration me;
+    me.host = "h1";
+    me.instance = "i1";
+    me.state_dir = "/var/lib/imgspool";
+    me.pid = 4242;
+    me.version = "1.0";
+    ASSERT_TRUE(db_->register_node(me).ok());
     RawDb raw(file_);
     raw.query(
         "UPDATE upload_jobs SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', "
@@ -473,6 +482,10 @@ TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
                             {"working", "processing", "0"}}));
     EXPECT_EQ(raw.query("select id, attempts, last_error from jobs_deferred"),
               (Rows{{"later", "1", "store: HTTP 503 SlowDown"}}));
+    const std::string node = db_->node();
+    EXPECT_EQ(raw.query("select node, host, state, in_flight, done_last_hour, failed_last_hour "
+                        "from node_status"),
+              (Rows{{node, "h1", "alive", "3", "3", "1"}}));
 }
 
 // docs/queries.md gives each question in both CLIs' words: every ```sql block is followed by its
@@ -714,13 +727,100 @@ TEST_F(JobDbTest, AVersionTwoDatabaseIsMigratedToThreeKeepingItsRowsAsDrops) {
     EXPECT_EQ(job->request, drop);
 
     RawDb raw(file_);
-    EXPECT_EQ(raw.one("PRAGMA user_version"), "3");
+    EXPECT_EQ(raw.one("PRAGMA user_version"), std::to_string(JobDb::schema_version));
     EXPECT_EQ(raw.query("select origin, source_url, user_id, tool, ref, metadata, client_name "
                         "from upload_jobs"),
               (Rows{{"drop", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL"}}));
     EXPECT_EQ(raw.query("select name from sqlite_master where type = 'index' and name in "
                         "('upload_jobs_user_id', 'upload_jobs_ref') order by name"),
               (Rows{{"upload_jobs_ref"}, {"upload_jobs_user_id"}}));
+}
+
+// A database file as version 3 of imgspool left it: a job finished, one still pending, a file
+// waiting in an inbox.
+void write_version_three_file(const stdfs::path& file) {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(file.c_str(), &raw), SQLITE_OK);
+    for (int v = 0; v < 3; ++v) {
+        ASSERT_EQ(sqlite3_exec(raw, sqlite_job_db_migrations()[v], nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+    }
+    ASSERT_EQ(sqlite3_exec(raw,
+                           "PRAGMA user_version = 3;"
+                           "INSERT INTO upload_jobs (id, spool, source_name, profile, status) "
+                           "VALUES ('done', 'photos', 'd.jpg', 'web', 'complete'), "
+                           "('queued', 'photos', 'q.jpg', 'web', 'pending');"
+                           "INSERT INTO waiting_files (spool, source_name, size, reason, since) "
+                           "VALUES ('photos', 'slow.jpg', 1234, 'incomplete JPEG', "
+                           "'2026-11-30T01:00:00.000Z')",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+}
+
+TEST_F(JobDbTest, AVersionThreeDatabaseIsMigratedToFourOwnedByTheOpeningNode) {
+    db_.reset();
+    stdfs::remove(file_);
+    write_version_three_file(file_);
+    auto db = SqliteJobDb::open(file_, "n1");
+    ASSERT_TRUE(db.ok()) << db.error().message();
+    EXPECT_EQ((*db)->node(), "n1");
+
+    RawDb raw(file_);
+    EXPECT_EQ(raw.one("PRAGMA user_version"), "4");
+    EXPECT_EQ(raw.query("select id, node, claim_key, adopted_from from upload_jobs order by id"),
+              (Rows{{"done", "n1", "NULL", "NULL"}, {"queued", "n1", "NULL", "NULL"}}));
+    EXPECT_EQ(raw.query("select spool, source_name, size, reason, since, node from waiting_files"),
+              (Rows{{"photos", "slow.jpg", "1234", "incomplete JPEG", "2026-11-30T01:00:00.000Z",
+                     "n1"}}));
+    EXPECT_EQ(raw.query("select name from pragma_index_list('waiting_files') where origin = 'pk'"),
+              (Rows{{"sqlite_autoindex_waiting_files_1"}}));
+    EXPECT_EQ(raw.query("select name from pragma_index_info('sqlite_autoindex_waiting_files_1') "
+                        "order by seqno"),
+              (Rows{{"node"}, {"spool"}, {"source_name"}}));
+    EXPECT_EQ(raw.query("select * from status_counts where status = 'waiting'"),
+              (Rows{{"waiting", "1"}}));
+    auto jobs = (*db)->unfinished();
+    ASSERT_TRUE(jobs.ok()) << jobs.error().message();
+    ASSERT_EQ(jobs->size(), 1u);
+    EXPECT_EQ((*jobs)[0].upload_id, "queued");
+    EXPECT_EQ((*jobs)[0].node, "n1");
+}
+
+// One daemon per SQLite file: a host renamed between two runs keeps its queued jobs, and the
+// finished ones keep the name they were done under.
+TEST_F(JobDbTest, OpeningUnderAnotherNameTakesTheUnfinishedJobs) {
+    db_.reset();
+    {
+        auto old = SqliteJobDb::open(file_, "old-name");
+        ASSERT_TRUE(old.ok()) << old.error().message();
+        ASSERT_TRUE((*old)->insert_job("queued", "photos", "q.jpg", "web").ok());
+        ASSERT_TRUE((*old)->insert_job("running", "photos", "r.jpg", "web").ok());
+        ASSERT_TRUE((*old)->start_attempt("running").ok());
+        ASSERT_TRUE((*old)->insert_job("done", "photos", "d.jpg", "web").ok());
+        ASSERT_TRUE((*old)->start_attempt("done").ok());
+        ASSERT_TRUE((*old)->complete("done", outputs_for("done"), "").ok());
+        ASSERT_TRUE((*old)
+                        ->replace_waiting_files({{"photos", "slow.jpg", 1, "incomplete JPEG",
+                                                  "2026-11-30T01:00:00.000Z"}})
+                        .ok());
+    }
+    auto db = SqliteJobDb::open(file_, "new-name");
+    ASSERT_TRUE(db.ok()) << db.error().message();
+    RawDb raw(file_);
+    EXPECT_EQ(raw.query("select id, node from upload_jobs order by id"),
+              (Rows{{"done", "old-name"}, {"queued", "new-name"}, {"running", "new-name"}}));
+    EXPECT_EQ(raw.one("select count(*) from waiting_files"), "0");
+    EXPECT_EQ(unfinished_of(**db).size(), 2u);
+    EXPECT_TRUE((*db)->record_crash("running").ok());
+}
+
+TEST_F(JobDbTest, TheNodeIsTheHostNameUnlessNamed) {
+    char host[256] = {};
+    ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+    EXPECT_EQ(db_->node(), host);
+    ASSERT_TRUE(db_->insert_job("j1", "photos", "a.jpg", "web").ok());
+    EXPECT_EQ(find_job(*db_, "j1")->node, host);
 }
 
 JobRequest manifest_request() {

@@ -5,16 +5,21 @@
 
 #include <libpq-fe.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -113,10 +118,13 @@ class RawPostgres final : public RawDb {
     pg::PgConn conn_;
 };
 
-// One database of one backend for one test.
+// One database of one backend for one test, opened as node "a".
 struct Opened {
     std::unique_ptr<JobDb> db;
     std::unique_ptr<RawDb> raw;
+    // Another JobDb on the same database, writing as `node` (SQLite: opening it makes every
+    // unfinished job that node's, as a daemon starting on the file does).
+    std::function<std::unique_ptr<JobDb>(const std::string& node)> open_node;
 };
 
 struct Backend {
@@ -124,6 +132,8 @@ struct Backend {
     std::function<Opened(const test::TempDir&)> open;
     // SQL for "n hours before now" in the column type of created_at/updated_at.
     std::function<std::string(int)> hours_ago;
+    // The same for n seconds.
+    std::function<std::string(int)> seconds_ago;
 };
 
 void PrintTo(const Backend& backend, std::ostream* os) {
@@ -132,27 +142,35 @@ void PrintTo(const Backend& backend, std::ostream* os) {
 
 Opened open_sqlite(const test::TempDir& tmp) {
     const auto file = tmp.path() / "imgspool.db";
-    auto db = SqliteJobDb::open(file);
-    if (!db) ADD_FAILURE() << db.error().message();
-    return {db ? std::unique_ptr<JobDb>(std::move(*db)) : nullptr,
-            std::make_unique<RawSqlite>(file)};
+    auto open_node = [file](const std::string& node) -> std::unique_ptr<JobDb> {
+        auto db = SqliteJobDb::open(file, node);
+        if (!db) ADD_FAILURE() << db.error().message();
+        return db ? std::move(*db) : nullptr;
+    };
+    return {open_node("a"), std::make_unique<RawSqlite>(file), open_node};
 }
 
 Opened open_postgres(const test::TempDir&) {
     const std::string url = pg_test::fresh_database("jobdb");
-    auto db = pg::PgJobDb::open(pg::DatabaseSettings{url}, 4, "test");
-    if (!db) ADD_FAILURE() << db.error().message();
-    return {db ? std::unique_ptr<JobDb>(std::move(*db)) : nullptr,
-            std::make_unique<RawPostgres>(url)};
+    auto open_node = [url](const std::string& node) -> std::unique_ptr<JobDb> {
+        auto db = pg::PgJobDb::open(pg::DatabaseSettings{url}, 4, node);
+        if (!db) ADD_FAILURE() << db.error().message();
+        return db ? std::move(*db) : nullptr;
+    };
+    return {open_node("a"), std::make_unique<RawPostgres>(url), open_node};
 }
 
 const Backend kBackends[] = {
     {"sqlite", open_sqlite,
      [](int n) {
          return "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-" + std::to_string(n) + " hours')";
+     },
+     [](int n) {
+         return "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-" + std::to_string(n) + " seconds')";
      }},
     {"postgresql", open_postgres,
-     [](int n) { return "now() - interval '" + std::to_string(n) + " hours'"; }},
+     [](int n) { return "now() - interval '" + std::to_string(n) + " hours'"; },
+     [](int n) { return "now() - interval '" + std::to_string(n) + " seconds'"; }},
 };
 
 StoredVariant variant(std::string name, std::string format, std::string key, int width,
@@ -177,6 +195,7 @@ class JobDbConformance : public ::testing::TestWithParam<Backend> {
         auto opened = GetParam().open(tmp_);
         db_ = std::move(opened.db);
         raw_ = std::move(opened.raw);
+        open_node_ = std::move(opened.open_node);
         ASSERT_NE(db_, nullptr);
     }
 
@@ -222,6 +241,7 @@ class JobDbConformance : public ::testing::TestWithParam<Backend> {
     test::TempDir tmp_;
     std::unique_ptr<JobDb> db_;
     std::unique_ptr<RawDb> raw_;
+    std::function<std::unique_ptr<JobDb>(const std::string&)> open_node_;
 };
 
 std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
@@ -897,6 +917,453 @@ TEST_P(JobDbConformance, TwoCompletesOfTheSameBytesAtOnceLeaveOneWholeCacheRow) 
     EXPECT_EQ(raw_->one("SELECT count(*) FROM images"), std::to_string(2 * kRounds));
 }
 
+// ---- several nodes on one database ----
+
+// Who a test process registers as: host h1 unless told, this process's pid.
+NodeRegistration registration(const std::string& instance, const std::string& host = "h1",
+                              const std::string& state_dir = "/var/lib/imgspool") {
+    NodeRegistration me;
+    me.host = host;
+    me.instance = instance;
+    me.state_dir = state_dir;
+    me.pid = ::getpid();
+    me.version = "1.2.3";
+    me.workers = 2;
+    me.lease_s = 30;
+    me.cache_scope = "c0ffee";
+    return me;
+}
+
+// A pid no process has: a child that exited and was reaped.
+std::int64_t dead_pid() {
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return child;
+}
+
+TEST_P(JobDbConformance, AClaimKeyIsTakenOncePerSpoolUntilForgotten) {
+    const std::string key = "1234:42:1700000000123456789:0123456789abcdef";
+    auto first = db_->insert_claim("c1", "photos", "a.jpg", "web", key);
+    ASSERT_TRUE(first.ok()) << first.error().message();
+    EXPECT_TRUE(*first);
+    auto again = db_->insert_claim("c2", "photos", "a.jpg", "web", key);
+    ASSERT_TRUE(again.ok()) << again.error().message();
+    EXPECT_FALSE(*again);
+    auto lost = db_->find("c2");
+    ASSERT_TRUE(lost.ok());
+    EXPECT_FALSE(lost->has_value());
+    auto other_spool = db_->insert_claim("c3", "scans", "a.jpg", "web", key);
+    ASSERT_TRUE(other_spool.ok());
+    EXPECT_TRUE(*other_spool);
+
+    auto job = find("c1");
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->status, "pending");
+    EXPECT_EQ(job->profile, "web");
+    EXPECT_EQ(job->node, "a");
+    EXPECT_EQ(job->adopted_from, "");
+    EXPECT_EQ(job->request.origin, "drop");
+    EXPECT_EQ(raw_->one("SELECT claim_key FROM upload_jobs WHERE id = 'c1'"), key);
+    // Rows without a key (uploads, process) never conflict.
+    ASSERT_TRUE(db_->insert_job("k1", "photos", "a.jpg", "web").ok());
+    ASSERT_TRUE(db_->insert_job("k2", "photos", "a.jpg", "web").ok());
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM upload_jobs WHERE claim_key IS NULL"), "2");
+
+    // A claim whose rename failed is forgotten, and the file can be claimed again.
+    ASSERT_TRUE(db_->forget_unclaimed("c1").ok());
+    auto freed = db_->insert_claim("c4", "photos", "a.jpg", "web", key);
+    ASSERT_TRUE(freed.ok()) << freed.error().message();
+    EXPECT_TRUE(*freed);
+}
+
+// A job that passed to node b refuses node a's writes before anything else is judged, so a
+// paused node cannot finish (or fail, or move) what its adopter now runs.
+TEST_P(JobDbConformance, AJobOfAnotherNodeRefusesEveryUpdateWhateverItsStatus) {
+    const auto next = std::chrono::system_clock::now() + 1min;
+    for (const std::string status : {"pending", "processing", "complete", "failed"}) {
+        const std::string id = "theirs-" + status;
+        ASSERT_TRUE(db_->insert_job(id, "photos", id + ".jpg", "web").ok());
+        raw_->query("UPDATE upload_jobs SET node = 'b', adopted_from = 'a', status = '" + status +
+                    "' WHERE id = '" + id + "'");
+        const std::vector<std::pair<std::string, Status>> refused = {
+            {"mark the job processing", db_->start_attempt(id)},
+            {"defer the job", db_->defer(id, make_transient(Stage::store, "503"), next)},
+            {"record progress", db_->set_progress(id, 10)},
+            {"record the request", db_->set_request(id, manifest_request())},
+            {"record the source", db_->set_source(id, "h", 1, 1, 1, "png")},
+            {"record the job complete", db_->complete(id, outputs_for(id), "")},
+            {"record the failure", db_->fail(id, make_error(Stage::render, "x"))},
+        };
+        const std::string why = "the job now belongs to node b (adopted from a)";
+        for (const auto& [what, st] : refused) {
+            ASSERT_FALSE(st.ok()) << status << ": " << what;
+            EXPECT_EQ(st.error().stage, Stage::lease) << status << ": " << st.error().message();
+            EXPECT_FALSE(st.error().transient) << status << ": " << what;
+            EXPECT_EQ(st.error().reason, "cannot " + what + " for upload " + id + ": " + why);
+        }
+        auto crash = db_->record_crash(id);
+        ASSERT_FALSE(crash.ok()) << status;
+        EXPECT_EQ(crash.error().stage, Stage::lease) << crash.error().message();
+        EXPECT_EQ(crash.error().reason, "cannot count the crash for upload " + id + ": " + why);
+        auto forget = db_->forget_unclaimed(id);
+        ASSERT_FALSE(forget.ok()) << status;
+        EXPECT_EQ(forget.error().stage, Stage::lease);
+        EXPECT_FALSE(forget.error().transient);
+        EXPECT_EQ(forget.error().reason, "cannot forget the unclaimed job " + id + ": " + why);
+
+        auto job = find(id);
+        ASSERT_TRUE(job) << status;
+        EXPECT_EQ(job->status, status);
+        EXPECT_EQ(job->node, "b");
+        EXPECT_EQ(job->adopted_from, "a");
+        EXPECT_EQ(job->attempts, 0);
+        EXPECT_EQ(job->progress, 0);
+        EXPECT_EQ(job->source_hash, "");
+    }
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM images"), "0");
+
+    // Never adopted: the reason names only the owner.
+    ASSERT_TRUE(db_->insert_job("b-own", "photos", "b.jpg", "web").ok());
+    raw_->query("UPDATE upload_jobs SET node = 'b' WHERE id = 'b-own'");
+    auto st = db_->start_attempt("b-own");
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().reason,
+              "cannot mark the job processing for upload b-own: the job now belongs to node b");
+}
+
+TEST_P(JobDbConformance, UnfinishedListsOnlyThisNodesJobsAndTheViewsNameTheOwner) {
+    ASSERT_TRUE(db_->insert_job("mine", "photos", "m.jpg", "web").ok());
+    ASSERT_TRUE(db_->insert_job("theirs", "photos", "t.jpg", "web").ok());
+    start("later", "h1", "l.jpg");
+    ASSERT_TRUE(db_->defer("later", make_transient(Stage::store, "503"),
+                           std::chrono::system_clock::now() + 1min)
+                    .ok());
+    start("bad", "h2", "b.jpg");
+    ASSERT_TRUE(db_->fail("bad", make_error(Stage::validate, "tiny")).ok());
+    raw_->query("UPDATE upload_jobs SET node = 'b' WHERE id = 'theirs'");
+
+    auto jobs = unfinished();
+    ASSERT_EQ(jobs.size(), 2u);
+    EXPECT_EQ(jobs[0].upload_id, "mine");
+    EXPECT_EQ(jobs[0].node, "a");
+    EXPECT_EQ(jobs[1].upload_id, "later");
+    EXPECT_EQ(find("theirs")->node, "b");
+
+    auto flight = db_->jobs_in_flight();
+    ASSERT_TRUE(flight.ok()) << flight.error().message();
+    std::map<std::string, std::string> owners;
+    for (const auto& j : *flight) owners[j.upload_id] = j.node;
+    EXPECT_EQ(owners,
+              (std::map<std::string, std::string>{{"later", "a"}, {"mine", "a"}, {"theirs", "b"}}));
+    auto deferred = db_->jobs_deferred();
+    ASSERT_TRUE(deferred.ok());
+    ASSERT_EQ(deferred->size(), 1u);
+    EXPECT_EQ((*deferred)[0].node, "a");
+    auto failed = db_->failures_today();
+    ASSERT_TRUE(failed.ok());
+    ASSERT_EQ(failed->size(), 1u);
+    EXPECT_EQ((*failed)[0].node, "a");
+}
+
+TEST_P(JobDbConformance, WaitingFilesAreReplacedPerNodeAndCountedOnce) {
+    ASSERT_TRUE(db_->replace_waiting_files(
+                       {{"photos", "x.jpg", 10, "incomplete JPEG", "2026-11-30T00:00:01.000Z"},
+                        {"photos", "y.jpg", 20, "incomplete JPEG", "2026-11-30T00:00:02.000Z"}})
+                    .ok());
+    raw_->query(
+        "INSERT INTO waiting_files (spool, source_name, size, reason, since, node) VALUES "
+        "('photos', 'x.jpg', 10, 'incomplete JPEG', '2026-11-30T00:00:03.000Z', 'b'), "
+        "('photos', 'z.jpg', 30, 'open for writing', '2026-11-30T00:00:04.000Z', 'b')");
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM waiting_files"), "4");
+    EXPECT_EQ(counts()["waiting"], 3);  // x.jpg seen by both nodes is one file
+
+    ASSERT_TRUE(db_->replace_waiting_files(
+                       {{"photos", "y.jpg", 25, "incomplete JPEG", "2026-11-30T00:00:02.000Z"}})
+                    .ok());
+    EXPECT_EQ(raw_->query("SELECT node, source_name, size FROM waiting_files "
+                          "ORDER BY node, source_name"),
+              (Rows{{"a", "y.jpg", "25"}, {"b", "x.jpg", "10"}, {"b", "z.jpg", "30"}}));
+    EXPECT_EQ(counts()["waiting"], 3);
+    ASSERT_TRUE(db_->replace_waiting_files({}).ok());
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM waiting_files WHERE node = 'b'"), "2");
+}
+
+TEST_P(JobDbConformance, NodeStatusShowsEachNodesStateAndJobs) {
+    ASSERT_TRUE(db_->register_node(registration("i1")).ok());
+    start("d1", "h1");
+    ASSERT_TRUE(db_->complete("d1", outputs_for("d1"), "").ok());
+    start("d2", "h2");
+    ASSERT_TRUE(db_->complete("d2", outputs_for("d2"), "").ok());
+    start("f1", "h3");
+    ASSERT_TRUE(db_->fail("f1", make_error(Stage::render, "x")).ok());
+    ASSERT_TRUE(db_->insert_job("p1", "photos", "p.jpg", "web").ok());
+    start("old", "h4");
+    ASSERT_TRUE(db_->complete("old", outputs_for("old"), "").ok());
+    backdate("updated_at", "old", 2);  // done before the last hour
+    ASSERT_TRUE(db_->heartbeat({5, 7}).ok());
+    EXPECT_EQ(raw_->query("SELECT in_flight, queue_depth, state FROM nodes"),
+              (Rows{{"5", "7", "alive"}}));
+
+    auto nodes = db_->nodes();
+    ASSERT_TRUE(nodes.ok()) << nodes.error().message();
+    ASSERT_EQ(nodes->size(), 1u);
+    const NodeStatus& n = (*nodes)[0];
+    EXPECT_EQ(n.node, "a");
+    EXPECT_EQ(n.host, "h1");
+    EXPECT_EQ(n.state, "alive");
+    EXPECT_TRUE(std::regex_match(n.started_at, kTimestamp)) << n.started_at;
+    EXPECT_TRUE(std::regex_match(n.heartbeat_at, kTimestamp)) << n.heartbeat_at;
+    EXPECT_GE(n.heartbeat_at, n.started_at);
+    EXPECT_EQ(n.heartbeat_age_s, 0);
+    EXPECT_EQ(n.lease_s, 30);
+    EXPECT_EQ(n.workers, 2);
+    EXPECT_EQ(n.in_flight, 1);  // counted from upload_jobs, not the heartbeat's 5
+    EXPECT_EQ(n.done_last_hour, 2);
+    EXPECT_EQ(n.failed_last_hour, 1);
+    EXPECT_NEAR(n.jobs_per_s, 2.0 / 300, 0.0006);  // rounded to 0.001
+    EXPECT_EQ(n.version, "1.2.3");
+    EXPECT_EQ(n.cache_scope, "c0ffee");
+    EXPECT_EQ(raw_->query("SELECT node, pid = " + std::to_string(::getpid()) +
+                          ", queue_depth FROM node_status"),
+              (Rows{{"a", GetParam().name == "sqlite" ? "1" : "t", "7"}}));
+
+    raw_->query("UPDATE nodes SET heartbeat_at = " + GetParam().seconds_ago(120));
+    nodes = db_->nodes();
+    ASSERT_TRUE(nodes.ok());
+    EXPECT_EQ((*nodes)[0].state, "lost");
+    EXPECT_NEAR(static_cast<double>((*nodes)[0].heartbeat_age_s), 120, 2);
+
+    ASSERT_TRUE(db_->leave().ok());
+    nodes = db_->nodes();
+    ASSERT_TRUE(nodes.ok());
+    EXPECT_EQ((*nodes)[0].state, "stopped");
+    EXPECT_EQ(raw_->query("SELECT in_flight, queue_depth FROM nodes"), (Rows{{"0", "0"}}));
+}
+
+// The holder of the name "a" as another process left it: host, state_dir, pid, state and how
+// long ago it last heart-beat.
+void hold_name(RawDb& raw, const Backend& backend, const std::string& host,
+               const std::string& state_dir, std::int64_t pid, const std::string& state,
+               int silent_s) {
+    raw.query("DELETE FROM nodes");
+    raw.query(
+        "INSERT INTO nodes (node, host, state_dir, instance, pid, version, workers, lease_s, "
+        "state, started_at, heartbeat_at) VALUES ('a', '" +
+        host + "', '" + state_dir + "', 'i-old', " + std::to_string(pid) + ", '1.0', 1, 30, '" +
+        state + "', " + backend.hours_ago(1) + ", " + backend.seconds_ago(silent_s) + ")");
+}
+
+TEST_P(JobDbConformance, ALiveHolderOnAnotherHostKeepsTheName) {
+    hold_name(*raw_, GetParam(), "h2", "/var/lib/imgspool", 812, "alive", 3);
+    auto st = db_->register_node(registration("i1"));
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().stage, Stage::config);
+    EXPECT_FALSE(st.error().transient);
+    EXPECT_EQ(st.error().reason,
+              "node \"a\" is alive on host h2 (pid 812, heartbeat 3 s ago); give this host "
+              "another [daemon] node");
+    EXPECT_EQ(raw_->query("SELECT host, instance, state FROM nodes"),
+              (Rows{{"h2", "i-old", "alive"}}));
+    // Without the name this process has no heartbeat either.
+    auto beat = db_->heartbeat({});
+    ASSERT_FALSE(beat.ok());
+    EXPECT_EQ(beat.error().stage, Stage::lease);
+
+    // Another daemon on this very host (another state_dir) that still runs keeps it too.
+    hold_name(*raw_, GetParam(), "h1", "/srv/other", ::getpid(), "alive", 0);
+    st = db_->register_node(registration("i1"));
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().stage, Stage::config);
+    EXPECT_NE(st.error().reason.find("is alive on host h1 (pid " + std::to_string(::getpid())),
+              std::string::npos)
+        << st.error().reason;
+}
+
+TEST_P(JobDbConformance, TheNameIsTakenFromAStoppedSilentRestartedOrDeadHolder) {
+    struct Case {
+        const char* why;
+        std::string host, state_dir;
+        std::int64_t pid;
+        std::string state;
+        int silent_s;
+    };
+    const std::vector<Case> cases = {
+        {"stopped", "h2", "/var/lib/imgspool", 812, "stopped", 0},
+        {"silent past its lease", "h2", "/var/lib/imgspool", 812, "alive", 31},
+        {"the same daemon restarted", "h1", "/var/lib/imgspool", ::getpid(), "alive", 0},
+        {"its pid is gone", "h1", "/srv/other", dead_pid(), "alive", 0},
+    };
+    int n = 0;
+    for (const Case& c : cases) {
+        hold_name(*raw_, GetParam(), c.host, c.state_dir, c.pid, c.state, c.silent_s);
+        const std::string instance = "i" + std::to_string(++n);
+        auto st = db_->register_node(registration(instance));
+        ASSERT_TRUE(st.ok()) << c.why << ": " << st.error().message();
+        EXPECT_EQ(
+            raw_->query("SELECT host, state_dir, instance, state, workers, lease_s, "
+                        "version, cache_scope FROM nodes"),
+            (Rows{{"h1", "/var/lib/imgspool", instance, "alive", "2", "30", "1.2.3", "c0ffee"}}))
+            << c.why;
+        auto nodes = db_->nodes();
+        ASSERT_TRUE(nodes.ok());
+        ASSERT_EQ(nodes->size(), 1u);
+        EXPECT_EQ((*nodes)[0].heartbeat_age_s, 0) << c.why;
+        EXPECT_EQ((*nodes)[0].state, "alive") << c.why;
+        EXPECT_TRUE(db_->heartbeat({1, 0}).ok()) << c.why;
+    }
+}
+
+TEST_P(JobDbConformance, AHeartbeatAfterATakeoverIsALeaseError) {
+    ASSERT_TRUE(db_->register_node(registration("first")).ok());
+    ASSERT_TRUE(db_->heartbeat({3, 4}).ok());
+    EXPECT_EQ(raw_->query("SELECT in_flight, queue_depth FROM nodes"), (Rows{{"3", "4"}}));
+
+    // The same daemon started again (same host and state_dir) while this one still ran.
+    auto second = open_node_("a");
+    ASSERT_NE(second, nullptr);
+    ASSERT_TRUE(second->register_node(registration("second")).ok());
+
+    auto beat = db_->heartbeat({1, 1});
+    ASSERT_FALSE(beat.ok());
+    EXPECT_EQ(beat.error().stage, Stage::lease);
+    EXPECT_FALSE(beat.error().transient);
+    EXPECT_EQ(beat.error().reason,
+              "cannot record the heartbeat of node \"a\": instance second "
+              "on host h1 (pid " +
+                  std::to_string(::getpid()) + ") took it over");
+    auto left = db_->leave();
+    ASSERT_FALSE(left.ok());
+    EXPECT_EQ(left.error().stage, Stage::lease);
+    EXPECT_EQ(raw_->query("SELECT instance, state, in_flight FROM nodes"),
+              (Rows{{"second", "alive", "0"}}));
+    EXPECT_TRUE(second->heartbeat({2, 0}).ok());
+    EXPECT_TRUE(second->leave().ok());
+
+    auto never = open_node_("c");
+    ASSERT_NE(never, nullptr);
+    auto unregistered = never->heartbeat({});
+    ASSERT_FALSE(unregistered.ok());
+    EXPECT_EQ(unregistered.error().stage, Stage::lease);
+    EXPECT_EQ(unregistered.error().reason,
+              "cannot record the heartbeat of node \"c\": this process never registered it");
+}
+
+// PostgreSQL declares no node silent until the server has been up for that node's lease.
+void server_up_for(RawDb& raw, const std::string& backend, int seconds) {
+    if (backend != "postgresql") return;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds + 30);
+    while (raw.one("SELECT pg_postmaster_start_time() < now() - interval '" +
+                   std::to_string(seconds) + " seconds'") != "t") {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the server keeps restarting";
+        std::this_thread::sleep_for(100ms);
+    }
+}
+
+TEST_P(JobDbConformance, AStoppedNodesUnfinishedJobsAreAdoptedOnce) {
+    ASSERT_TRUE(db_->register_node(registration("a1")).ok());
+    auto b = open_node_("b");
+    ASSERT_NE(b, nullptr);
+    ASSERT_TRUE(b->register_node(registration("b1", "h2")).ok());
+    ASSERT_TRUE(b->insert_job("queued", "photos", "q.jpg", "web").ok());
+    ASSERT_TRUE(b->insert_job("running", "photos", "r.jpg", "web").ok());
+    ASSERT_TRUE(b->start_attempt("running").ok());
+    ASSERT_TRUE(b->insert_job("done", "photos", "d.jpg", "web").ok());
+    ASSERT_TRUE(b->start_attempt("done").ok());
+    ASSERT_TRUE(b->complete("done", outputs_for("done"), "").ok());
+    ASSERT_TRUE(b->insert_job("bad", "photos", "f.jpg", "web").ok());
+    ASSERT_TRUE(b->start_attempt("bad").ok());
+    ASSERT_TRUE(b->fail("bad", make_error(Stage::render, "x")).ok());
+    ASSERT_TRUE(b->insert_job("later", "photos", "l.jpg", "web").ok());
+    ASSERT_TRUE(b->start_attempt("later").ok());
+    ASSERT_TRUE(b->defer("later", make_transient(Stage::store, "503"),
+                         std::chrono::system_clock::now() + 1h)
+                    .ok());
+
+    auto none = db_->adopt_orphans(10);  // b is alive
+    ASSERT_TRUE(none.ok()) << none.error().message();
+    EXPECT_TRUE(none->empty());
+
+    ASSERT_TRUE(b->leave().ok());
+    auto first = db_->adopt_orphans(2);
+    ASSERT_TRUE(first.ok()) << first.error().message();
+    auto rest = db_->adopt_orphans(10);
+    ASSERT_TRUE(rest.ok()) << rest.error().message();
+    ASSERT_EQ(first->size(), 2u);
+    ASSERT_EQ(rest->size(), 1u);
+    std::vector<AdoptedJob> adopted = *first;
+    adopted.push_back(rest->front());
+    const std::vector<std::string> order = {"queued", "running", "later"};  // oldest first
+    for (std::size_t i = 0; i < adopted.size(); ++i) {
+        const AdoptedJob& job = adopted[i];
+        EXPECT_EQ(job.record.upload_id, order[i]);
+        EXPECT_EQ(job.from_node, "b");
+        EXPECT_EQ(job.record.node, "a");
+        EXPECT_EQ(job.record.adopted_from, "b");
+        EXPECT_EQ(job.record.status, "pending");
+        EXPECT_TRUE(job.record.outputs.empty());
+        auto now = find(job.record.upload_id);  // the record returned is the row as it is now
+        ASSERT_TRUE(now);
+        EXPECT_EQ(job.record.updated_at, now->updated_at);
+        EXPECT_EQ(job.record.crashes, now->crashes);
+        EXPECT_EQ(job.record.node, now->node);
+        EXPECT_EQ(job.record.adopted_from, now->adopted_from);
+        EXPECT_EQ(job.record.source_name, now->source_name);
+    }
+    EXPECT_EQ(adopted[0].record.crashes, 0);
+    EXPECT_EQ(adopted[0].record.attempts, 0);
+    EXPECT_EQ(adopted[1].record.crashes, 1);  // cut short by b's death
+    EXPECT_EQ(adopted[1].record.attempts, 1);
+    EXPECT_EQ(adopted[2].record.crashes, 0);
+    EXPECT_EQ(adopted[2].record.last_error, "store: 503");
+    EXPECT_FALSE(adopted[2].record.next_attempt_at.empty());
+    EXPECT_EQ(find("done")->node, "b");
+    EXPECT_EQ(find("done")->status, "complete");
+    EXPECT_EQ(find("bad")->node, "b");
+
+    auto again = db_->adopt_orphans(10);
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->empty());
+    EXPECT_EQ(unfinished().size(), 3u);
+    auto late = b->start_attempt("queued");
+    ASSERT_FALSE(late.ok());
+    EXPECT_EQ(late.error().stage, Stage::lease);
+    EXPECT_EQ(late.error().reason,
+              "cannot mark the job processing for upload queued: the job "
+              "now belongs to node a (adopted from b)");
+    EXPECT_TRUE(db_->start_attempt("queued").ok());
+    auto zero = db_->adopt_orphans(0);
+    ASSERT_TRUE(zero.ok());
+    EXPECT_TRUE(zero->empty());
+}
+
+TEST_P(JobDbConformance, ASilentNodesJobsAreAdoptedAfterItsLease) {
+    server_up_for(*raw_, GetParam().name, 2);
+    ASSERT_TRUE(db_->register_node(registration("a1")).ok());
+    auto b = open_node_("b");
+    ASSERT_NE(b, nullptr);
+    NodeRegistration short_lease = registration("b1", "h2");
+    short_lease.lease_s = 1;
+    ASSERT_TRUE(b->register_node(short_lease).ok());
+    ASSERT_TRUE(b->insert_job("s1", "photos", "s.jpg", "web").ok());
+    ASSERT_TRUE(b->start_attempt("s1").ok());
+    raw_->query("UPDATE nodes SET heartbeat_at = " + GetParam().seconds_ago(60) +
+                " WHERE node = 'b'");
+
+    auto adopted = db_->adopt_orphans(5);
+    ASSERT_TRUE(adopted.ok()) << adopted.error().message();
+    ASSERT_EQ(adopted->size(), 1u);
+    EXPECT_EQ((*adopted)[0].record.upload_id, "s1");
+    EXPECT_EQ((*adopted)[0].record.crashes, 1);
+    // b wakes up: its name is still its own, its job is not.
+    EXPECT_TRUE(b->heartbeat({1, 0}).ok());
+    auto done = b->complete("s1", outputs_for("s1"), "");
+    ASSERT_FALSE(done.ok());
+    EXPECT_EQ(done.error().stage, Stage::lease);
+    EXPECT_EQ(raw_->one("SELECT count(*) FROM images"), "0");
+}
+
 // ---- PostgreSQL only ----
 
 class PgJobDbTest : public ::testing::Test {
@@ -964,7 +1431,7 @@ TEST_F(PgJobDbTest, TheSchemaMirrorsSqlite) {
         pg[col[0]].push_back(col[1]);
     }
     EXPECT_EQ(pg, lite);
-    EXPECT_EQ(lite.size(), 10u);
+    EXPECT_EQ(lite.size(), 12u);
 
     Rows lite_indexes = sqlite.query(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' "
@@ -1109,6 +1576,183 @@ TEST_F(PgJobDbTest, SessionsCarryTheNodeName) {
               "t");
 }
 
+// ---- nodes a and b on one database ----
+
+std::unique_ptr<pg::PgJobDb> open_as(const std::string& url, const std::string& node) {
+    auto db = pg::PgJobDb::open(pg::DatabaseSettings{url}, 4, node);
+    if (!db) ADD_FAILURE() << node << ": " << db.error().message();
+    return db ? std::move(*db) : nullptr;
+}
+
+// The unique (spool, claim_key) index decides: of the nodes' threads claiming the same files at
+// once, exactly one gets each.
+TEST_F(PgJobDbTest, TwoNodesClaimingTheSameFilesAtOnceGetEachClaimOnce) {
+    auto a = open_as(url_, "a");
+    auto b = open_as(url_, "b");
+    ASSERT_TRUE(a && b);
+    constexpr int kFiles = 40;
+    constexpr int kThreadsPerNode = 3;
+    std::array<std::atomic<int>, kFiles> wins{};
+    std::atomic<int> errors{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (JobDb* db : {static_cast<JobDb*>(a.get()), static_cast<JobDb*>(b.get())}) {
+        for (int t = 0; t < kThreadsPerNode; ++t) {
+            threads.emplace_back([&, db, t] {
+                while (!go) std::this_thread::yield();
+                for (int f = 0; f < kFiles; ++f) {
+                    const std::string n = std::to_string(f);
+                    auto claimed = db->insert_claim(db->node() + std::to_string(t) + "-" + n,
+                                                    "photos", n + ".jpg", "web", "key-" + n);
+                    if (!claimed)
+                        ++errors;
+                    else if (*claimed)
+                        ++wins[f];
+                }
+            });
+        }
+    }
+    go = true;
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(errors, 0);
+    for (int f = 0; f < kFiles; ++f) EXPECT_EQ(wins[f], 1) << "file " << f;
+    EXPECT_EQ(raw_.one("SELECT count(*) FROM upload_jobs"), std::to_string(kFiles));
+    EXPECT_EQ(raw_.one("SELECT count(DISTINCT claim_key) FROM upload_jobs"),
+              std::to_string(kFiles));
+}
+
+// FOR UPDATE SKIP LOCKED: two survivors adopting at once split a dead node's jobs, none twice,
+// none left behind.
+TEST_F(PgJobDbTest, TwoAdoptersShareADeadNodesJobsWithoutOverlap) {
+    server_up_for(raw_, "postgresql", 2);
+    auto a = open_as(url_, "a");
+    auto b = open_as(url_, "b");
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(a->register_node(registration("a1")).ok());
+    ASSERT_TRUE(b->register_node(registration("b1", "h2")).ok());
+    for (int round = 0; round < 4; ++round) {
+        const std::string dead = "c" + std::to_string(round);
+        auto c = open_as(url_, dead);
+        ASSERT_TRUE(c);
+        NodeRegistration short_lease = registration(dead + "-1", "h3");
+        short_lease.lease_s = 1;
+        ASSERT_TRUE(c->register_node(short_lease).ok());
+        std::set<std::string> orphans;
+        for (int j = 0; j < 8; ++j) {
+            const std::string id = dead + "-job" + std::to_string(j);
+            ASSERT_TRUE(c->insert_job(id, "photos", id + ".jpg", "web").ok());
+            if (j % 2 == 1) {
+                ASSERT_TRUE(c->start_attempt(id).ok());
+            }
+            orphans.insert(id);
+        }
+        raw_.query("UPDATE nodes SET heartbeat_at = now() - interval '1 hour' WHERE node = '" +
+                   dead + "'");
+
+        std::vector<AdoptedJob> got_a, got_b;
+        Status err_a = ok_status(), err_b = ok_status();
+        std::atomic<bool> go{false};
+        auto adopt = [&](pg::PgJobDb& db, std::vector<AdoptedJob>& got, Status& err) {
+            while (!go) std::this_thread::yield();
+            auto adopted = db.adopt_orphans(5);
+            if (!adopted)
+                err = adopted.error();
+            else
+                got = std::move(*adopted);
+        };
+        std::thread ta(adopt, std::ref(*a), std::ref(got_a), std::ref(err_a));
+        std::thread tb(adopt, std::ref(*b), std::ref(got_b), std::ref(err_b));
+        go = true;
+        ta.join();
+        tb.join();
+        ASSERT_TRUE(err_a.ok()) << err_a.error().message();
+        ASSERT_TRUE(err_b.ok()) << err_b.error().message();
+        EXPECT_LE(got_a.size(), 5u);
+        EXPECT_LE(got_b.size(), 5u);
+        std::set<std::string> all;
+        for (const auto* got : {&got_a, &got_b}) {
+            const std::string adopter = got == &got_a ? "a" : "b";
+            for (const AdoptedJob& job : *got) {
+                EXPECT_TRUE(all.insert(job.record.upload_id).second)
+                    << job.record.upload_id << " adopted twice";
+                EXPECT_EQ(job.from_node, dead);
+                EXPECT_EQ(job.record.node, adopter);
+                EXPECT_EQ(job.record.status, "pending");
+                EXPECT_EQ(job.record.crashes, job.record.attempts);  // processing ones crashed
+            }
+        }
+        EXPECT_EQ(all, orphans) << "round " << round;
+        EXPECT_EQ(raw_.one("SELECT count(*) FROM upload_jobs WHERE node = '" + dead + "'"), "0");
+    }
+}
+
+// After a server restart every heartbeat is old; no node is declared silent (its jobs adopted)
+// until the server has been up for that node's lease, time in which live nodes heart-beat again.
+TEST_F(PgJobDbTest, NoNodeIsSilentBeforeTheServerHasBeenUpForItsLease) {
+    ASSERT_EQ(raw_.one("SELECT pg_postmaster_start_time() > now() - interval '1 day'"), "t")
+        << "the test server runs for a test run, not for a day";
+    auto a = open_as(url_, "a");
+    auto c = open_as(url_, "c");
+    ASSERT_TRUE(a && c);
+    ASSERT_TRUE(a->register_node(registration("a1")).ok());
+    NodeRegistration day_lease = registration("c1", "h3");
+    day_lease.lease_s = 86400;
+    ASSERT_TRUE(c->register_node(day_lease).ok());
+    ASSERT_TRUE(c->insert_job("kept", "photos", "k.jpg", "web").ok());
+    raw_.query("UPDATE nodes SET heartbeat_at = now() - interval '2 days' WHERE node = 'c'");
+
+    auto adopted = a->adopt_orphans(10);
+    ASSERT_TRUE(adopted.ok()) << adopted.error().message();
+    EXPECT_TRUE(adopted->empty());
+    EXPECT_EQ(raw_.one("SELECT state FROM node_status WHERE node = 'c'"), "lost");
+    EXPECT_EQ(raw_.one("SELECT node FROM upload_jobs WHERE id = 'kept'"), "c");
+
+    raw_.query("UPDATE nodes SET lease_s = 1 WHERE node = 'c'");
+    server_up_for(raw_, "postgresql", 2);
+    adopted = a->adopt_orphans(10);
+    ASSERT_TRUE(adopted.ok()) << adopted.error().message();
+    ASSERT_EQ(adopted->size(), 1u);
+    EXPECT_EQ((*adopted)[0].record.upload_id, "kept");
+}
+
+// A database version 3 of imgspool made (one daemon per database) becomes version 4 with its
+// rows owned by the node that migrates it.
+TEST_F(PgJobDbTest, AVersionThreeDatabaseIsMigratedToFourOwnedByTheOpeningNode) {
+    for (const char* sql : pg::pg_migrations()[0].statements) raw_.query(sql);
+    ASSERT_EQ(pg::pg_migrations()[0].version, 3);
+    raw_.query("INSERT INTO imgspool_meta (key, value) VALUES ('schema_version', '3')");
+    raw_.query(
+        "INSERT INTO upload_jobs (id, spool, source_name, profile, status) VALUES "
+        "('done', 'photos', 'd.jpg', 'web', 'complete'), "
+        "('queued', 'photos', 'q.jpg', 'web', 'pending')");
+    raw_.query(
+        "INSERT INTO waiting_files (spool, source_name, size, reason, since) VALUES "
+        "('photos', 'slow.jpg', 1234, 'incomplete JPEG', '2026-11-30T01:00:00Z')");
+
+    auto db = open_as(url_, "n1");
+    ASSERT_TRUE(db);
+    EXPECT_EQ(raw_.one("SELECT value FROM imgspool_meta WHERE key = 'schema_version'"), "4");
+    EXPECT_EQ(raw_.query("SELECT id, node, claim_key, adopted_from FROM upload_jobs ORDER BY id"),
+              (Rows{{"done", "n1", "NULL", "NULL"}, {"queued", "n1", "NULL", "NULL"}}));
+    EXPECT_EQ(raw_.query("SELECT source_name, node FROM waiting_files"),
+              (Rows{{"slow.jpg", "n1"}}));
+    EXPECT_EQ(raw_.one("SELECT pg_get_indexdef('waiting_files_pkey'::regclass)"),
+              "CREATE UNIQUE INDEX waiting_files_pkey ON public.waiting_files USING btree (node, "
+              "spool, source_name)");
+    // New rows must say whose they are.
+    EXPECT_EQ(raw_.one("SELECT count(*) FROM information_schema.columns WHERE column_name = "
+                       "'node' AND column_default IS NOT NULL"),
+              "0");
+    auto jobs = db->unfinished();
+    ASSERT_TRUE(jobs.ok()) << jobs.error().message();
+    ASSERT_EQ(jobs->size(), 1u);
+    EXPECT_EQ((*jobs)[0].upload_id, "queued");
+    // A second node opening it later changes nothing.
+    auto b = open_as(url_, "b");
+    ASSERT_TRUE(b);
+    EXPECT_EQ(raw_.one("SELECT count(*) FROM upload_jobs WHERE node = 'n1'"), "2");
+}
+
 TEST_F(PgJobDbTest, AWrongPasswordIsRefusedAtOpenWithoutShowingIt) {
     const auto facts = pg_test::server_facts();
     const std::string secret = "not-" + facts.password;
@@ -1189,6 +1833,7 @@ TEST_F(PgJobDbTest, EveryDocumentedPsqlQueryRunsAndAnswers) {
     ASSERT_TRUE(db.replace_waiting_files({{"photos", "slow.jpg", 3420141, "incomplete JPEG",
                                            "2026-11-30T01:00:00.000Z"}})
                     .ok());
+    ASSERT_TRUE(db.register_node(registration("i1")).ok());
 
     const auto queries = test_support::markdown_blocks(IMGSPOOL_QUERIES_DOC, "psql");
     ASSERT_GE(queries.size(), 10u);
@@ -1240,6 +1885,15 @@ TEST_F(PgJobDbTest, EveryDocumentedPsqlQueryRunsAndAnswers) {
               (Rows{{"photos", "slow.jpg", "3420141", "incomplete JPEG"}}));
     EXPECT_EQ(raw_.query("select sum(completed), sum(failed) from throughput_per_hour"),
               (Rows{{"2", "1"}}));
+    auto nodes = answer("from node_status");
+    ASSERT_EQ(nodes.size(), 1u);
+    ASSERT_EQ(nodes[0].size(), 16u);
+    EXPECT_LT(std::stoi(nodes[0][5]), 30) << "heartbeat_age_s";  // the psql runs above take time
+    nodes[0].erase(nodes[0].begin() + 5);
+    EXPECT_EQ(nodes,
+              (Rows{{"test", "h1", "alive", raw_.one("select started_at from nodes"),
+                     raw_.one("select heartbeat_at from nodes"), "30", "2",
+                     std::to_string(::getpid()), "2", "0", "2", "1", "0.007", "1.2.3", "c0ffee"}}));
 }
 
 // docs/queries.md's way in: a password file instead of a password in the URL, and a session
