@@ -64,8 +64,8 @@ Status ConfigReloader::lock_new_spools(const Config& next,
     for (const SpoolLayout& spool : next.spools) {
         const std::filesystem::path file = spool_lock_path(spool);
         if (locks_.contains(file) || taken.contains(file)) continue;
-        auto lock = InstanceLock::acquire(
-            file, "spool root " + spool.root.string() + " (spool \"" + spool.name + "\")");
+        // [database] needs a restart, so the running mode is the mode of every spool lock.
+        auto lock = lock_spool(spool, spool_lock_mode(running_));
         if (!lock) return lock.error();
         taken.emplace(file, std::move(lock).value());
     }

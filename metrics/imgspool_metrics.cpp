@@ -107,7 +107,12 @@ ImgspoolMetrics::ImgspoolMetrics()
                          .counter("imgspool_db_reconnects_total",
                                   "PostgreSQL sessions re-established after they broke (a lost "
                                   "connection or a server restart); 0 on SQLite.")
-                         .get()) {
+                         .get()),
+      claims_lost_(registry_
+                       .counter("imgspool_claims_lost_total",
+                                "Runs abandoned because another node had adopted their job "
+                                "(this node was silent longer than its lease_s).")
+                       .get()) {
     for (const char* state : kStates) jobs_.labels({state}).set(0);
     // Every failure class is exposed from the start, so rate() works before the first failure.
     for (const Stage stage :
@@ -135,6 +140,15 @@ void ImgspoolMetrics::job_deferred(const JobOutcome& o) {
         workers_busy_.set(static_cast<double>(busy_.size()));
     }
     deferrals_.labels({stage_name(o.error ? o.error->stage : Stage::internal)}).inc();
+}
+
+void ImgspoolMetrics::job_abandoned(const JobOutcome& o) {
+    {
+        std::lock_guard lock(busy_mutex_);
+        busy_.erase(o.upload_id);
+        workers_busy_.set(static_cast<double>(busy_.size()));
+    }
+    claims_lost_.inc();
 }
 
 void ImgspoolMetrics::job_finished(const JobOutcome& o) {

@@ -51,6 +51,7 @@ class ImgspoolMetrics final : public JobObserver {
     void job_started(const Job& job) override;
     void job_finished(const JobOutcome& outcome) override;
     void job_deferred(const JobOutcome& outcome) override;
+    void job_abandoned(const JobOutcome& outcome) override;
 
     void sample(const MetricsSample& sample);
     // One answer of the HTTP drop-in: endpoint "upload", "jobs", "image" or "other". Any thread.
@@ -82,6 +83,7 @@ class ImgspoolMetrics final : public JobObserver {
     metrics::Family<metrics::Counter>& http_requests_;
     metrics::Family<metrics::Gauge>& node_info_;
     metrics::Counter& db_reconnects_;
+    metrics::Counter& claims_lost_;
 
     std::mutex busy_mutex_;
     std::set<std::string> busy_;  // upload_ids between job_started and job_finished

@@ -161,18 +161,24 @@ Status run_with(sqlite3* db, std::string_view sql, const std::string& text) {
     return stmt->run();
 }
 
-// One daemon per SQLite file (the state_dir lock), so every unfinished job is the opening
-// node's: a renamed host must not strand its jobs, and rows from before version 4 get a node.
-// Waiting files of another name are a watcher's view nobody runs any more.
+// Rows from before version 4 get the opening node's name.
+Status name_unnamed_rows(sqlite3* db, const std::string& node) {
+    if (auto st = run_with(db, "UPDATE upload_jobs SET node = ?1 WHERE node = ''", node); !st) {
+        return st;
+    }
+    return run_with(db, "UPDATE waiting_files SET node = ?1 WHERE node = ''", node);
+}
+
+// One daemon per SQLite file (the state_dir lock), so when it registers, every unfinished job
+// is its own: a renamed host must not strand its jobs. Waiting files of another name are a
+// watcher's view nobody runs any more. (Done at registration, not at open: `imgspool status`
+// or `process` opening the file under another name must not take the daemon's jobs.)
 Status own_rows(sqlite3* db, const std::string& node) {
     if (auto st = run_with(db, R"sql(
         UPDATE upload_jobs SET node = ?1
-        WHERE node <> ?1 AND (node = '' OR status IN ('pending', 'processing')))sql",
+        WHERE node <> ?1 AND status IN ('pending', 'processing'))sql",
                            node);
         !st) {
-        return st;
-    }
-    if (auto st = run_with(db, "UPDATE waiting_files SET node = ?1 WHERE node = ''", node); !st) {
         return st;
     }
     return run_with(db, "DELETE FROM waiting_files WHERE node <> ?1", node);
@@ -203,7 +209,7 @@ Status migrate(sqlite3* db, const std::filesystem::path& file, const std::string
         std::string set = "PRAGMA user_version = " + std::to_string(v + 1);
         if (auto st = sqlite::exec(db, set.c_str()); !st) return st;
     }
-    if (auto st = own_rows(db, node); !st) return st;
+    if (auto st = name_unnamed_rows(db, node); !st) return st;
     return tx->commit();
 }
 
@@ -685,6 +691,7 @@ Status SqliteJobDb::register_node(const NodeRegistration& me) {
     take->bind(8, std::int64_t{std::max(me.lease_s, 1)});
     take->bind(9, me.cache_scope);
     if (auto st = take->run(); !st) return st;
+    if (auto st = own_rows(db, node_); !st) return st;
     if (auto st = tx->commit(); !st) return st;
     instance_ = me.instance;
     return ok_status();
@@ -737,7 +744,7 @@ Status SqliteJobDb::leave() {
     return ok_status();
 }
 
-// One daemon per SQLite file, and open() made every unfinished row this node's, so this finds
+// One daemon per SQLite file, and register_node made every unfinished row this node's, so this finds
 // something only when rows were written under another name since; it is still done right: the
 // same choice and update as on PostgreSQL, in one write transaction.
 Result<std::vector<AdoptedJob>> SqliteJobDb::adopt_orphans(int limit) {

@@ -19,8 +19,8 @@ class SqliteJobDb final : public JobDb {
   public:
     // Opens or creates the database and its schema (PRAGMA user_version); WAL, busy timeout.
     // `node` is the name this daemon writes as. The state_dir lock allows one daemon per file,
-    // so opening makes every unfinished job this node's (a renamed host keeps its jobs) and
-    // drops other names' waiting files.
+    // so register_node makes every unfinished job this node's (a renamed host keeps its jobs)
+    // and drops other names' waiting files; opening alone (status, process) changes no owner.
     static Result<std::unique_ptr<SqliteJobDb>> open(const std::filesystem::path& file,
                                                      const std::string& node = local_node_name());
     ~SqliteJobDb() override;

@@ -151,6 +151,22 @@ TEST(ImgspoolMetrics, BusyWorkersFollowStartedAndFinishedJobs) {
     EXPECT_EQ(sample_value(m.render(), "imgspool_workers_busy"), 0);
 }
 
+TEST(ImgspoolMetrics, AnAbandonedRunFreesItsWorkerAndCountsALostClaimNotAFailure) {
+    ImgspoolMetrics m;
+    Job a{"a", {}, {}, {}};
+    m.job_started(a);
+    JobOutcome out;
+    out.upload_id = "a";
+    out.abandoned = true;
+    out.error = make_error(Stage::lease, "the job now belongs to node b (adopted from a)");
+    m.job_abandoned(out);
+    const std::string text = m.render();
+    EXPECT_EQ(sample_value(text, "imgspool_workers_busy"), 0);
+    EXPECT_EQ(sample_value(text, "imgspool_claims_lost_total"), 1);
+    EXPECT_EQ(sample_value(text, "generation_success_total"), 0);
+    EXPECT_EQ(text.find("reason=\"lease\""), std::string::npos) << "counted as a failure";
+}
+
 TEST(ImgspoolMetrics, SamplesSetGaugesAndTotals) {
     ImgspoolMetrics m;
     m.sample({.jobs_by_state = std::map<std::string, std::int64_t>{{"complete", 7}, {"failed", 2}},

@@ -111,6 +111,19 @@ class LeaseLosingJobDb final : public JobDb {
     Status replace_waiting_files(const std::vector<WaitingFile>& files) override {
         return real_.replace_waiting_files(files);
     }
+    const std::string& node() const override { return real_.node(); }
+    Result<bool> insert_claim(const std::string& upload_id, const std::string& spool,
+                              const std::string& source_name, const std::string& profile,
+                              const std::string& claim_key) override {
+        return real_.insert_claim(upload_id, spool, source_name, profile, claim_key);
+    }
+    Status register_node(const NodeRegistration& me) override { return real_.register_node(me); }
+    Status heartbeat(const NodeCounters& counters) override { return real_.heartbeat(counters); }
+    Status leave() override { return real_.leave(); }
+    Result<std::vector<AdoptedJob>> adopt_orphans(int limit) override {
+        return real_.adopt_orphans(limit);
+    }
+    Result<std::vector<NodeStatus>> nodes() override { return real_.nodes(); }
 
   private:
     // The refusal when the job is (or now becomes) another node's; nullopt: forward the call.

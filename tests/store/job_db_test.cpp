@@ -787,9 +787,10 @@ TEST_F(JobDbTest, AVersionThreeDatabaseIsMigratedToFourOwnedByTheOpeningNode) {
     EXPECT_EQ((*jobs)[0].node, "n1");
 }
 
-// One daemon per SQLite file: a host renamed between two runs keeps its queued jobs, and the
-// finished ones keep the name they were done under.
-TEST_F(JobDbTest, OpeningUnderAnotherNameTakesTheUnfinishedJobs) {
+// One daemon per SQLite file: a host renamed between two runs keeps its queued jobs when it
+// registers, and the finished ones keep the name they were done under. Opening alone (status,
+// process) takes nothing.
+TEST_F(JobDbTest, RegisteringUnderAnotherNameTakesTheUnfinishedJobs) {
     db_.reset();
     {
         auto old = SqliteJobDb::open(file_, "old-name");
@@ -808,6 +809,16 @@ TEST_F(JobDbTest, OpeningUnderAnotherNameTakesTheUnfinishedJobs) {
     auto db = SqliteJobDb::open(file_, "new-name");
     ASSERT_TRUE(db.ok()) << db.error().message();
     RawDb raw(file_);
+    EXPECT_EQ(raw.query("select id, node from upload_jobs order by id"),
+              (Rows{{"done", "old-name"}, {"queued", "old-name"}, {"running", "old-name"}}));
+    EXPECT_EQ(unfinished_of(**db).size(), 0u);
+    NodeRegistration me;
+    me.host = "h";
+    me.instance = "i-new";
+    me.state_dir = "/var/lib/imgspool";
+    me.pid = 1;
+    me.version = "test";
+    ASSERT_TRUE((*db)->register_node(me).ok());
     EXPECT_EQ(raw.query("select id, node from upload_jobs order by id"),
               (Rows{{"done", "old-name"}, {"queued", "new-name"}, {"running", "new-name"}}));
     EXPECT_EQ(raw.one("select count(*) from waiting_files"), "0");
