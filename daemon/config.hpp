@@ -30,6 +30,8 @@ struct DaemonSettings {
     // This daemon's name among the nodes sharing one database: [A-Za-z0-9._-]{1,63}. "" in
     // the file (or no key) = the host name, resolved by load_config; IMGSPOOL_NODE wins.
     std::string node;
+    // Silence (no heartbeat in the database) after which other nodes adopt this node's jobs.
+    int lease_s = 30;
 };
 
 struct StoreSettings {

@@ -136,7 +136,8 @@ std::string describe_config(const Config& c) {
         << "retry_min_s = " << c.daemon.retry_min_s << "\n"
         << "retry_max_s = " << c.daemon.retry_max_s << "\n"
         << "max_deferred = " << c.daemon.max_deferred << "\n"
-        << "node = " << q(c.daemon.node) << "\n";
+        << "node = " << q(c.daemon.node) << "\n"
+        << "lease_s = " << c.daemon.lease_s << "\n";
     for (const SpoolLayout& s : c.spools) {
         out << "\n[[spool]]\n"
             << "name = " << q(s.name) << "\n"

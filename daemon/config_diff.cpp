@@ -184,6 +184,7 @@ ConfigDiff diff_config(const Config& running, const Config& requested) {
     c.restart_key("daemon.max_job_attempts", a.max_job_attempts, b.max_job_attempts);
     // Identity: how the database and other nodes know this daemon.
     c.restart_key("daemon.node", a.node, b.node);
+    c.restart_key("daemon.lease_s", a.lease_s, b.lease_s);  // what the other nodes were told
     compare_database(running.database, requested.database, c);
     c.restart_key("metrics.enabled", running.metrics.enabled, requested.metrics.enabled);
     c.restart_key("metrics.bind", running.metrics.bind, requested.metrics.bind);
@@ -211,6 +212,7 @@ Config reloadable_part(const Config& running, const Config& requested) {
     out.daemon.queue_max = running.daemon.queue_max;
     out.daemon.max_job_attempts = running.daemon.max_job_attempts;
     out.daemon.node = running.daemon.node;
+    out.daemon.lease_s = running.daemon.lease_s;
     out.database = running.database;
     out.metrics = running.metrics;
     out.http.enabled = running.http.enabled;

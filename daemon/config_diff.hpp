@@ -27,7 +27,7 @@ struct ConfigDiff {
     // store, fetch.s3 and http keys hold secrets.
     std::vector<std::string> keys_changed;
     // Keys that keep their running value until a restart (state_dir, workers, queue_max,
-    // max_job_attempts, node, [database] (the URL's password masked), [metrics],
+    // max_job_attempts, node, lease_s, [database] (the URL's password masked), [metrics],
     // http.enabled/bind/port/max_connections/idle_timeout_s).
     std::vector<RestartOnlyChange> needs_restart;
 

@@ -30,6 +30,7 @@ Status read_daemon(TableReader& top, const std::string& origin, Config& config) 
     r.integer("retry_max_s", d.retry_max_s, 1, 86400);
     r.integer("max_deferred", d.max_deferred, 1, 1000000);
     r.string("node", d.node);
+    r.integer("lease_s", d.lease_s, 3, 3600);
     if (!d.node.empty() && !is_node_name(d.node)) {
         r.fail("node", std::string("expected ") + kNodeNameForm + ", got " + toml_string(d.node));
     }

@@ -7,6 +7,8 @@
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/printable_name.hpp"
+#include "daemon/claim_key.hpp"
+#include "daemon/open_job_db.hpp"
 #include "pipeline/finish.hpp"
 
 namespace imgspool {
@@ -64,6 +66,7 @@ Intake::Intake(Runtime& runtime, Pipeline& pipeline, WorkerPool& pool, DeferredJ
       deferred_(deferred),
       observer_(observer),
       max_deferred_(runtime.config.daemon.max_deferred),
+      lazy_claims_(uses_postgresql(runtime.config)),
       spools_(std::make_shared<const std::vector<SpoolLayout>>(runtime.config.spools)),
       settings_(pipeline.current().settings()) {}
 
@@ -113,13 +116,30 @@ Offer Intake::accept(const StableFile& file) {
     }
     if (!file.abandoned.empty()) return fail_abandoned(*spool, file);
 
+    // Nodes sharing the spool: claim only when a worker will soon be free, so a burst of files
+    // is spread over the nodes with idle workers instead of queueing behind one.
+    if (lazy_claims_ && !pool_.wait_for_room(static_cast<std::size_t>(pool_.size()))) {
+        return Offer::try_later;  // stopping: the file stays in inbox/
+    }
+    const std::optional<FileState> state = lstat_state(file.path);
+    if (!state) return Offer::taken;  // claimed by another node meanwhile, or taken away
+
     const std::string upload_id = new_upload_id();
     const std::string source = printable_name(file.relative.native());
-    // Recorded first: a file is never in work/ without a row that says why.
-    if (Status st = rt_.db->insert_job(upload_id, spool->name, source, spool->profile); !st) {
-        log::warn("cannot record a new job; the file stays in inbox/ and is offered again",
-                  {{"spool", spool->name}, {"source", source}, {"error", st.error().message()}});
+    // Recorded first: a file is never in work/ without a row that says why. The database decides
+    // which node claims it: only one row per unfinished claim key can exist, whatever the
+    // renames of several NFS clients would say.
+    auto recorded = rt_.db->insert_claim(upload_id, spool->name, source, spool->profile,
+                                         claim_key_of(*state, file.relative));
+    if (!recorded) {
+        log::warn(
+            "cannot record a new job; the file stays in inbox/ and is offered again",
+            {{"spool", spool->name}, {"source", source}, {"error", recorded.error().message()}});
         return Offer::try_later;
+    }
+    if (!*recorded) {
+        log::debug("claimed by another node", {{"spool", spool->name}, {"source", source}});
+        return Offer::taken;
     }
     auto claimed = claim(*spool, file.path, upload_id);
     if (!claimed) {
@@ -361,6 +381,8 @@ void Intake::recover_file(const RecoveryPlan::Claimed& c) {
         return;
     }
     const std::optional<JobRecord>& record = *found;
+    // Another node's job on a shared spool: it finishes it, or adopts it if that node died.
+    if (record && record->node != rt_.db->node()) return;
     // An upload or a manifest may have asked for another profile than the spool's.
     if (record && !record->profile.empty()) job.spool.profile = record->profile;
     if (!record) {
@@ -390,6 +412,39 @@ void Intake::recover_file(const RecoveryPlan::Claimed& c) {
     log::info("resuming job",
               {{"upload_id", c.file.upload_id}, {"spool", spool.name}, {"source", source}});
     (void)pool_.submit(job);  // the pipeline finishes complete and failed ones, runs the rest
+}
+
+void Intake::recover_adopted(const AdoptedJob& adopted) {
+    const JobRecord& r = adopted.record;
+    std::optional<SpoolLayout> spool;
+    {
+        std::lock_guard lock(mutex_);
+        for (const SpoolLayout& s : *spools_) {
+            if (s.name == r.spool) spool = s;
+        }
+    }
+    if (!spool) {
+        log::error(
+            "adopted a job of a spool this node does not have; it waits for a node that has it",
+            {{"upload_id", r.upload_id}, {"spool", r.spool}, {"from_node", adopted.from_node}});
+        return;
+    }
+    const std::vector<ClaimedFile> files = list_claimed(*spool, r.upload_id);
+    if (files.empty()) {
+        recover_orphan_row(r);
+        return;
+    }
+    // The adoption counted a run the dead node had in progress as a crash, as a restart would.
+    if (r.crashes >= rt_.config.daemon.max_job_attempts) {
+        const ClaimedFile& f = files.front();
+        fail_recorded(*spool, r.upload_id, f.work_path, f.relative,
+                      make_error(Stage::internal,
+                                 "processing this file stopped a daemon " +
+                                     std::to_string(r.crashes) + " times",
+                                 r.source_name));
+        return;
+    }
+    for (const ClaimedFile& f : files) recover_file({&*spool, f});
 }
 
 void Intake::recover_orphan_row(const JobRecord& r) {

@@ -68,6 +68,10 @@ class Intake {
     // max_job_attempts times; deferred ones wait for their time; rows whose file is gone are
     // failed with that reason.
     void recover(const RecoveryPlan& plan);
+    // A job taken over from a node that stopped or fell silent (NodeMembership): resumed as a
+    // restart would resume it (its file in work/<id>/ runs again; a row whose file never left
+    // inbox/ is forgotten so any node claims the file afresh). Any thread.
+    void recover_adopted(const AdoptedJob& adopted);
 
     std::uint64_t rejected_files() const { return rejected_.load(); }
 
@@ -98,6 +102,7 @@ class Intake {
     JobObserver* observer_;
     std::atomic<std::uint64_t> rejected_{0};
     std::atomic<int> max_deferred_;
+    const bool lazy_claims_;  // other nodes share the spools (PostgreSQL job record)
 
     std::mutex mutex_;  // guards the members below (accept runs on the watcher's thread only,
                         // but recovery may reach them too)

@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <vips/vips.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <optional>
@@ -16,6 +17,7 @@
 #include "daemon/http_dropin.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/intake.hpp"
+#include "daemon/node_membership.hpp"
 #include "daemon/open_job_db.hpp"
 #include "daemon/reload.hpp"
 #include "daemon/replaceable_watcher.hpp"
@@ -28,19 +30,38 @@
 #include "metrics/imgspool_metrics.hpp"
 #include "pipeline/deferred_jobs.hpp"
 #include "pipeline/finish.hpp"
+#include "pipeline/hash.hpp"
 #include "upload/upload_server.hpp"
 
 namespace imgspool {
 namespace {
 
-// Who the metrics are of (imgspool_node_info, the node label of every series).
-NodeInfo node_info(const Config& cfg) {
+std::string host_name() {
     std::array<char, 256> host{};
     if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';  // shown as ""
+    return host.data();
+}
+
+// Who the metrics are of (imgspool_node_info, the node label of every series).
+NodeInfo node_info(const Config& cfg) {
     return {.node = cfg.daemon.node,
-            .host = host.data(),
+            .host = host_name(),
             .version = IMGSPOOL_VERSION,
             .database = uses_postgresql(cfg) ? "postgresql" : "sqlite"};
+}
+
+// This process as the nodes table records it. The cache scope tells nodes that store to
+// different places apart (they cannot share derivatives): `imgspool status` shows it per node.
+NodeRegistration registration_of(const Config& cfg, const std::string& store_description) {
+    return {
+        .host = host_name(),
+        .instance = new_upload_id(),
+        .state_dir = std::filesystem::absolute(cfg.daemon.state_dir).lexically_normal(),
+        .pid = ::getpid(),
+        .version = IMGSPOOL_VERSION,
+        .workers = cfg.effective_workers(),
+        .lease_s = cfg.daemon.lease_s,
+        .cache_scope = sha256_hex(cfg.store.key_template + "\n" + store_description).substr(0, 12)};
 }
 
 }  // namespace
@@ -88,6 +109,27 @@ int run_daemon(Config config) {
             fail_after_exception(*runtime.db, job, what, &metrics);
         });
     Intake intake(runtime, pipeline, *pool, deferred, &metrics);
+    // Joined before recovery: from here on no other node adopts this node's jobs, and a node of
+    // the same name alive elsewhere stops this start.
+    auto membership = NodeMembership::join(
+        *runtime.db, registration_of(cfg, pipeline.current().store()->describe()),
+        {.counters =
+             [&pool] {
+                 return NodeCounters{.in_flight = pool->busy(),
+                                     .queue_depth = static_cast<std::int64_t>(pool->queue_depth())};
+             },
+         .room =
+             [&pool, workers] {
+                 return std::max(
+                     0, 2 * workers - pool->busy() - static_cast<int>(pool->queue_depth()));
+             },
+         .adopt = [&intake](const AdoptedJob& job) { intake.recover_adopted(job); }});
+    if (!membership) {
+        log::error("cannot start", {{"error", membership.error().message()}});
+        pool->stop(false);
+        return 1;
+    }
+    NodeMembership& node = **membership;
     // What a crash left in work/ is listed now and finished once the watchers run, so new drops
     // do not wait behind it.
     const RecoveryPlan recovery = intake.plan_recovery();
@@ -97,9 +139,11 @@ int run_daemon(Config config) {
     if (Status st = watcher.start(watcher_options(cfg)); !st) {
         log::error("cannot watch spools", {{"error", st.error().message()}});
         pool->stop(false);
+        node.leave();
         return 1;
     }
     deferred.start();
+    node.start();
     std::thread recovering([&intake, &recovery] { intake.recover(recovery); });
     WaitingFilesSync waiting([&watcher] { return watcher.waiting_files(); }, *runtime.db);
     (void)runtime.db->replace_waiting_files({});  // what an earlier run saw is judged again
@@ -110,10 +154,10 @@ int run_daemon(Config config) {
     // its interval (also for SQLite).
     const DatabaseRecoveryHook database_recovered(*runtime.db,
                                                   [&deferred] { deferred.release_all(); });
-    HealthMonitor health(daemon_health_probes([&pipeline] { return pipeline.current().store(); },
-                                              *runtime.db, runtime.database_lock.get()),
-                         {.on_store_recovered = [&deferred] { deferred.release_all(); },
-                          .on_database_recovered = [&deferred] { deferred.release_all(); }});
+    HealthMonitor health(
+        daemon_health_probes([&pipeline] { return pipeline.current().store(); }, *runtime.db),
+        {.on_store_recovered = [&deferred] { deferred.release_all(); },
+         .on_database_recovered = [&deferred] { deferred.release_all(); }});
     health.start();
     HttpDropIn dropin(intake, *runtime.db, pipeline.current(), cfg);
     upload::UploadServer uploads(
@@ -154,6 +198,7 @@ int run_daemon(Config config) {
         },
         [&]() -> Readiness {
             if (!watcher.armed()) return {false, "watchers not armed"};
+            if (auto problem = node.problem()) return {false, *problem};
             return health.readiness();
         });
     Status serving = ok_status();
@@ -167,6 +212,7 @@ int run_daemon(Config config) {
         pool->stop(false);
         deferred.stop();
         recovering.join();
+        node.leave();
         return 1;
     }
     ServiceReporter reporter(
@@ -226,6 +272,8 @@ int run_daemon(Config config) {
     pool->stop(false);  // also frees a hand-over of `deferred` or `recovering` waiting for room
     deferred.stop();
     recovering.join();
+    // Other nodes sharing the spool take over the queued and deferred jobs now, not after lease_s.
+    node.leave();
     log::info("imgspool stopped",
               {{"queued_for_next_start", static_cast<unsigned long long>(pool->queue_depth())},
                {"deferred", static_cast<unsigned long long>(deferred.size())}});

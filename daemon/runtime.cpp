@@ -56,18 +56,11 @@ Result<Runtime> open_runtime(Config config) {
         }
         remove_unfinished_uploads(spool, config.daemon.node, !uses_postgresql(config));
     }
-    std::unique_ptr<DatabaseLock> database_lock;
-    if (uses_postgresql(config)) {
-        auto lock = DatabaseLock::take(config.database, config.daemon.node);
-        if (!lock) return lock.error();
-        database_lock = std::move(*lock);
-    }
     auto db = open_job_db(config);
     if (!db) return db.error();
     auto store = make_store(config.store);
     if (!store) return store.error();
-    return Runtime{std::move(config), std::move(database_lock), std::move(db).value(),
-                   std::move(store).value()};
+    return Runtime{std::move(config), std::move(db).value(), std::move(store).value()};
 }
 
 PipelineSettings pipeline_settings(const Config& config) {

@@ -5,7 +5,6 @@
 #include <memory>
 
 #include "daemon/config.hpp"
-#include "daemon/database_lock.hpp"
 #include "pipeline/pipeline.hpp"
 #include "store/job_db.hpp"
 #include "store/object_store.hpp"
@@ -14,14 +13,12 @@ namespace imgspool {
 
 struct Runtime {
     Config config;
-    std::unique_ptr<DatabaseLock> database_lock;  // PostgreSQL only: one daemon per database
     std::unique_ptr<JobDb> db;
     std::shared_ptr<ObjectStore>
         store;  // shared: a reload swaps it while jobs finish on the old one
 };
 
-// Creates the state dir and the spools' folders, takes the database lock (PostgreSQL), opens the
-// database and the store.
+// Creates the state dir and the spools' folders, opens the database and the store.
 Result<Runtime> open_runtime(Config config);
 
 // The store named by [store] kind.

@@ -48,6 +48,8 @@ nlohmann::json job_json(const JobRecord& r) {
             {"updated_at", r.updated_at},
             {"attempts", r.attempts},
             {"crashes", r.crashes},
+            {"node", r.node},
+            {"adopted_from", r.adopted_from},
             {"next_attempt_at", r.next_attempt_at},
             {"last_error", r.last_error},
             {"origin", r.request.origin},
@@ -102,6 +104,8 @@ void print_job_table(const JobRecord& r) {
     if (!r.error.empty()) row("error", r.error_stage + ": " + r.error);
     if (r.attempts) row("attempts", std::to_string(r.attempts));
     if (r.crashes) row("crashes", std::to_string(r.crashes));
+    row("node", r.node);
+    row("adopted_from", r.adopted_from);
     row("next_attempt", r.next_attempt_at);
     row("last_error", r.last_error);
     row("created_at", r.created_at);
@@ -125,6 +129,7 @@ struct Summary {
     std::vector<FailedJob> failures;
     std::vector<HourThroughput> hours;
     CacheHitRate cache;
+    std::vector<NodeStatus> nodes;
 };
 
 Result<Summary> read_summary(JobDb& db) {
@@ -150,6 +155,9 @@ Result<Summary> read_summary(JobDb& db) {
     auto cache = db.cache_hit_rate();
     if (!cache) return cache.error();
     s.cache = *cache;
+    auto nodes = db.nodes();
+    if (!nodes) return nodes.error();
+    s.nodes = std::move(*nodes);
     return s;
 }
 
@@ -178,7 +186,8 @@ nlohmann::json summary_json(const Summary& s) {
                             {"source", d.source_name},
                             {"attempts", d.attempts},
                             {"next_attempt_at", d.next_attempt_at},
-                            {"last_error", d.last_error}});
+                            {"last_error", d.last_error},
+                            {"node", d.node}});
     }
     out["deferred"] = deferred;
     nlohmann::json in_flight = nlohmann::json::array();
@@ -190,7 +199,8 @@ nlohmann::json summary_json(const Summary& s) {
                              {"progress", j.progress},
                              {"created_at", j.created_at},
                              {"updated_at", j.updated_at},
-                             {"age_s", j.age_s}});
+                             {"age_s", j.age_s},
+                             {"node", j.node}});
     }
     out["in_flight"] = in_flight;
     nlohmann::json failures = nlohmann::json::array();
@@ -200,7 +210,8 @@ nlohmann::json summary_json(const Summary& s) {
                             {"source", f.source_name},
                             {"stage", f.stage},
                             {"reason", f.reason},
-                            {"failed_at", f.failed_at}});
+                            {"failed_at", f.failed_at},
+                            {"node", f.node}});
     }
     out["failures_today"] = failures;
     nlohmann::json hours = nlohmann::json::array();
@@ -214,6 +225,24 @@ nlohmann::json summary_json(const Summary& s) {
     out["throughput_per_hour"] = hours;
     out["cache"] = {
         {"hits", s.cache.hits}, {"misses", s.cache.misses}, {"hit_rate_pct", s.cache.hit_rate_pct}};
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const NodeStatus& n : s.nodes) {
+        nodes.push_back({{"node", n.node},
+                         {"host", n.host},
+                         {"state", n.state},
+                         {"started_at", n.started_at},
+                         {"heartbeat_at", n.heartbeat_at},
+                         {"heartbeat_age_s", n.heartbeat_age_s},
+                         {"lease_s", n.lease_s},
+                         {"workers", n.workers},
+                         {"in_flight", n.in_flight},
+                         {"done_last_hour", n.done_last_hour},
+                         {"failed_last_hour", n.failed_last_hour},
+                         {"jobs_per_s", n.jobs_per_s},
+                         {"version", n.version},
+                         {"cache_scope", n.cache_scope}});
+    }
+    out["nodes"] = nodes;
     return out;
 }
 
@@ -268,6 +297,34 @@ std::string duration_text(std::int64_t s) {
         std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600),
                       static_cast<long long>(s % 3600 / 60));
     return buf;
+}
+
+void print_nodes(const std::vector<NodeStatus>& nodes) {
+    if (nodes.empty()) {
+        std::printf("\nNodes: none has run yet\n");
+        return;
+    }
+    std::printf("\nNodes (%zu)\n", nodes.size());
+    Table t({"node", "host", "state", "heartbeat", "in_flight", "done_1h", "failed_1h",
+             "jobs/s_5min", "version", "cache_scope"},
+            {false, false, false, true, true, true, true, true, false, false});
+    for (const NodeStatus& n : nodes) {
+        char rate[32];
+        std::snprintf(rate, sizeof rate, "%.2f", n.jobs_per_s);
+        t.add({n.node, n.host, n.state, duration_text(n.heartbeat_age_s) + " ago",
+               std::to_string(n.in_flight), std::to_string(n.done_last_hour),
+               std::to_string(n.failed_last_hour), rate, n.version, n.cache_scope});
+    }
+    t.print();
+    // Nodes that store to different places cannot reuse each other's derivatives.
+    for (const NodeStatus& n : nodes) {
+        if (n.cache_scope != nodes.front().cache_scope) {
+            std::printf(
+                "  note: the nodes store to different places (cache_scope differs): they "
+                "share no derivative cache\n");
+            break;
+        }
+    }
 }
 
 void print_summary(const Summary& s) {
@@ -348,6 +405,7 @@ void print_summary(const Summary& s) {
     std::printf("\nDerivative cache (complete jobs): %lld hits, %lld misses, hit rate %.1f%%\n",
                 static_cast<long long>(s.cache.hits), static_cast<long long>(s.cache.misses),
                 s.cache.hit_rate_pct);
+    print_nodes(s.nodes);
 }
 
 }  // namespace

@@ -26,6 +26,13 @@ class BoundedQueue {
         return true;
     }
 
+    // Blocks until fewer than `limit` items are queued; false once the queue is closed.
+    bool wait_below(std::size_t limit) {
+        std::unique_lock lock(mutex_);
+        not_full_.wait(lock, [&] { return closed_ || items_.size() < limit; });
+        return !closed_;
+    }
+
     // Never blocks: false if the queue is full or closed (the item is not queued).
     bool try_push(T& item) {
         std::lock_guard lock(mutex_);
@@ -42,7 +49,7 @@ class BoundedQueue {
         if (items_.empty() || (closed_ && !drain_)) return std::nullopt;
         T item = std::move(items_.front());
         items_.pop_front();
-        not_full_.notify_one();
+        not_full_.notify_all();  // push and wait_below wait on it, for different sizes
         return item;
     }
 

@@ -35,6 +35,10 @@ class WorkerPool {
 
     // Blocks while the queue is full. false once the pool is stopping.
     bool submit(Job job);
+    // Blocks until fewer than `limit` jobs are queued (a node sharing a spool claims a file only
+    // when a worker will soon be free, leaving the rest to nodes with idle workers). false once
+    // the pool is stopping.
+    bool wait_for_room(std::size_t limit) { return queue_.wait_below(limit); }
     // Never blocks (for threads that answer clients): false, with `job` untouched, while the
     // queue is full or the pool is stopping.
     bool try_submit(Job& job);

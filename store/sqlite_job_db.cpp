@@ -744,8 +744,8 @@ Status SqliteJobDb::leave() {
     return ok_status();
 }
 
-// One daemon per SQLite file, and register_node made every unfinished row this node's, so this finds
-// something only when rows were written under another name since; it is still done right: the
+// One daemon per SQLite file, and register_node made every unfinished row this node's, so this
+// finds something only when rows were written under another name since; it is still done right: the
 // same choice and update as on PostgreSQL, in one write transaction.
 Result<std::vector<AdoptedJob>> SqliteJobDb::adopt_orphans(int limit) {
     std::vector<AdoptedJob> adopted;

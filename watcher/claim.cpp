@@ -96,11 +96,14 @@ void remove_empty_folders(const stdfs::path& dir) {
     stdfs::remove(dir, ec);
 }
 
-std::vector<ClaimedFile> list_claimed(const SpoolLayout& spool) {
+namespace {
+
+// The regular files below `top` (work/ or work/<upload_id>/), in path order. `work` is the
+// spool's work/: a file's first folder below it is its upload id.
+std::vector<ClaimedFile> claimed_below(const stdfs::path& work, const stdfs::path& top) {
     std::vector<ClaimedFile> claimed;
-    const stdfs::path work = spool.work();
     std::error_code ec;
-    stdfs::recursive_directory_iterator it(work, stdfs::directory_options::skip_permission_denied,
+    stdfs::recursive_directory_iterator it(top, stdfs::directory_options::skip_permission_denied,
                                            ec);
     for (; !ec && it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
         std::error_code type_ec;
@@ -118,6 +121,17 @@ std::vector<ClaimedFile> list_claimed(const SpoolLayout& spool) {
     std::sort(claimed.begin(), claimed.end(),
               [](const ClaimedFile& a, const ClaimedFile& b) { return a.work_path < b.work_path; });
     return claimed;
+}
+
+}  // namespace
+
+std::vector<ClaimedFile> list_claimed(const SpoolLayout& spool) {
+    return claimed_below(spool.work(), spool.work());
+}
+
+std::vector<ClaimedFile> list_claimed(const SpoolLayout& spool, const std::string& upload_id) {
+    if (!is_plain_component(upload_id)) return {};
+    return claimed_below(spool.work(), spool.work() / upload_id);
 }
 
 std::string new_upload_id() {

@@ -33,6 +33,9 @@ void remove_empty_folders(const std::filesystem::path& dir);
 // Files already in work/ (left by a crash): one ClaimedFile per work/<upload_id>/... file.
 std::vector<ClaimedFile> list_claimed(const SpoolLayout& spool);
 
+// The files of one job in work/<upload_id>/ (a job adopted from another node).
+std::vector<ClaimedFile> list_claimed(const SpoolLayout& spool, const std::string& upload_id);
+
 // A new random (v4) UUID from libuuid, lowercase.
 std::string new_upload_id();
 

@@ -33,9 +33,10 @@ Result<std::unique_ptr<ConnectionPool>> ConnectionPool::open(const DatabaseSetti
     }
     auto first = Connection::open(settings, application_name);
     if (!first) {
-        return make_error(Stage::config, "cannot use the database " +
-                                             describe_database(settings.url) + ": " +
-                                             first.error().reason);
+        return make_error(Stage::config,
+                          "cannot use the database " + describe_database(settings.url) + ": " +
+                              first.error().reason +
+                              "; start the server or correct [database] url (or DATABASE_URL)");
     }
     auto pool = std::make_unique<ConnectionPool>(Private{}, settings, std::max(size, 1),
                                                  std::move(application_name));

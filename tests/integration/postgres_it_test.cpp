@@ -1,6 +1,6 @@
 // The daemon with its job record on PostgreSQL (the pg_server fixture's real server): drops
 // complete and are recorded there, status and check-config read it without showing the
-// password, a second daemon on the same database is refused, and a server restart mid-run
+// password, a second daemon under the same node name is refused, and a server restart mid-run
 // defers jobs that then complete exactly once.
 #include <libpq-fe.h>
 
@@ -110,13 +110,14 @@ TEST_F(PostgresTest, DropsAreRecordedInPostgresAndStatusReadsThem) {
     EXPECT_TRUE(daemon_running());
 }
 
-TEST_F(PostgresTest, ASecondDaemonOnTheSameDatabaseIsRefused) {
+TEST_F(PostgresTest, ASecondDaemonWithTheSameNodeNameIsRefused) {
     start_daemon();
     ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
     write_file(inbox() / "first.jpg", make_jpeg({.width = 320, .height = 240, .seed = 50}));
     ASSERT_TRUE(wait_for([&] { return completed_once("first.jpg"); }, 60s));
 
-    // Another state_dir and spool, the same database: its recovery would judge our jobs.
+    // Another state_dir and spool, the same database and the same node name (the host name):
+    // two live processes cannot be one node.
     const stdfs::path other = root() / "other";
     stdfs::create_directories(other);
     std::string text = config_text(config());
@@ -129,7 +130,9 @@ TEST_F(PostgresTest, ASecondDaemonOnTheSameDatabaseIsRefused) {
     const CommandResult second =
         run_imgspool({"run", "-c", (other / "imgspool.toml").string()}, other, 30s);
     EXPECT_EQ(second.status.code, 1) << second.status.describe();
-    EXPECT_NE((second.out + second.err).find("already uses database"), std::string::npos)
+    EXPECT_NE((second.out + second.err).find("is alive on host"), std::string::npos)
+        << second.out << second.err;
+    EXPECT_NE((second.out + second.err).find("another [daemon] node"), std::string::npos)
         << second.out << second.err;
     EXPECT_TRUE(daemon_running());
     EXPECT_EQ(statuses("first.jpg"), std::vector<std::string>{"complete"});

@@ -3,7 +3,7 @@
 // matter what; on failure its log and the folder tree are printed.
 //
 // The job record is SQLite under state_dir() unless IMGSPOOL_TEST_DATABASE=postgres: then each
-// test gets a fresh database on the pg_server fixture's server (one daemon per database), the
+// test gets a fresh database on the pg_server fixture's server, the
 // config names it in [database] url, and query() runs the same SQL there through libpq.
 #pragma once
 
