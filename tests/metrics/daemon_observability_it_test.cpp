@@ -581,8 +581,10 @@ TEST_F(DaemonObservabilityTest, AfterRealJobsMetricsLogsDatabaseAndStatusAgree) 
                     return x.find("|photos|" + std::string(source) + "|") != std::string::npos;
                 });
                 ASSERT_NE(row, rows.end()) << source << " not in\n" << r.out;
-                // id|spool|source_name|stage|reason|failed_at
-                const std::string rest = row->substr(row->find(source) + source.size() + 1);
+                // id|spool|source_name|stage|reason|failed_at|node
+                std::string rest = row->substr(row->find(source) + source.size() + 1);
+                EXPECT_TRUE(rest.ends_with("|obs")) << "the node is the view's last column: " << *row;
+                rest = rest.substr(0, rest.rfind('|'));  // without node
                 answer += (answer.empty() ? "" : "|") + rest.substr(0, rest.rfind('|'));
             }
             EXPECT_EQ(answer, today_reasons);
@@ -618,6 +620,11 @@ TEST_F(DaemonObservabilityTest, AfterRealJobsMetricsLogsDatabaseAndStatusAgree) 
             EXPECT_EQ(std::count_if(rows.begin(), rows.end(),
                                     [](const auto& x) { return x.ends_with("|1"); }),
                       1);
+        } else if (sql.find("from node_status") != std::string::npos) {
+            ASSERT_EQ(rows.size(), 1u) << r.out;  // this daemon, the only node
+            EXPECT_TRUE(rows[0].starts_with(std::string(kNode) + "|")) << rows[0];
+            // It stopped cleanly (SIGTERM) before these queries: it left, handing nothing over.
+            EXPECT_NE(rows[0].find("|stopped|"), std::string::npos) << rows[0];
         } else if (sql.find("json_extract(metadata, '$.prompt')") != std::string::npos) {
             EXPECT_TRUE(rows.empty()) << r.out;  // dropped files only: no tool, no metadata
         } else {
