@@ -169,7 +169,15 @@ watch() {
 case $command in
     start) start "$@" ;;
     stop)
-        if load_state; then remove_cluster; fi
+        # The folder holds a database per test (hundreds of MB): removing it can take minutes on
+        # a busy disk, so the server is stopped here and the folder removed in the background,
+        # detached (its own session, no inherited output: ctest would wait for it).
+        if load_state; then
+            stop_cluster
+            if [[ $PG_DIR == /tmp/imgspool-pg-* ]]; then
+                setsid rm -rf -- "$PG_DIR" </dev/null >/dev/null 2>&1 9>&- &
+            fi
+        fi
         rm -f -- "$state"
         ;;
     stop-server) load_state && stop_cluster ;;
