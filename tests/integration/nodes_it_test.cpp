@@ -3,8 +3,6 @@
 // (the s3_harness fixture's server behind its signature-checking proxy). Every file is done
 // exactly once, by whichever node claimed it; the same bytes again are cache hits on any node;
 // a node killed with SIGKILL has its jobs adopted by the others within its lease.
-#include <libpq-fe.h>
-
 #include <csignal>
 #include <map>
 #include <memory>
@@ -21,30 +19,6 @@ namespace imgspool::it {
 namespace {
 
 using s3_test::S3Harness;
-
-struct ConnCloser {
-    void operator()(PGconn* c) const { PQfinish(c); }
-};
-struct ResultClearer {
-    void operator()(PGresult* r) const { PQclear(r); }
-};
-
-// Rows of a query on the test's database, columns by name (NULL as ""); empty when the server
-// does not answer (a wait then polls again).
-std::vector<Row> pg_rows(const std::string& url, const std::string& sql) {
-    std::unique_ptr<PGconn, ConnCloser> conn(PQconnectdb(url.c_str()));
-    if (PQstatus(conn.get()) != CONNECTION_OK) return {};
-    std::unique_ptr<PGresult, ResultClearer> res(PQexec(conn.get(), sql.c_str()));
-    if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) return {};
-    std::vector<Row> rows;
-    for (int r = 0; r < PQntuples(res.get()); ++r) {
-        Row row;
-        for (int c = 0; c < PQnfields(res.get()); ++c)
-            row[PQfname(res.get(), c)] = PQgetvalue(res.get(), r, c);
-        rows.push_back(std::move(row));
-    }
-    return rows;
-}
 
 long long pg_count(const std::string& url, const std::string& sql) {
     const auto rows = pg_rows(url, sql);

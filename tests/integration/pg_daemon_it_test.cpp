@@ -4,7 +4,6 @@
 // message that names the database but never its password; GET /images/{id} is 503, not 404,
 // while the record cannot be read; /metrics names the node and counts the reconnects.
 // RUN_SERIAL (CMakeLists): every test here stops the server that other tests share.
-#include <libpq-fe.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,22 +23,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct ConnCloser {
-    void operator()(PGconn* c) const { PQfinish(c); }
-};
-struct ResultClearer {
-    void operator()(PGresult* r) const { PQclear(r); }
-};
-
-// The first column of each row of a query on the test's database; empty while the server does
-// not answer.
-std::vector<std::string> pg_column(const std::string& url, const std::string& sql) {
+// One column of a query's rows on the test's database; empty while the server does not answer.
+std::vector<std::string> pg_column(const std::string& url, const std::string& sql,
+                                   const std::string& column,
+                                   const std::vector<std::string>& params = {}) {
     std::vector<std::string> out;
-    std::unique_ptr<PGconn, ConnCloser> conn(PQconnectdb(url.c_str()));
-    if (PQstatus(conn.get()) != CONNECTION_OK) return out;
-    std::unique_ptr<PGresult, ResultClearer> res(PQexec(conn.get(), sql.c_str()));
-    if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) return out;
-    for (int r = 0; r < PQntuples(res.get()); ++r) out.emplace_back(PQgetvalue(res.get(), r, 0));
+    for (Row& r : pg_rows(url, sql, params)) out.push_back(r[column]);
     return out;
 }
 
@@ -120,8 +109,8 @@ class PgDaemonTest : public SpoolFixture {
     }
 
     std::vector<std::string> statuses(const std::string& source_name) const {
-        return pg_column(
-            url_, "SELECT status FROM upload_jobs WHERE source_name = '" + source_name + "'");
+        return pg_column(url_, "SELECT status FROM upload_jobs WHERE source_name = ?1", "status",
+                         {source_name});
     }
     bool completed_once(const std::string& name) const {
         return stdfs::exists(done() / name) &&
@@ -227,7 +216,7 @@ TEST_F(PgDaemonTest, GetImagesWhileTheDatabaseIsDownIs503NotUnknown) {
     write_file(inbox() / "known.jpg", make_jpeg({.width = 800, .height = 600, .seed = 80}));
     ASSERT_TRUE(wait_for([&] { return completed_once("known.jpg"); }, 60s)) << daemon_log();
     const std::vector<std::string> ids =
-        pg_column(url_, "SELECT id FROM upload_jobs WHERE source_name = 'known.jpg'");
+        pg_column(url_, "SELECT id FROM upload_jobs WHERE source_name = 'known.jpg'", "id");
     ASSERT_EQ(ids.size(), 1u);
     const std::string unknown = "00000000-0000-4000-8000-000000000999";
     ASSERT_EQ(curl_get(image_url(ids[0])).status, 200);

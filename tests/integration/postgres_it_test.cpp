@@ -2,8 +2,6 @@
 // complete and are recorded there, status and check-config read it without showing the
 // password, a second daemon under the same node name is refused, and a server restart mid-run
 // defers jobs that then complete exactly once.
-#include <libpq-fe.h>
-
 #include <map>
 #include <memory>
 #include <string>
@@ -16,31 +14,6 @@
 
 namespace imgspool::it {
 namespace {
-
-struct ConnCloser {
-    void operator()(PGconn* c) const { PQfinish(c); }
-};
-struct ResultClearer {
-    void operator()(PGresult* r) const { PQclear(r); }
-};
-
-// Rows of a query on the test's database, columns by name (NULL as ""); throws when the server
-// does not answer, so a wait retries.
-std::vector<Row> pg_query(const std::string& url, const std::string& sql) {
-    std::unique_ptr<PGconn, ConnCloser> conn(PQconnectdb(url.c_str()));
-    if (PQstatus(conn.get()) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn.get()));
-    std::unique_ptr<PGresult, ResultClearer> res(PQexec(conn.get(), sql.c_str()));
-    if (PQresultStatus(res.get()) != PGRES_TUPLES_OK)
-        throw std::runtime_error(PQresultErrorMessage(res.get()));
-    std::vector<Row> rows;
-    for (int r = 0; r < PQntuples(res.get()); ++r) {
-        Row row;
-        for (int c = 0; c < PQnfields(res.get()); ++c)
-            row[PQfname(res.get(), c)] = PQgetvalue(res.get(), r, c);
-        rows.push_back(std::move(row));
-    }
-    return rows;
-}
 
 class PostgresTest : public SpoolFixture {
   protected:
@@ -58,15 +31,11 @@ class PostgresTest : public SpoolFixture {
 
     // status of every job of source_name, by query on the server (empty while it is down).
     std::vector<std::string> statuses(const std::string& source_name) {
-        try {
-            std::vector<std::string> out;
-            for (Row& r : pg_query(url_, "SELECT status FROM upload_jobs WHERE source_name = '" +
-                                             source_name + "'"))
-                out.push_back(r["status"]);
-            return out;
-        } catch (const std::exception&) {
-            return {};
-        }
+        std::vector<std::string> out;
+        for (Row& r :
+             pg_rows(url_, "SELECT status FROM upload_jobs WHERE source_name = ?1", {source_name}))
+            out.push_back(r["status"]);
+        return out;
     }
 
     bool completed_once(const std::string& name) {
@@ -89,7 +58,7 @@ TEST_F(PostgresTest, DropsAreRecordedInPostgresAndStatusReadsThem) {
         EXPECT_TRUE(wait_for([&] { return completed_once(name); }, 60s)) << name;
     }
     EXPECT_FALSE(stdfs::exists(db_path())) << "no SQLite file beside a PostgreSQL job record";
-    const auto images = pg_query(url_, "SELECT jsonb_typeof(urls) AS t FROM images");
+    const auto images = pg_rows(url_, "SELECT jsonb_typeof(urls) AS t FROM images");
     ASSERT_EQ(images.size(), 3u);
     EXPECT_EQ(images[0].at("t"), "object");
 

@@ -97,8 +97,8 @@ std::string sqlite_text(Oid type, const std::string& value) {
     return value;
 }
 
-// Runs sql on the test's PostgreSQL database. Empty while the server does not answer or the
-// schema is not created yet (the caller polls); any other error is a test bug.
+}  // namespace
+
 std::vector<Row> pg_rows(const std::string& url, const std::string& sql,
                          const std::vector<std::string>& params) {
     std::vector<Row> rows;
@@ -133,6 +133,8 @@ std::vector<Row> pg_rows(const std::string& url, const std::string& sql,
     }
     return rows;
 }
+
+namespace {
 
 std::string last_lines(const std::string& text, size_t n) {
     size_t pos = text.size();

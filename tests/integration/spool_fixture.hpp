@@ -121,6 +121,12 @@ class SpoolFixture : public ::testing::Test {
     std::string database_url_;  // "" = SQLite
 };
 
+// Runs sql (parameters ?1, ?2) on a PostgreSQL database, answering as SpoolFixture::query()
+// does. Empty while the server does not answer or the schema is not created yet (the caller
+// polls); any other error is a test failure.
+std::vector<Row> pg_rows(const std::string& url, const std::string& sql,
+                         const std::vector<std::string>& params = {});
+
 // Writes a file by open/write/close (a "copy" into the spool); throws on failure.
 void write_file(const stdfs::path& path, const std::string& bytes);
 // Reads a whole file; throws when it cannot be opened.

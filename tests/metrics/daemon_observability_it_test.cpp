@@ -583,7 +583,8 @@ TEST_F(DaemonObservabilityTest, AfterRealJobsMetricsLogsDatabaseAndStatusAgree) 
                 ASSERT_NE(row, rows.end()) << source << " not in\n" << r.out;
                 // id|spool|source_name|stage|reason|failed_at|node
                 std::string rest = row->substr(row->find(source) + source.size() + 1);
-                EXPECT_TRUE(rest.ends_with("|obs")) << "the node is the view's last column: " << *row;
+                EXPECT_TRUE(rest.ends_with("|obs"))
+                    << "the node is the view's last column: " << *row;
                 rest = rest.substr(0, rest.rfind('|'));  // without node
                 answer += (answer.empty() ? "" : "|") + rest.substr(0, rest.rfind('|'));
             }

@@ -37,30 +37,9 @@ class CountingObserver final : public JobObserver {
     JobOutcome last_abandoned;
 };
 
-class PipelineLeaseTest : public ::testing::Test {
+class PipelineLeaseTest : public imgspool::test::PipelineFixture {
   protected:
     static void SetUpTestSuite() { ASSERT_TRUE(init_vips("pipeline_lease_test").ok()); }
-
-    void SetUp() override {
-        char tmpl[] = "/tmp/imgspool-lease-XXXXXX";
-        ASSERT_NE(::mkdtemp(tmpl), nullptr);
-        dir_ = tmpl;
-        spool_ = SpoolLayout{"photos", dir_ / "spool", "web"};
-        auto db = SqliteJobDb::open(dir_ / "imgspool.db");
-        ASSERT_TRUE(db.ok()) << db.error().message();
-        db_ = std::move(db).value();
-        settings_.profiles = builtin_profiles();
-    }
-    void TearDown() override { stdfs::remove_all(dir_); }
-
-    Job drop(const std::string& relative, const std::string& bytes) {
-        Job job{"id-" + std::to_string(next_++), spool_, {}, relative, std::nullopt, 0};
-        job.work_path = spool_.work() / job.upload_id / relative;
-        stdfs::create_directories(job.work_path.parent_path());
-        std::ofstream(job.work_path, std::ios::binary) << bytes;
-        EXPECT_TRUE(db_->insert_job(job.upload_id, spool_.name, relative, spool_.profile).ok());
-        return job;
-    }
 
     // Runs `job` through a pipeline whose job record loses the claim at `update`'s nth call.
     JobOutcome run_losing_at(const Job& job, Update update, int nth = 1) {
@@ -91,13 +70,7 @@ class PipelineLeaseTest : public ::testing::Test {
         EXPECT_EQ(observer_.last_abandoned.upload_id, job.upload_id);
     }
 
-    stdfs::path dir_;
-    SpoolLayout spool_;
-    std::unique_ptr<JobDb> db_;
-    PipelineSettings settings_;
-    FakeStore store_;
     CountingObserver observer_;
-    int next_ = 1;
 };
 
 TEST_F(PipelineLeaseTest, LostAtStartAttemptStopsBeforeAnything) {

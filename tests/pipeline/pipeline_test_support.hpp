@@ -1,16 +1,22 @@
-// What the pipeline tests share: an in-memory store that can be told to fail, and JPEGs made
-// with libvips (init_vips must have run).
+// What the pipeline tests share: an in-memory store that can be told to fail, JPEGs made with
+// libvips (init_vips must have run), and a fixture with a spool and a SQLite job record.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <vips/vips.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "pipeline/pipeline.hpp"
 #include "store/object_store.hpp"
+#include "store/sqlite_job_db.hpp"
 
 namespace imgspool::test {
 
@@ -63,5 +69,38 @@ inline std::string make_jpeg(int w, int h, int seed) {
     g_object_unref(img);
     return out;
 }
+
+// A temp folder with one spool and a SQLite job record, the built-in profiles and a FakeStore.
+// drop() puts a file in work/<id>/ as a claim would and records its pending job.
+class PipelineFixture : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/imgspool-pipeline-XXXXXX";
+        ASSERT_NE(::mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+        spool_ = SpoolLayout{"photos", dir_ / "spool", "web"};
+        auto db = SqliteJobDb::open(dir_ / "imgspool.db");
+        ASSERT_TRUE(db.ok()) << db.error().message();
+        db_ = std::move(db).value();
+        settings_.profiles = builtin_profiles();
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    Job drop(const std::string& relative, const std::string& bytes) {
+        Job job{"id-" + std::to_string(next_++), spool_, {}, relative, std::nullopt, 0};
+        job.work_path = spool_.work() / job.upload_id / relative;
+        std::filesystem::create_directories(job.work_path.parent_path());
+        std::ofstream(job.work_path, std::ios::binary) << bytes;
+        EXPECT_TRUE(db_->insert_job(job.upload_id, spool_.name, relative, spool_.profile).ok());
+        return job;
+    }
+
+    std::filesystem::path dir_;
+    SpoolLayout spool_;
+    std::unique_ptr<JobDb> db_;
+    PipelineSettings settings_;
+    FakeStore store_;
+    int next_ = 1;
+};
 
 }  // namespace imgspool::test
