@@ -425,7 +425,8 @@ void Intake::recover_adopted(const AdoptedJob& adopted) {
     }
     if (!spool) {
         log::error(
-            "adopted a job of a spool this node does not have; it waits for a node that has it",
+            "adopted a job of a spool this node does not have; it stays pending until this "
+            "node stops, when a node that has the spool adopts it",
             {{"upload_id", r.upload_id}, {"spool", r.spool}, {"from_node", adopted.from_node}});
         return;
     }
