@@ -219,7 +219,8 @@ TEST_F(NodesTest, ANodeKilledMidRunHasItsJobsAdoptedWithinItsLease) {
     const CommandResult status = run_imgspool({"status", "-c", node_config("a").string(), "--json"},
                                               root(), 60s, {"IMGSPOOL_NODE=a"});
     ASSERT_EQ(status.status.code, 0) << status.err;
-    for (const auto& node : nlohmann::json::parse(status.out).at("nodes")) {
+    const nlohmann::json s = nlohmann::json::parse(status.out);
+    for (const auto& node : s.at("nodes")) {
         EXPECT_EQ(node.at("state"), node.at("node") == "b" ? "lost" : "alive") << node.dump();
     }
 }
