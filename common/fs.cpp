@@ -117,37 +117,59 @@ Result<std::string> read_file(const stdfs::path& path) {
     return data;
 }
 
-Status write_file_atomic(const stdfs::path& path, std::string_view data) {
+namespace {
+
+// Creates a temporary file beside `path` holding `data`, synced to disk; returns its path.
+// The name is short (".imgspool-XXXXXX", mkostemp: created exclusively), so a temporary beside
+// a 255-byte name still fits.
+Result<std::string> write_temporary_beside(const stdfs::path& path, std::string_view data) {
+    const stdfs::path dir = path.has_parent_path() ? path.parent_path() : stdfs::path(".");
+    std::string tmp = (dir / ".imgspool-XXXXXX").string();
+    UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+    if (!fd.valid()) {
+        const int err = errno;
+        Error e =
+            make_error(Stage::internal, "cannot create a file: " + errno_text(err), dir.string());
+        e.transient = is_transient_errno(err);
+        return e;
+    }
+    int err = ::fchmod(fd.get(), 0644) == 0 ? 0 : errno;  // mkostemp makes it 0600
+    for (size_t put = 0; err == 0 && put < data.size();) {
+        const ssize_t n = ::write(fd.get(), data.data() + put, data.size() - put);
+        if (n >= 0)
+            put += static_cast<size_t>(n);
+        else if (errno != EINTR)
+            err = errno;
+    }
+    if (err == 0 && ::fsync(fd.get()) != 0) err = errno;
+    if (err != 0) {
+        ::unlink(tmp.c_str());
+        Error e = make_error(Stage::internal, "cannot write: " + errno_text(err), path.string());
+        e.transient = is_transient_errno(err);
+        return e;
+    }
+    return tmp;
+}
+
+}  // namespace
+
+Status write_file_atomic(const stdfs::path& path, std::string_view data, Existing existing) {
     if (path.has_parent_path()) {
         if (auto st = make_dirs(path.parent_path()); !st) return st;
     }
-    std::string tmp = path.string() + ".tmp-" + std::to_string(::getpid());
-    {
-        UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-        if (!fd.valid()) {
-            return make_error(Stage::internal, "cannot create: " + errno_text(errno), tmp);
-        }
-        size_t put = 0;
-        while (put < data.size()) {
-            ssize_t n = ::write(fd.get(), data.data() + put, data.size() - put);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) {
-                int err = errno;
-                ::unlink(tmp.c_str());
-                return make_error(Stage::internal, "write failed: " + errno_text(err), tmp);
-            }
-            put += static_cast<size_t>(n);
-        }
-        if (::fsync(fd.get()) != 0) {
-            int err = errno;
-            ::unlink(tmp.c_str());
-            return make_error(Stage::internal, "fsync failed: " + errno_text(err), tmp);
-        }
+    Result<std::string> tmp = write_temporary_beside(path, data);
+    if (!tmp) return tmp.error();
+    if (existing == Existing::keep) {
+        Status st = rename_noreplace(*tmp, path);
+        if (!st) ::unlink(tmp->c_str());
+        return st;
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        int err = errno;
-        ::unlink(tmp.c_str());
-        return make_error(Stage::internal, "rename failed: " + errno_text(err), path.string());
+    if (::rename(tmp->c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp->c_str());
+        Error e = make_error(Stage::internal, "cannot rename: " + errno_text(err), path.string());
+        e.transient = is_transient_errno(err);
+        return e;
     }
     return ok_status();
 }

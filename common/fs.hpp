@@ -53,9 +53,12 @@ Result<stdfs::path> move_unique(const stdfs::path& from, const stdfs::path& to);
 // Reads a whole regular file, refusing to follow a symlink (O_NOFOLLOW).
 Result<std::string> read_file(const stdfs::path& path);
 
-// Writes data to path through a temporary file and a rename (readers never see half a file).
-// Replaces an existing file: only for files the daemon owns (state, outputs, error.json).
-Status write_file_atomic(const stdfs::path& path, std::string_view data);
+// Writes data to `path` whole or not at all: through a temporary file beside it that is synced
+// and then renamed, so a reader never sees an empty or partial file. With Existing::keep a file
+// already at `path` is never replaced (the call fails; the caller can tell by looking, as
+// rename_noreplace); Existing::replace is only for files the daemon owns.
+enum class Existing { keep, replace };
+Status write_file_atomic(const stdfs::path& path, std::string_view data, Existing existing);
 
 // "errno text" for the current errno, e.g. "No such file or directory".
 std::string errno_text(int err);

@@ -1,6 +1,5 @@
 #include "pipeline/finish.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,27 +34,6 @@ std::string now_iso() {
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
-}
-
-// Creates `path` exclusively (O_EXCL: never replaces a file somebody else put there) and
-// writes data to disk. Returns 0 or the errno; a file it could not complete is removed, so a
-// failure leaves no empty or partial note behind.
-int write_new_file(const stdfs::path& path, const std::string& data) {
-    fs::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid()) return errno;
-    size_t put = 0;
-    int err = 0;
-    while (put < data.size() && err == 0) {
-        ssize_t n = ::write(fd.get(), data.data() + put, data.size() - put);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0)
-            err = errno;
-        else
-            put += static_cast<size_t>(n);
-    }
-    if (err == 0 && ::fsync(fd.get()) != 0) err = errno;
-    if (err != 0) ::unlink(path.c_str());
-    return err;
 }
 
 std::string note_text(const FailureNote& note, const std::string& file) {
@@ -101,12 +79,17 @@ Result<stdfs::path> move_to_failed(const SpoolLayout& spool, const stdfs::path& 
         const stdfs::path target = dir / file;
         const stdfs::path note_path = dir / failure_note_name(file);
         if (taken(target) || taken(note_path)) continue;
-        if (const int err = write_new_file(note_path, note_text(note, file)); err != 0) {
-            if (err == EEXIST) continue;  // lost a race for the note's name: try the next one
-            const std::string reason =
-                "cannot write failure note " + note_path.string() + ": " + fs::errno_text(err);
-            return is_transient_errno(err) ? make_transient(Stage::move, reason, from.string())
-                                           : make_error(Stage::move, reason, from.string());
+        // The note appears whole under its name (written beside it, then renamed without
+        // replacing), so whoever watches failed/ never reads half of one.
+        if (Status written =
+                fs::write_file_atomic(note_path, note_text(note, file), fs::Existing::keep);
+            !written) {
+            if (taken(note_path)) continue;  // lost a race for the note's name: try the next one
+            Error e = written.error();
+            e.stage = Stage::move;
+            e.reason = "cannot write failure note " + note_path.string() + ": " + e.reason;
+            e.file = from.string();
+            return e;
         }
         Status moved = fs::rename_noreplace(from, target);
         if (!moved) {

@@ -125,10 +125,24 @@ TEST_F(FsTest, ReadFileRefusesSymlinks) {
 }
 
 TEST_F(FsTest, WriteFileAtomicReplacesWholeFile) {
-    ASSERT_TRUE(fs::write_file_atomic(dir_ / "x/state.json", "{\"a\":1}").ok());
-    ASSERT_TRUE(fs::write_file_atomic(dir_ / "x/state.json", "{}").ok());
+    ASSERT_TRUE(
+        fs::write_file_atomic(dir_ / "x/state.json", "{\"a\":1}", fs::Existing::replace).ok());
+    ASSERT_TRUE(fs::write_file_atomic(dir_ / "x/state.json", "{}", fs::Existing::replace).ok());
     EXPECT_EQ(slurp(dir_ / "x/state.json"), "{}");
     EXPECT_EQ(std::distance(stdfs::directory_iterator(dir_ / "x"), stdfs::directory_iterator()), 1);
+}
+
+TEST_F(FsTest, WriteFileAtomicKeepingNeverReplacesAndLeavesNoTemporary) {
+    put(dir_ / "note.json", "theirs");
+    EXPECT_FALSE(fs::write_file_atomic(dir_ / "note.json", "ours", fs::Existing::keep).ok());
+    EXPECT_EQ(slurp(dir_ / "note.json"), "theirs");
+    // A 255-byte name: the temporary beside it must still fit.
+    const std::string longest(fs::kNameMax, 'n');
+    ASSERT_TRUE(fs::write_file_atomic(dir_ / longest, "ours", fs::Existing::keep).ok());
+    EXPECT_EQ(slurp(dir_ / longest), "ours");
+    EXPECT_EQ(std::distance(stdfs::directory_iterator(dir_), stdfs::directory_iterator()), 2);
+    EXPECT_EQ(stdfs::status(dir_ / longest).permissions() & stdfs::perms::others_read,
+              stdfs::perms::others_read);
 }
 
 }  // namespace

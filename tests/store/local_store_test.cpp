@@ -93,7 +93,9 @@ TEST(LocalStore, RefusesKeysThatWouldLeaveTheRoot) {
 
 TEST(LocalStore, ReportsAWriteFailureAsAStoreError) {
     test::TempDir tmp;
-    ASSERT_TRUE(fs::write_file_atomic(tmp.path() / "blocker", "a file, not a folder").ok());
+    ASSERT_TRUE(
+        fs::write_file_atomic(tmp.path() / "blocker", "a file, not a folder", fs::Existing::replace)
+            .ok());
     LocalStore store(tmp.path(), "");
     auto st = store.put_all({{"blocker/a.jpg", "image/jpeg", "x"}});
     ASSERT_FALSE(st.ok());
@@ -132,7 +134,7 @@ TEST(LocalStore, CheckCreatesTheRootAndLeavesNoProbe) {
 
 TEST(LocalStore, CheckFailsWhenTheRootCannotBeCreated) {
     test::TempDir tmp;
-    ASSERT_TRUE(fs::write_file_atomic(tmp.path() / "file", "x").ok());
+    ASSERT_TRUE(fs::write_file_atomic(tmp.path() / "file", "x", fs::Existing::replace).ok());
     LocalStore store(tmp.path() / "file/objects", "");
     auto st = store.check();
     ASSERT_FALSE(st.ok());
@@ -200,7 +202,9 @@ TEST(LocalStore, AReadOnlyStoreIsTransient) {
 
 TEST(LocalStore, APermanentFailureRemovesWhatThePutWrote) {
     test::TempDir tmp;
-    ASSERT_TRUE(fs::write_file_atomic(tmp.path() / "blocker", "a file, not a folder").ok());
+    ASSERT_TRUE(
+        fs::write_file_atomic(tmp.path() / "blocker", "a file, not a folder", fs::Existing::replace)
+            .ok());
     LocalStore store(tmp.path(), "");
     const Status st = store.put_all(
         {{"images/u1/small.jpg", "image/jpeg", "x"}, {"blocker/large.jpg", "image/jpeg", "y"}});
