@@ -47,7 +47,8 @@ class ProbesIt : public SpoolFixture {
 
     // Polls every probe for `span`: /healthz (and /metrics) within kAnswerMs each time, and
     // /readyz 503 with a reason about the store; returns the last /readyz answer.
-    HttpReply probe_for(std::chrono::seconds span) {
+    HttpReply probe_for(std::chrono::milliseconds span) {
+        constexpr auto kPause = std::chrono::milliseconds(250);
         HttpReply ready;
         const auto until = std::chrono::steady_clock::now() + span;
         int rounds = 0;
@@ -67,9 +68,14 @@ class ProbesIt : public SpoolFixture {
             EXPECT_LT(ready.took.count(), kAnswerMs)
                 << "/readyz took " << ready.took.count() << " ms";
             ++rounds;
-            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+            std::this_thread::sleep_for(kPause);
         }
-        EXPECT_GT(rounds, 10);
+        // Enough samples: a round whose three probes keep to the limit takes at most the pause
+        // plus 3 × kAnswerMs (and a little for the pause overshooting on a loaded machine), so
+        // fewer rounds mean the probing stalled somewhere. (A fixed count would also fail when
+        // every probe answers within the limit but near it.)
+        const auto longest_round = kPause + std::chrono::milliseconds(3 * kAnswerMs + 50);
+        EXPECT_GE(rounds, span / longest_round) << "probing stalled";
         return ready;
     }
 
