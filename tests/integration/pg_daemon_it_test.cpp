@@ -17,6 +17,7 @@
 #include "tests/integration/loopback.hpp"
 #include "tests/integration/spool_fixture.hpp"
 #include "tests/pg/pg_test_server.hpp"
+#include "tests/pg/stopped_server.hpp"
 
 namespace imgspool::it {
 namespace {
@@ -31,28 +32,6 @@ std::vector<std::string> pg_column(const std::string& url, const std::string& sq
     for (Row& r : pg_rows(url, sql, params)) out.push_back(r[column]);
     return out;
 }
-
-// Starts the server again when the test ends, however it ends: the other tests need it.
-class ServerBack {
-  public:
-    ServerBack() = default;
-    ServerBack(const ServerBack&) = delete;
-    ServerBack& operator=(const ServerBack&) = delete;
-    ~ServerBack() {
-        if (!started_) start();
-    }
-    void start() {
-        started_ = true;
-        try {
-            pg_test::start_server();
-        } catch (const std::exception& e) {
-            ADD_FAILURE() << "the PostgreSQL test server did not start again: " << e.what();
-        }
-    }
-
-  private:
-    bool started_ = false;
-};
 
 struct HttpAnswer {
     int status = 0;       // 0: curl failed
@@ -145,8 +124,7 @@ TEST_F(PgDaemonTest, DeferredJobsRunAsSoonAsTheDatabaseAnswersAgain) {
     // meet the outage and defer.
     ASSERT_TRUE(wait_for([&] { return files_under(inbox()).empty(); }, 30s)) << tree();
     {
-        ServerBack server_back;
-        pg_test::stop_server();
+        pg_test::StoppedServer stopped;
         ASSERT_TRUE(wait_for(
             [&] { return daemon_log().find("\"job deferred\"") != std::string::npos; }, 60s))
             << "no job met the outage; the test proves nothing\n"
@@ -156,7 +134,7 @@ TEST_F(PgDaemonTest, DeferredJobsRunAsSoonAsTheDatabaseAnswersAgain) {
         write_file(inbox() / names.back(), make_jpeg({.width = 640, .height = 480, .seed = 99}));
         std::this_thread::sleep_for(2s);
         EXPECT_TRUE(stdfs::exists(inbox() / "during.jpg"));
-        server_back.start();
+        stopped.start();
     }
     const Clock::time_point back = Clock::now();
     const Clock::time_point deadline = back + 45s;
@@ -191,8 +169,7 @@ TEST_F(PgDaemonTest, AServerThatDoesNotAnswerAtStartStopsRunAtOnce) {
     CommandResult run;
     Clock::duration took{};
     {
-        ServerBack server_back;
-        pg_test::stop_server();
+        pg_test::StoppedServer stopped;
         const Clock::time_point t0 = Clock::now();
         run = run_imgspool({"run", "-c", config_path().string()}, root(), 60s);
         took = Clock::now() - t0;
@@ -222,8 +199,7 @@ TEST_F(PgDaemonTest, GetImagesWhileTheDatabaseIsDownIs503NotUnknown) {
     ASSERT_EQ(curl_get(image_url(ids[0])).status, 200);
     ASSERT_EQ(curl_get(image_url(unknown)).status, 404);
     {
-        ServerBack server_back;
-        pg_test::stop_server();
+        pg_test::StoppedServer stopped;
         const HttpAnswer down = curl_get(image_url(ids[0]));
         EXPECT_EQ(down.status, 503) << down.headers << "\n" << down.body;
         EXPECT_NE(down.headers.find("\r\nretry-after: "), std::string::npos) << down.headers;
@@ -233,7 +209,7 @@ TEST_F(PgDaemonTest, GetImagesWhileTheDatabaseIsDownIs503NotUnknown) {
         // Asked again during the pool's backoff (the fast failure): still 503.
         EXPECT_EQ(curl_get(image_url(ids[0])).status, 503);
         EXPECT_EQ(curl_get(image_url(unknown)).status, 503) << "unknown cannot be told now";
-        server_back.start();
+        stopped.start();
     }
     EXPECT_TRUE(wait_for([&] { return curl_get(image_url(ids[0])).status == 200; }, 30s));
     EXPECT_EQ(curl_get(image_url(unknown)).status, 404);

@@ -10,6 +10,7 @@
 
 #include "store/pg/pg_pool.hpp"
 #include "tests/pg/pg_test_server.hpp"
+#include "tests/pg/stopped_server.hpp"
 
 namespace imgspool::pg {
 namespace {
@@ -21,27 +22,6 @@ Status select_one(Connection& conn) {
     if (!r) return r.error();
     return ok_status();
 }
-
-// Starts the server again however the test ends: the tests after this one need it.
-class StoppedServer {
-  public:
-    StoppedServer() { pg_test::stop_server(); }
-    ~StoppedServer() {
-        if (!stopped_) return;
-        try {
-            pg_test::start_server();
-        } catch (const std::exception& e) {
-            ADD_FAILURE() << e.what();
-        }
-    }
-    void start() {
-        pg_test::start_server();
-        stopped_ = false;
-    }
-
-  private:
-    bool stopped_ = true;
-};
 
 std::unique_ptr<ConnectionPool> open_pool(int size) {
     DatabaseSettings settings;
@@ -67,7 +47,7 @@ TEST(PgOutage, CallsFailFastAndTransientWhileDownThenRecover) {
     pool->on_recovered([&] { ++recovered; });
     ASSERT_TRUE(pool->run(select_one));
     {
-        StoppedServer stopped;
+        pg_test::StoppedServer stopped;
         // The first call finds its session gone, the next one cannot reconnect and starts the
         // backoff; from then on calls fail at once.
         int fast_failures = 0;
