@@ -142,16 +142,17 @@ constexpr PgStatement kUnfinished{"imgspool_unfinished",
 
 // Design §4.4: the unfinished jobs of nodes that stopped or are silent past their lease, oldest
 // first, locked with SKIP LOCKED so two adopters take disjoint sets. After a server restart every
-// heartbeat is old: no node counts as silent until the server has been up for its lease_s, time
-// in which the live ones heart-beat again. The columns are read_job()'s (an unfinished job has no
-// images row: outputs NULL).
+// heartbeat is old: no node counts as silent until the server has been up for its lease_s plus
+// $3 seconds, the longest a live node's pool may wait before it tries the server again (its
+// reconnect backoff): time in which the live ones heart-beat again. The columns are read_job()'s
+// (an unfinished job has no images row: outputs NULL).
 constexpr PgStatement kAdoptOrphans{"imgspool_adopt_orphans", R"sql(
 WITH dead AS (
     SELECT n.node FROM nodes n
     WHERE n.node <> $1
       AND (n.state = 'stopped'
            OR (n.heartbeat_at < now() - make_interval(secs => n.lease_s)
-               AND pg_postmaster_start_time() < now() - make_interval(secs => n.lease_s)))
+               AND pg_postmaster_start_time() < now() - make_interval(secs => n.lease_s + $3)))
 ), picked AS (
     SELECT j.id, j.node AS from_node FROM upload_jobs j JOIN dead d ON d.node = j.node
     WHERE j.status IN ('pending', 'processing')
@@ -170,7 +171,7 @@ RETURNING j.id, j.spool, j.source_name, j.source_hash, j.status, j.progress, j.e
           j.cache_hit, j.duration_ms, NULL::text, j.attempts, j.crashes,
           imgspool_iso(j.next_attempt_at), j.last_error, j.origin, j.source_url, j.user_id,
           j.tool, j.ref, j.metadata::text, j.client_name, j.node, j.adopted_from)sql",
-                                    2};
+                                    3};
 
 // Who holds a node name, judged on the database clock; locked until register_node commits.
 constexpr PgStatement kNodeHolder{"imgspool_node_holder", R"sql(
@@ -867,7 +868,10 @@ Result<std::vector<AdoptedJob>> PgJobDb::adopt_orphans(int limit) {
     using Adopted = std::vector<AdoptedJob>;
     if (limit <= 0) return Adopted{};
     return pool_->run([&](Connection& conn) -> Result<Adopted> {
-        auto result = conn.exec(kAdoptOrphans, Params().text(node_).integer(limit));
+        const auto reconnect_s =
+            std::chrono::ceil<std::chrono::seconds>(ConnectionPool::kLongestReconnectWait);
+        auto result = conn.exec(kAdoptOrphans,
+                                Params().text(node_).integer(limit).integer(reconnect_s.count()));
         if (!result) return result.error();
         auto jobs = read_jobs(*result);
         if (!jobs) return jobs.error();

@@ -10,8 +10,6 @@ namespace imgspool::pg {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::chrono::milliseconds kFirstBackoff{1000};
-constexpr std::chrono::milliseconds kLongestBackoff{10000};
 
 long long whole_seconds(Clock::duration d, bool round_up) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();

@@ -33,6 +33,12 @@ class ConnectionPool {
     static constexpr int kRetriesInPlace = 3;
     // How long a call waits for a free connection before a transient "pool exhausted".
     static constexpr std::chrono::seconds kCheckoutWait{5};
+    // The backoff between reconnect attempts while the server cannot be reached: it starts at
+    // the first, doubles up to the longest, and each wait is drawn within ±20 % of it.
+    static constexpr std::chrono::milliseconds kFirstBackoff{1000};
+    static constexpr std::chrono::milliseconds kLongestBackoff{10000};
+    // The longest a pool goes without trying the server again once it is back.
+    static constexpr std::chrono::milliseconds kLongestReconnectWait = kLongestBackoff * 12 / 10;
 
     // Connects once; a failure is a Stage::config error naming host, port, dbname and user (never
     // the password) with libpq's reason. `size` >= 1.

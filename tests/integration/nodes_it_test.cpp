@@ -2,17 +2,20 @@
 // spool folder, one PostgreSQL job record (the pg_server fixture's server) and one S3 bucket
 // (the s3_harness fixture's server behind its signature-checking proxy). Every file is done
 // exactly once, by whichever node claimed it; the same bytes again are cache hits on any node;
-// a node killed with SIGKILL has its jobs adopted by the others within its lease.
+// a node killed with SIGKILL has its jobs adopted by the others within its lease; a PostgreSQL
+// restart longer than the lease defers jobs, which then complete on the nodes that claimed them.
 #include <csignal>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/images.hpp"
 #include "tests/integration/spool_fixture.hpp"
 #include "tests/pg/pg_test_server.hpp"
+#include "tests/pg/stopped_server.hpp"
 #include "tests/s3/s3_harness.hpp"
 
 namespace imgspool::it {
@@ -169,6 +172,14 @@ TEST_F(NodesTest, ANodeKilledMidRunHasItsJobsAdoptedWithinItsLease) {
     constexpr int kPhotos = 150;
     start_all();
     ASSERT_FALSE(HasFatalFailure());
+    // The lease is timed from the kill: on a server restarted lately (by another test) no node
+    // would be judged lost before the server had been up for lease_s + 12 s (README).
+    ASSERT_TRUE(wait_for(
+        [&] {
+            return pg_count(url_, "SELECT CAST(pg_postmaster_start_time() < now() - interval '" +
+                                      std::to_string(kLeaseS + 12) + " seconds' AS integer)") == 1;
+        },
+        60s));
     drop_burst(kPhotos, 9000);
     // b is killed while it works on a job and has another claimed.
     ASSERT_TRUE(wait_for(
@@ -223,6 +234,39 @@ TEST_F(NodesTest, ANodeKilledMidRunHasItsJobsAdoptedWithinItsLease) {
     for (const auto& node : s.at("nodes")) {
         EXPECT_EQ(node.at("state"), node.at("node") == "b" ? "lost" : "alive") << node.dump();
     }
+}
+
+// The server is down for longer than the lease: every node's heartbeat is older than its lease
+// when the server is back. No node may take that for a lost node and adopt the others' jobs
+// while they are still reconnecting (after up to their longest reconnect backoff); the jobs
+// that met the outage defer and complete where they were claimed, each file exactly once.
+TEST_F(NodesTest, APostgresRestartLongerThanTheLeaseDefersJobsThatCompleteWhereClaimed) {
+    constexpr int kPhotos = 120;
+    start_all();
+    ASSERT_FALSE(HasFatalFailure());
+    drop_burst(kPhotos, 11000);
+    ASSERT_TRUE(wait_for([&] { return complete_jobs() >= 10; }, 120s)) << "no job completed";
+    {
+        pg_test::StoppedServer stopped;
+        std::this_thread::sleep_for(std::chrono::seconds(kLeaseS + 3));
+        stopped.start();
+    }
+    ASSERT_TRUE(wait_for([&] { return complete_jobs() == kPhotos; }, 180s))
+        << complete_jobs() << " of " << kPhotos << " complete";
+    EXPECT_EQ(pg_count(url_, "SELECT count(*) FROM upload_jobs"), kPhotos) << "a file done twice";
+    EXPECT_EQ(pg_count(url_, "SELECT count(*) FROM upload_jobs WHERE adopted_from IS NOT NULL"), 0)
+        << "a live node's jobs were adopted after the restart";
+    EXPECT_TRUE(wait_for([&] { return files_under(done()).size() == kPhotos; }, 30s));
+    EXPECT_EQ(files_under(work()), std::vector<std::string>{});
+    EXPECT_EQ(files_under(failed()), std::vector<std::string>{});
+    EXPECT_EQ(files_under(inbox()), std::vector<std::string>{});
+    bool deferred = false;
+    for (const std::string& n : kNodes) {
+        EXPECT_TRUE(nodes_[n]->running()) << n;
+        deferred = deferred || read_file(node_log(n)).find("\"job deferred\"") != std::string::npos;
+    }
+    EXPECT_TRUE(deferred) << "no job met the outage; the test proves nothing";
+    EXPECT_EQ(pg_count(url_, "SELECT count(*) FROM nodes WHERE state = 'alive'"), 3);
 }
 
 }  // namespace

@@ -30,6 +30,7 @@
 #include "store/job_db.hpp"
 #include "store/pg/pg_handles.hpp"
 #include "store/pg/pg_job_db.hpp"
+#include "store/pg/pg_pool.hpp"
 #include "store/pg/pg_schema.hpp"
 #include "store/sqlite_job_db.hpp"
 #include "tests/common/markdown_sql.hpp"
@@ -1250,9 +1251,15 @@ TEST_P(JobDbConformance, AHeartbeatAfterATakeoverIsALeaseError) {
               "cannot record the heartbeat of node \"c\": this process never registered it");
 }
 
-// PostgreSQL declares no node silent until the server has been up for that node's lease.
-void server_up_for(RawDb& raw, const std::string& backend, int seconds) {
+// PostgreSQL declares no node silent until the server has been up for that node's lease plus the
+// longest a pool waits to reconnect: waits (a second more) for that when the test server was
+// restarted lately.
+void server_up_for_lease(RawDb& raw, const std::string& backend, int lease_s) {
     if (backend != "postgresql") return;
+    const int seconds = lease_s + 1 +
+                        static_cast<int>(std::chrono::ceil<std::chrono::seconds>(
+                                             pg::ConnectionPool::kLongestReconnectWait)
+                                             .count());
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds + 30);
     while (raw.one("SELECT pg_postmaster_start_time() < now() - interval '" +
                    std::to_string(seconds) + " seconds'") != "t") {
@@ -1339,7 +1346,7 @@ TEST_P(JobDbConformance, AStoppedNodesUnfinishedJobsAreAdoptedOnce) {
 }
 
 TEST_P(JobDbConformance, ASilentNodesJobsAreAdoptedAfterItsLease) {
-    server_up_for(*raw_, GetParam().name, 2);
+    server_up_for_lease(*raw_, GetParam().name, 1);
     ASSERT_TRUE(db_->register_node(registration("a1")).ok());
     auto b = open_node_("b");
     ASSERT_NE(b, nullptr);
@@ -1624,7 +1631,7 @@ TEST_F(PgJobDbTest, TwoNodesClaimingTheSameFilesAtOnceGetEachClaimOnce) {
 // FOR UPDATE SKIP LOCKED: two survivors adopting at once split a dead node's jobs, none twice,
 // none left behind.
 TEST_F(PgJobDbTest, TwoAdoptersShareADeadNodesJobsWithoutOverlap) {
-    server_up_for(raw_, "postgresql", 2);
+    server_up_for_lease(raw_, "postgresql", 1);
     auto a = open_as(url_, "a");
     auto b = open_as(url_, "b");
     ASSERT_TRUE(a && b);
@@ -1687,7 +1694,8 @@ TEST_F(PgJobDbTest, TwoAdoptersShareADeadNodesJobsWithoutOverlap) {
 }
 
 // After a server restart every heartbeat is old; no node is declared silent (its jobs adopted)
-// until the server has been up for that node's lease, time in which live nodes heart-beat again.
+// until the server has been up for that node's lease and the longest reconnect wait, time in
+// which live nodes heart-beat again.
 TEST_F(PgJobDbTest, NoNodeIsSilentBeforeTheServerHasBeenUpForItsLease) {
     ASSERT_EQ(raw_.one("SELECT pg_postmaster_start_time() > now() - interval '1 day'"), "t")
         << "the test server runs for a test run, not for a day";
@@ -1708,7 +1716,7 @@ TEST_F(PgJobDbTest, NoNodeIsSilentBeforeTheServerHasBeenUpForItsLease) {
     EXPECT_EQ(raw_.one("SELECT node FROM upload_jobs WHERE id = 'kept'"), "c");
 
     raw_.query("UPDATE nodes SET lease_s = 1 WHERE node = 'c'");
-    server_up_for(raw_, "postgresql", 2);
+    server_up_for_lease(raw_, "postgresql", 1);
     adopted = a->adopt_orphans(10);
     ASSERT_TRUE(adopted.ok()) << adopted.error().message();
     ASSERT_EQ(adopted->size(), 1u);
