@@ -414,6 +414,13 @@ void Intake::recover_file(const RecoveryPlan::Claimed& c) {
     (void)pool_.submit(job);  // the pipeline finishes complete and failed ones, runs the rest
 }
 
+std::vector<std::string> Intake::spool_names() {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> names;
+    for (const SpoolLayout& s : *spools_) names.push_back(s.name);
+    return names;
+}
+
 void Intake::recover_adopted(const AdoptedJob& adopted) {
     const JobRecord& r = adopted.record;
     std::optional<SpoolLayout> spool;
@@ -425,8 +432,8 @@ void Intake::recover_adopted(const AdoptedJob& adopted) {
     }
     if (!spool) {
         log::error(
-            "adopted a job of a spool this node does not have; it stays pending until this "
-            "node stops, when a node that has the spool adopts it",
+            "adopted a job of a spool a reload just removed from this node; it stays pending "
+            "until this node stops, when a node that has the spool adopts it",
             {{"upload_id", r.upload_id}, {"spool", r.spool}, {"from_node", adopted.from_node}});
         return;
     }

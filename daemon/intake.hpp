@@ -72,6 +72,8 @@ class Intake {
     // restart would resume it (its file in work/<id>/ runs again; a row whose file never left
     // inbox/ is forgotten so any node claims the file afresh). Any thread.
     void recover_adopted(const AdoptedJob& adopted);
+    // The names of the spools files are taken from now (a reload may change them). Any thread.
+    std::vector<std::string> spool_names();
 
     std::uint64_t rejected_files() const { return rejected_.load(); }
 

@@ -102,7 +102,8 @@ void NodeMembership::adopt_orphans() {
     }
     const int room = hooks_.room ? hooks_.room() : 0;
     if (room <= 0) return;
-    auto adopted = db_.adopt_orphans(room);
+    auto adopted =
+        db_.adopt_orphans(room, hooks_.spools ? hooks_.spools() : std::vector<std::string>{});
     if (!adopted) {
         log::warn("cannot look for jobs of stopped or silent nodes; tried again later",
                   {{"error", adopted.error().message()}});

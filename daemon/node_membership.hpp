@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "store/job_db.hpp"
 
@@ -26,6 +27,8 @@ class NodeMembership {
         // takes no more, so the surviving nodes share a dead node's jobs.
         std::function<int()> room;
         std::function<void(const AdoptedJob&)> adopt;  // resumes one adopted job here
+        // The spools this node takes files from now: only their jobs are adopted here.
+        std::function<std::vector<std::string>()> spools;
     };
 
     // Registers the node (refused while another live process holds its name).

@@ -123,7 +123,8 @@ int run_daemon(Config config) {
                  return std::max(
                      0, 2 * workers - pool->busy() - static_cast<int>(pool->queue_depth()));
              },
-         .adopt = [&intake](const AdoptedJob& job) { intake.recover_adopted(job); }});
+         .adopt = [&intake](const AdoptedJob& job) { intake.recover_adopted(job); },
+         .spools = [&intake] { return intake.spool_names(); }});
     if (!membership) {
         log::error("cannot start", {{"error", membership.error().message()}});
         pool->stop(false);

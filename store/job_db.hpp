@@ -110,10 +110,12 @@ class JobDb {
     virtual Status heartbeat(const NodeCounters& counters) = 0;
     // Clean stop: state = 'stopped', so other nodes adopt this node's queued jobs at once.
     virtual Status leave() = 0;
-    // Up to `limit` unfinished jobs of nodes that stopped or are silent past their lease_s, now
-    // this node's (FOR UPDATE SKIP LOCKED on PostgreSQL, so adopters share them); processing rows
-    // get crashes + 1, and all become pending. Oldest first.
-    virtual Result<std::vector<AdoptedJob>> adopt_orphans(int limit) = 0;
+    // Up to `limit` unfinished jobs of nodes that stopped or are silent past their lease_s, of the
+    // spools named (the ones this node takes files from: a job of another spool is left to a node
+    // that has it), now this node's (FOR UPDATE SKIP LOCKED on PostgreSQL, so adopters share
+    // them); processing rows get crashes + 1, and all become pending. Oldest first.
+    virtual Result<std::vector<AdoptedJob>> adopt_orphans(
+        int limit, const std::vector<std::string>& spools) = 0;
     virtual Result<std::vector<NodeStatus>> nodes() = 0;  // node_status, by node name
 
     // The schema version this build writes; opening migrates older databases up to it.

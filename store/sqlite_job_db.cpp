@@ -6,6 +6,8 @@
 #include <functional>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "common/fs.hpp"
 #include "common/printable_name.hpp"
 #include "store/sqlite_handles.hpp"
@@ -747,9 +749,10 @@ Status SqliteJobDb::leave() {
 // One daemon per SQLite file, and register_node made every unfinished row this node's, so this
 // finds something only when rows were written under another name since; it is still done right: the
 // same choice and update as on PostgreSQL, in one write transaction.
-Result<std::vector<AdoptedJob>> SqliteJobDb::adopt_orphans(int limit) {
+Result<std::vector<AdoptedJob>> SqliteJobDb::adopt_orphans(int limit,
+                                                           const std::vector<std::string>& spools) {
     std::vector<AdoptedJob> adopted;
-    if (limit <= 0) return adopted;
+    if (limit <= 0 || spools.empty()) return adopted;
     std::lock_guard lock(mutex_);
     sqlite3* db = db_.get();
     auto tx = sqlite::Transaction::begin(db);
@@ -757,6 +760,7 @@ Result<std::vector<AdoptedJob>> SqliteJobDb::adopt_orphans(int limit) {
     auto orphans = select_jobs(db, R"sql(
         JOIN nodes n ON n.node = j.node
         WHERE j.node <> ?1 AND j.status IN ('pending', 'processing')
+          AND j.spool IN (SELECT value FROM json_each(?3))
           AND (n.state = 'stopped'
                OR n.heartbeat_at <
                   strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || n.lease_s || ' seconds'))
@@ -765,6 +769,7 @@ Result<std::vector<AdoptedJob>> SqliteJobDb::adopt_orphans(int limit) {
                                [&](Statement& s) {
                                    s.bind(1, node_);
                                    s.bind(2, std::int64_t{limit});
+                                   s.bind(3, nlohmann::json(spools).dump());
                                });
     if (!orphans) return orphans.error();
     for (const JobRecord& orphan : *orphans) {

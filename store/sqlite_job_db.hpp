@@ -63,7 +63,8 @@ class SqliteJobDb final : public JobDb {
     Status register_node(const NodeRegistration& me) override;
     Status heartbeat(const NodeCounters& counters) override;
     Status leave() override;
-    Result<std::vector<AdoptedJob>> adopt_orphans(int limit) override;
+    Result<std::vector<AdoptedJob>> adopt_orphans(int limit,
+                                                  const std::vector<std::string>& spools) override;
     Result<std::vector<NodeStatus>> nodes() override;
 
   private:

@@ -141,7 +141,8 @@ constexpr PgStatement kUnfinished{"imgspool_unfinished",
 #undef IMGSPOOL_SELECT_JOBS
 
 // Design §4.4: the unfinished jobs of nodes that stopped or are silent past their lease, oldest
-// first, locked with SKIP LOCKED so two adopters take disjoint sets. After a server restart every
+// first, of the spools in the JSON array $4, locked with SKIP LOCKED so two adopters take disjoint
+// sets. After a server restart every
 // heartbeat is old: no node counts as silent until the server has been up for its lease_s plus
 // $3 seconds, the longest a live node's pool may wait before it tries the server again (its
 // reconnect backoff): time in which the live ones heart-beat again. The columns are read_job()'s
@@ -156,6 +157,7 @@ WITH dead AS (
 ), picked AS (
     SELECT j.id, j.node AS from_node FROM upload_jobs j JOIN dead d ON d.node = j.node
     WHERE j.status IN ('pending', 'processing')
+      AND j.spool IN (SELECT jsonb_array_elements_text($4::jsonb))
     ORDER BY j.created_at, j.id
     LIMIT $2::integer
     FOR UPDATE OF j SKIP LOCKED
@@ -171,7 +173,7 @@ RETURNING j.id, j.spool, j.source_name, j.source_hash, j.status, j.progress, j.e
           j.cache_hit, j.duration_ms, NULL::text, j.attempts, j.crashes,
           imgspool_iso(j.next_attempt_at), j.last_error, j.origin, j.source_url, j.user_id,
           j.tool, j.ref, j.metadata::text, j.client_name, j.node, j.adopted_from)sql",
-                                    3};
+                                    4};
 
 // Who holds a node name, judged on the database clock; locked until register_node commits.
 constexpr PgStatement kNodeHolder{"imgspool_node_holder", R"sql(
@@ -864,14 +866,18 @@ Status PgJobDb::leave() {
     });
 }
 
-Result<std::vector<AdoptedJob>> PgJobDb::adopt_orphans(int limit) {
+Result<std::vector<AdoptedJob>> PgJobDb::adopt_orphans(int limit,
+                                                       const std::vector<std::string>& spools) {
     using Adopted = std::vector<AdoptedJob>;
-    if (limit <= 0) return Adopted{};
+    if (limit <= 0 || spools.empty()) return Adopted{};
     return pool_->run([&](Connection& conn) -> Result<Adopted> {
         const auto reconnect_s =
             std::chrono::ceil<std::chrono::seconds>(ConnectionPool::kLongestReconnectWait);
-        auto result = conn.exec(kAdoptOrphans,
-                                Params().text(node_).integer(limit).integer(reconnect_s.count()));
+        auto result = conn.exec(kAdoptOrphans, Params()
+                                                   .text(node_)
+                                                   .integer(limit)
+                                                   .integer(reconnect_s.count())
+                                                   .text(nlohmann::json(spools).dump()));
         if (!result) return result.error();
         auto jobs = read_jobs(*result);
         if (!jobs) return jobs.error();

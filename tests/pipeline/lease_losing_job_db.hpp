@@ -120,8 +120,9 @@ class LeaseLosingJobDb final : public JobDb {
     Status register_node(const NodeRegistration& me) override { return real_.register_node(me); }
     Status heartbeat(const NodeCounters& counters) override { return real_.heartbeat(counters); }
     Status leave() override { return real_.leave(); }
-    Result<std::vector<AdoptedJob>> adopt_orphans(int limit) override {
-        return real_.adopt_orphans(limit);
+    Result<std::vector<AdoptedJob>> adopt_orphans(int limit,
+                                                  const std::vector<std::string>& spools) override {
+        return real_.adopt_orphans(limit, spools);
     }
     Result<std::vector<NodeStatus>> nodes() override { return real_.nodes(); }
 

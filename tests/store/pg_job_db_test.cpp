@@ -1288,14 +1288,14 @@ TEST_P(JobDbConformance, AStoppedNodesUnfinishedJobsAreAdoptedOnce) {
                          std::chrono::system_clock::now() + 1h)
                     .ok());
 
-    auto none = db_->adopt_orphans(10);  // b is alive
+    auto none = db_->adopt_orphans(10, {"photos"});  // b is alive
     ASSERT_TRUE(none.ok()) << none.error().message();
     EXPECT_TRUE(none->empty());
 
     ASSERT_TRUE(b->leave().ok());
-    auto first = db_->adopt_orphans(2);
+    auto first = db_->adopt_orphans(2, {"photos"});
     ASSERT_TRUE(first.ok()) << first.error().message();
-    auto rest = db_->adopt_orphans(10);
+    auto rest = db_->adopt_orphans(10, {"photos"});
     ASSERT_TRUE(rest.ok()) << rest.error().message();
     ASSERT_EQ(first->size(), 2u);
     ASSERT_EQ(rest->size(), 1u);
@@ -1329,7 +1329,7 @@ TEST_P(JobDbConformance, AStoppedNodesUnfinishedJobsAreAdoptedOnce) {
     EXPECT_EQ(find("done")->status, "complete");
     EXPECT_EQ(find("bad")->node, "b");
 
-    auto again = db_->adopt_orphans(10);
+    auto again = db_->adopt_orphans(10, {"photos"});
     ASSERT_TRUE(again.ok());
     EXPECT_TRUE(again->empty());
     EXPECT_EQ(unfinished().size(), 3u);
@@ -1340,7 +1340,7 @@ TEST_P(JobDbConformance, AStoppedNodesUnfinishedJobsAreAdoptedOnce) {
               "cannot mark the job processing for upload queued: the job "
               "now belongs to node a (adopted from b)");
     EXPECT_TRUE(db_->start_attempt("queued").ok());
-    auto zero = db_->adopt_orphans(0);
+    auto zero = db_->adopt_orphans(0, {"photos"});
     ASSERT_TRUE(zero.ok());
     EXPECT_TRUE(zero->empty());
 }
@@ -1358,7 +1358,7 @@ TEST_P(JobDbConformance, ASilentNodesJobsAreAdoptedAfterItsLease) {
     raw_->query("UPDATE nodes SET heartbeat_at = " + GetParam().seconds_ago(60) +
                 " WHERE node = 'b'");
 
-    auto adopted = db_->adopt_orphans(5);
+    auto adopted = db_->adopt_orphans(5, {"photos"});
     ASSERT_TRUE(adopted.ok()) << adopted.error().message();
     ASSERT_EQ(adopted->size(), 1u);
     EXPECT_EQ((*adopted)[0].record.upload_id, "s1");
@@ -1369,6 +1369,31 @@ TEST_P(JobDbConformance, ASilentNodesJobsAreAdoptedAfterItsLease) {
     ASSERT_FALSE(done.ok());
     EXPECT_EQ(done.error().stage, Stage::lease);
     EXPECT_EQ(raw_->one("SELECT count(*) FROM images"), "0");
+}
+
+// A job of a spool the adopter does not take files from stays with the dead node until a node
+// that has the spool adopts it: only that node can find its file.
+TEST_P(JobDbConformance, OnlyJobsOfTheAdoptersSpoolsAreAdopted) {
+    ASSERT_TRUE(db_->register_node(registration("a1")).ok());
+    auto b = open_node_("b");
+    ASSERT_NE(b, nullptr);
+    ASSERT_TRUE(b->register_node(registration("b1", "h2")).ok());
+    ASSERT_TRUE(b->insert_job("mine", "photos", "m.jpg", "web").ok());
+    ASSERT_TRUE(b->insert_job("theirs", "scans", "t.png", "web").ok());
+    ASSERT_TRUE(b->leave().ok());
+
+    auto none = db_->adopt_orphans(10, {});
+    ASSERT_TRUE(none.ok()) << none.error().message();
+    EXPECT_TRUE(none->empty());
+    auto adopted = db_->adopt_orphans(10, {"photos", "other"});
+    ASSERT_TRUE(adopted.ok()) << adopted.error().message();
+    ASSERT_EQ(adopted->size(), 1u);
+    EXPECT_EQ((*adopted)[0].record.upload_id, "mine");
+    EXPECT_EQ(find("theirs")->node, "b");
+    adopted = db_->adopt_orphans(10, {"scans"});
+    ASSERT_TRUE(adopted.ok()) << adopted.error().message();
+    ASSERT_EQ(adopted->size(), 1u);
+    EXPECT_EQ((*adopted)[0].record.upload_id, "theirs");
 }
 
 // ---- PostgreSQL only ----
@@ -1661,7 +1686,7 @@ TEST_F(PgJobDbTest, TwoAdoptersShareADeadNodesJobsWithoutOverlap) {
         std::atomic<bool> go{false};
         auto adopt = [&](pg::PgJobDb& db, std::vector<AdoptedJob>& got, Status& err) {
             while (!go) std::this_thread::yield();
-            auto adopted = db.adopt_orphans(5);
+            auto adopted = db.adopt_orphans(5, {"photos"});
             if (!adopted)
                 err = adopted.error();
             else
@@ -1709,7 +1734,7 @@ TEST_F(PgJobDbTest, NoNodeIsSilentBeforeTheServerHasBeenUpForItsLease) {
     ASSERT_TRUE(c->insert_job("kept", "photos", "k.jpg", "web").ok());
     raw_.query("UPDATE nodes SET heartbeat_at = now() - interval '2 days' WHERE node = 'c'");
 
-    auto adopted = a->adopt_orphans(10);
+    auto adopted = a->adopt_orphans(10, {"photos"});
     ASSERT_TRUE(adopted.ok()) << adopted.error().message();
     EXPECT_TRUE(adopted->empty());
     EXPECT_EQ(raw_.one("SELECT state FROM node_status WHERE node = 'c'"), "lost");
@@ -1717,7 +1742,7 @@ TEST_F(PgJobDbTest, NoNodeIsSilentBeforeTheServerHasBeenUpForItsLease) {
 
     raw_.query("UPDATE nodes SET lease_s = 1 WHERE node = 'c'");
     server_up_for_lease(raw_, "postgresql", 1);
-    adopted = a->adopt_orphans(10);
+    adopted = a->adopt_orphans(10, {"photos"});
     ASSERT_TRUE(adopted.ok()) << adopted.error().message();
     ASSERT_EQ(adopted->size(), 1u);
     EXPECT_EQ((*adopted)[0].record.upload_id, "kept");
