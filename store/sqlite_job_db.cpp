@@ -611,7 +611,10 @@ Result<std::vector<WaitingFile>> SqliteJobDb::waiting_files() {
     std::lock_guard lock(mutex_);
     return select_rows<WaitingFile>(
         db_.get(), "waiting_files",
-        "SELECT spool, source_name, size, reason, since FROM waiting_files ORDER BY since",
+        // A file several nodes reported (a database moved from PostgreSQL, a renamed node) is
+        // listed once, as it was first seen (SQLite takes the other columns from the min row).
+        "SELECT spool, source_name, size, reason, min(since) FROM waiting_files "
+        "GROUP BY spool, source_name ORDER BY 5",
         [](const Statement& s) {
             return WaitingFile{s.text(0), s.text(1), static_cast<std::uint64_t>(s.int64(2)),
                                s.text(3), s.text(4)};

@@ -248,8 +248,12 @@ SELECT id, spool, source_name, attempts, imgspool_iso(next_attempt_at), last_err
 FROM jobs_deferred)sql",
                                     0};
 
+// A file every node sees is listed once, as the node that has watched it longest sees it.
 constexpr PgStatement kWaitingFiles{"imgspool_waiting_files", R"sql(
-SELECT spool, source_name, size, reason, imgspool_iso(since) FROM waiting_files ORDER BY since)sql",
+SELECT spool, source_name, size, reason, imgspool_iso(since) FROM (
+    SELECT DISTINCT ON (spool, source_name) spool, source_name, size, reason, since
+    FROM waiting_files ORDER BY spool, source_name, since) w
+ORDER BY since)sql",
                                     0};
 
 constexpr PgStatement kClearWaitingFiles{"imgspool_clear_waiting_files",

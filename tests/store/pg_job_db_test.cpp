@@ -1396,6 +1396,30 @@ TEST_P(JobDbConformance, OnlyJobsOfTheAdoptersSpoolsAreAdopted) {
     EXPECT_EQ((*adopted)[0].record.upload_id, "theirs");
 }
 
+// Every node of a shared spool reports the files it sees waiting; each is listed once, as the
+// node that has watched it longest saw it.
+TEST_P(JobDbConformance, AFileSeveralNodesSeeWaitingIsListedOnce) {
+    ASSERT_TRUE(db_->register_node(registration("a1")).ok());
+    auto b = open_node_("b");
+    ASSERT_NE(b, nullptr);
+    ASSERT_TRUE(b->register_node(registration("b1", "h2")).ok());
+    ASSERT_TRUE(db_->replace_waiting_files(
+                       {{"photos", "slow.jpg", 10, "incomplete JPEG", "2026-11-30T00:00:05.000Z"},
+                        {"photos", "a-only.png", 1, "incomplete PNG", "2026-11-30T00:00:09.000Z"}})
+                    .ok());
+    ASSERT_TRUE(b->replace_waiting_files(
+                     {{"photos", "slow.jpg", 12, "open for writing", "2026-11-30T00:00:02.000Z"}})
+                    .ok());
+    auto files = db_->waiting_files();
+    ASSERT_TRUE(files.ok()) << files.error().message();
+    ASSERT_EQ(files->size(), 2u);
+    EXPECT_EQ((*files)[0].source_name, "slow.jpg");
+    EXPECT_EQ((*files)[0].size, 12u);
+    EXPECT_EQ((*files)[0].reason, "open for writing");
+    EXPECT_EQ((*files)[0].since, "2026-11-30T00:00:02.000Z");
+    EXPECT_EQ((*files)[1].source_name, "a-only.png");
+}
+
 // ---- PostgreSQL only ----
 
 class PgJobDbTest : public ::testing::Test {
