@@ -110,10 +110,7 @@ Offer Intake::accept(const StableFile& file) {
     // A spool removed by a reload: the file stays in inbox/, its watcher is being replaced.
     if (!spool) return Offer::taken;
     if (intake_paused()) return Offer::try_later;
-    if (!file.regular) {
-        reject_non_regular(*spool, file);
-        return Offer::taken;
-    }
+    if (!file.regular) return reject_non_regular(*spool, file);
     if (!file.abandoned.empty()) return fail_abandoned(*spool, file);
 
     // Nodes sharing the spool: claim only when a worker will soon be free, so a burst of files
@@ -121,26 +118,9 @@ Offer Intake::accept(const StableFile& file) {
     if (lazy_claims_ && !pool_.wait_for_room(static_cast<std::size_t>(pool_.size()))) {
         return Offer::try_later;  // stopping: the file stays in inbox/
     }
-    const std::optional<FileState> state = lstat_state(file.path);
-    if (!state) return Offer::taken;  // claimed by another node meanwhile, or taken away
-
     const std::string upload_id = new_upload_id();
     const std::string source = printable_name(file.relative.native());
-    // Recorded first: a file is never in work/ without a row that says why. The database decides
-    // which node claims it: only one row per unfinished claim key can exist, whatever the
-    // renames of several NFS clients would say.
-    auto recorded = rt_.db->insert_claim(upload_id, spool->name, source, spool->profile,
-                                         claim_key_of(*state, file.relative));
-    if (!recorded) {
-        log::warn(
-            "cannot record a new job; the file stays in inbox/ and is offered again",
-            {{"spool", spool->name}, {"source", source}, {"error", recorded.error().message()}});
-        return Offer::try_later;
-    }
-    if (!*recorded) {
-        log::debug("claimed by another node", {{"spool", spool->name}, {"source", source}});
-        return Offer::taken;
-    }
+    if (std::optional<Offer> not_ours = record_claim(*spool, file, upload_id)) return *not_ours;
     auto claimed = claim(*spool, file.path, upload_id);
     if (!claimed) {
         if (Status st = rt_.db->forget_unclaimed(upload_id); !st) {
@@ -264,12 +244,33 @@ Offer Intake::claim_refused(const SpoolLayout& spool, const StableFile& file, co
     return Offer::taken;
 }
 
+// Recorded first: a file is never in work/ (or failed/) without a row that says why. The
+// database decides which node claims it: only one row per unfinished claim key can exist,
+// whatever the renames of several NFS clients would say.
+std::optional<Offer> Intake::record_claim(const SpoolLayout& spool, const StableFile& file,
+                                          const std::string& upload_id) {
+    const std::string source = printable_name(file.relative.native());
+    const std::optional<FileState> state = lstat_state(file.path);
+    if (!state) return Offer::taken;  // claimed by another node meanwhile, or taken away
+    auto recorded = rt_.db->insert_claim(upload_id, spool.name, source, spool.profile,
+                                         claim_key_of(*state, file.relative));
+    if (!recorded) {
+        log::warn(
+            "cannot record a new job; the file stays in inbox/ and is offered again",
+            {{"spool", spool.name}, {"source", source}, {"error", recorded.error().message()}});
+        return Offer::try_later;
+    }
+    if (!*recorded) {
+        log::debug("claimed by another node", {{"spool", spool.name}, {"source", source}});
+        return Offer::taken;
+    }
+    return std::nullopt;
+}
+
 Offer Intake::fail_abandoned(const SpoolLayout& spool, const StableFile& file) {
     const std::string upload_id = new_upload_id();
     const std::string source = printable_name(file.relative.native());
-    if (Status st = rt_.db->insert_job(upload_id, spool.name, source, spool.profile); !st) {
-        return Offer::try_later;
-    }
+    if (std::optional<Offer> not_ours = record_claim(spool, file, upload_id)) return *not_ours;
     // A writer that is still there loses nothing: the file keeps its bytes in failed/.
     const std::filesystem::path dest = spool.work() / upload_id / file.relative;
     if (Status moved = fs::rename_noreplace(file.path, dest); !moved) {
@@ -306,14 +307,13 @@ void Intake::fail_recorded(const SpoolLayout& spool, const std::string& upload_i
                              {"error", error.reason}});
 }
 
-void Intake::reject_non_regular(const SpoolLayout& spool, const StableFile& file) {
+Offer Intake::reject_non_regular(const SpoolLayout& spool, const StableFile& file) {
     const std::string upload_id = new_upload_id();
     const Error err = make_error(Stage::validate,
                                  "not a regular file (" + kind_of(file.path) +
                                      "): only regular files are taken, it was not opened",
                                  file.relative.string());
-    (void)rt_.db->insert_job(upload_id, spool.name, printable_name(file.relative.native()),
-                             spool.profile);
+    if (std::optional<Offer> not_ours = record_claim(spool, file, upload_id)) return *not_ours;
     (void)rt_.db->fail(upload_id, err);
     FailureNote note{upload_id, spool.name, file.relative.string(), err};
     // rename() moves the link or FIFO itself; nothing is read through it.
@@ -335,6 +335,7 @@ void Intake::reject_non_regular(const SpoolLayout& spool, const StableFile& file
                              {"stage", "validate"},
                              {"error", err.reason},
                              {"path", moved ? moved.value().string() : std::string()}});
+    return Offer::taken;
 }
 
 RecoveryPlan Intake::plan_recovery() {

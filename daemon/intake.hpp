@@ -87,7 +87,11 @@ class Intake {
   private:
     using FileId = std::pair<std::string, std::string>;  // spool, relative path
 
-    void reject_non_regular(const SpoolLayout& spool, const StableFile& file);
+    // Records this node's claim of `file`: nullopt when it is this node's; otherwise what to
+    // answer the watcher (another node has it, or the database cannot say now).
+    std::optional<Offer> record_claim(const SpoolLayout& spool, const StableFile& file,
+                                      const std::string& upload_id);
+    Offer reject_non_regular(const SpoolLayout& spool, const StableFile& file);
     Offer fail_abandoned(const SpoolLayout& spool, const StableFile& file);
     Offer claim_refused(const SpoolLayout& spool, const StableFile& file, const Error& error);
     void recover_file(const RecoveryPlan::Claimed& c);
