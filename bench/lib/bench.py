@@ -324,6 +324,11 @@ class Bench:
         extra = {}
         if db:
             extra["job_rows"] = self.check_job_rows(d, names, dups)
+            # the daemons have stopped, so their backends have reported their statistics
+            commits, rollbacks = self.pg.query(f"SELECT xact_commit, xact_rollback FROM pg_stat_database"
+                                               f" WHERE datname = '{db[0]}'")[0]
+            extra["db_transactions"] = {"commits": int(commits), "rollbacks": int(rollbacks),
+                                        "jobs": len(names) + len(dups)}
         # lay out only the first drop's outputs (the duplicates point at the same objects)
         isp.lay_out(work, out_dir, only=set(names), query=d.query)
         result = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "peak_rss_bytes": peak, "rc": codes[0]}

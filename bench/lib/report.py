@@ -313,11 +313,14 @@ class Report:
                  "A fresh database per run on one PostgreSQL server (tests/pg/pg_server.sh, durability defaults) on"
                  " this machine; the SQLite peers keep theirs in state_dir. Three nodes: one spool folder, one local"
                  " store folder, one database, `workers = 1` each. Wall: first rename into inbox/ → last original"
-                 " in done/. Every photo must have exactly one job row, complete.", "",
+                 " in done/. Every photo must have exactly one job row, complete. PostgreSQL CPU: its processes'"
+                 " over the first drop. Commits per job: pg_stat_database's xact_commit of the run's database over"
+                 " the whole peer run (start-up, both drops, the bench's own few queries) ÷ jobs of both drops"
+                 " (the duplicates are cache hits).", "",
                  "| run | load at start | images/s: daemon-pg / daemon | **daemon-pg ÷ daemon** | images/s: nodes / w3"
                  " | **nodes ÷ w3** | CPU s: daemon / daemon-pg / w3 / nodes | PostgreSQL CPU s: daemon-pg / nodes"
-                 " | jobs per node |",
-                 "|---:|---:|---|---:|---|---:|---|---|---|"]
+                 " | PostgreSQL commits per job: daemon-pg / nodes | jobs per node |",
+                 "|---:|---:|---|---:|---|---:|---|---|---|---|"]
         ratios = {p: [] for p, _, _ in PG_TARGETS}
 
         def pair(run, peer, ref):
@@ -329,6 +332,10 @@ class Report:
 
         def cpu(run, peer, key="cpu_s"):
             return fmt(run["peers"].get(peer, {}).get(key), 1)
+
+        def commits(run, peer):
+            t = run["peers"].get(peer, {}).get("db_transactions")
+            return fmt(t["commits"] / t["jobs"], 1) if t else "–"
         for run in runs:
             d_ips, d_ratio = pair(run, DAEMON_PG, DAEMON)
             n_ips, n_ratio = pair(run, NODES_PG, W3)
@@ -337,6 +344,7 @@ class Report:
                 f"| {run['run']} | {run['load_at_start'][0]:.1f} | {d_ips} | {d_ratio} | {n_ips} | {n_ratio}"
                 f" | {cpu(run, DAEMON)} / {cpu(run, DAEMON_PG)} / {cpu(run, W3)} / {cpu(run, NODES_PG)}"
                 f" | {cpu(run, DAEMON_PG, 'db_cpu_s')} / {cpu(run, NODES_PG, 'db_cpu_s')}"
+                f" | {commits(run, DAEMON_PG)} / {commits(run, NODES_PG)}"
                 f" | {', '.join(f'{k} {v}' for k, v in sorted(per_node.items())) or '–'} |")
         lines.append("")
         for peer, ref, target in PG_TARGETS:
