@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -145,13 +146,12 @@ int main(int argc, char** argv) {
                      "usage: claim_rate sqlite FOLDER|postgresql URL [SECONDS] [THREADS...]\n");
         return 2;
     }
-    const double seconds = args.size() > 2 ? std::stod(args[2]) : 5.0;
-    std::vector<int> thread_counts;
-    for (std::size_t i = 3; i < args.size(); ++i) thread_counts.push_back(std::stoi(args[i]));
-    if (thread_counts.empty()) thread_counts = {1, 3, 8};
-
     const std::string run = std::to_string(::getpid());
     try {
+        const double seconds = args.size() > 2 ? std::stod(args[2]) : 5.0;
+        std::vector<int> thread_counts;
+        for (std::size_t i = 3; i < args.size(); ++i) thread_counts.push_back(std::stoi(args[i]));
+        if (thread_counts.empty()) thread_counts = {1, 3, 8};
         for (int threads : thread_counts) {
             for (const auto& [mode, step] : {std::pair<const char*, Step>{"claim", claim_only},
                                              std::pair<const char*, Step>{"job", whole_job}}) {
@@ -171,6 +171,9 @@ int main(int argc, char** argv) {
     } catch (const Failure& f) {
         std::fprintf(stderr, "claim_rate: %s\n", f.what.c_str());
         return 1;
+    } catch (const std::exception& e) {  // a bad number argument, a folder that cannot be used
+        std::fprintf(stderr, "claim_rate: %s\n", e.what());
+        return 2;
     }
     return 0;
 }
