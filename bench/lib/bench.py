@@ -18,6 +18,7 @@ sys.path.insert(0, HERE)
 from measure import measure  # noqa: E402
 import imgspool_peer as isp  # noqa: E402
 import http_upload  # noqa: E402
+import pg_bench_server  # noqa: E402
 
 EXT_FORMAT = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}
 SIZES = {"small": 150, "medium": 400, "large": 800}
@@ -32,12 +33,24 @@ PEERS = {  # name -> (label, needs)
     "imgspool-batch": "imgspool process",
     "imgspool-daemon": "imgspool run (daemon)",
     "imgspool-http": "imgspool run, HTTP uploads by 4 clients",
+    "imgspool-daemon-w3": "imgspool run (daemon), 3 workers",
+    "imgspool-daemon-pg": "imgspool run (daemon), PostgreSQL job record",
+    "imgspool-nodes-pg": "3 × imgspool run (nodes a, b, c; 1 worker each), one spool, PostgreSQL",
     "imgspool-s3": "imgspool process, S3 store",
 }
 # With --baseline BIN: the daemon of another imgspool build (e.g. the last benchmarked commit),
 # run right before or after imgspool-daemon in every run, so the two compare within one run.
 BASELINE = "imgspool-daemon-baseline"
 BASELINE_LABEL = "imgspool run (daemon), baseline build"
+# Peers compared run by run with a reference peer: in even runs each goes right before its
+# reference, in odd runs where --peers puts it, so neither always finds the other's warm caches.
+PAIRED = {BASELINE: "imgspool-daemon", "imgspool-http": "imgspool-daemon",
+          "imgspool-daemon-pg": "imgspool-daemon", "imgspool-nodes-pg": "imgspool-daemon-w3"}
+PG_PEERS = ("imgspool-daemon-pg", "imgspool-nodes-pg")
+NODES = ("a", "b", "c")  # imgspool-nodes-pg: one worker each (issue 13)
+# Left out of --smoke unless named (CI's smoke stays near 2 minutes): imgspool-nodes-pg runs the
+# PostgreSQL paths of both, and imgspool-daemon's run the rest.
+NOT_IN_SMOKE = ("imgspool-daemon-w3", "imgspool-daemon-pg")
 
 
 T0 = time.monotonic()
@@ -153,6 +166,7 @@ class Bench:
         self.n = len(self.files)
         self.cores = os.cpu_count() or 1
         self.s3 = None
+        self.pg = None
         self.results = {"runs": [], "meta": self.meta()}
 
     def meta(self):
@@ -220,6 +234,12 @@ class Bench:
             r, extra = self.run_daemon(self.a.baseline, peer, out_dir)
         elif peer == "imgspool-http":
             r, extra = self.run_http(self.a.imgspool, peer, out_dir)
+        elif peer == "imgspool-daemon-w3":
+            r, extra = self.run_daemon(self.a.imgspool, peer, out_dir, workers=3)
+        elif peer == "imgspool-daemon-pg":
+            r, extra = self.run_daemon(self.a.imgspool, peer, out_dir, pg=True)
+        elif peer == "imgspool-nodes-pg":
+            r, extra = self.run_nodes(self.a.imgspool, peer, out_dir)
         else:
             raise KeyError(peer)
         if peer != "imgspool-s3":
@@ -231,22 +251,63 @@ class Bench:
         r.update(extra)
         return r
 
-    def run_daemon(self, binary, peer, out_dir):
-        """The corpus dropped at once into a fresh daemon's inbox: time from the first rename to
-        the last original in done/, per-file drop->done latency; then the same photos again under
-        new names (cache hits)."""
+    def run_daemon(self, binary, peer, out_dir, workers=0, pg=False):
+        """The corpus dropped at once into a fresh daemon's inbox (workers: 0 = one per core;
+        pg: its job record in a fresh database on the bench's PostgreSQL server)."""
         work = os.path.join(self.work, peer, "run")
-        d = isp.Daemon(binary, work, settle_ms=self.a.settle_ms)
+        db = self.pg_database(peer) if pg else None
+        try:
+            daemons = [isp.Daemon(binary, work, workers=workers, settle_ms=self.a.settle_ms,
+                                  database_url=db[1] if db else None, query=db[2] if db else None)]
+            return self.drop_corpus(daemons, work, out_dir, db)
+        finally:
+            if db:
+                self.pg.drop_database(db[0])
+
+    def run_nodes(self, binary, peer, out_dir):
+        """Three one-worker daemons (nodes a, b, c) on one spool folder, one local store folder and
+        one fresh PostgreSQL database; the corpus dropped at once into their shared inbox."""
+        work = os.path.join(self.work, peer, "run")
+        db = self.pg_database(peer)
+        daemons = []
+        try:
+            for i, node in enumerate(NODES):
+                daemons.append(isp.Daemon(binary, work, workers=1, settle_ms=self.a.settle_ms, database_url=db[1],
+                                          node=node, query=db[2], fresh=i == 0))
+            deadline = time.monotonic() + 60
+            while int(db[2]("SELECT count(*) FROM nodes WHERE state = 'alive'")[0][0]) != len(NODES):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the {len(NODES)} nodes did not all register within 60 s")
+                time.sleep(0.1)
+            return self.drop_corpus(daemons, work, out_dir, db)
+        finally:
+            for d in daemons:
+                d.stop()  # already stopped unless something failed
+            self.pg.drop_database(db[0])
+
+    def drop_corpus(self, daemons, work, out_dir, db):
+        """Drops the corpus at once into the inbox the daemons share: time from the first rename to
+        the last original in done/, per-file drop->done latency; then the same photos again under
+        new names (cache hits). CPU and peak RSS are the daemons' summed (with several, the sum
+        of each one's peak: an upper bound); with db, also the PostgreSQL server's CPU, and every
+        photo must have exactly one job row, complete."""
+        d = daemons[0]
         try:
             names = [d.stage_copy(f, os.path.basename(f)) for f in self.files]
-            cpu0 = d.cpu_seconds()
-            d.sampler.reset_peak()
+            cpu0 = sum(x.cpu_seconds() for x in daemons)
+            db_cpu0 = self.pg.cpu_seconds() if db else None
+            for x in daemons:
+                x.sampler.reset_peak()
             dropped = d.drop(names)
             t0 = min(dropped.values())
             finished = d.wait_done(names, timeout=120 + 30 * self.n)
             wall = max(finished.values()) - t0
-            cpu = d.cpu_seconds() - cpu0
-            peak = d.sampler.peak
+            cpu = sum(x.cpu_seconds() for x in daemons) - cpu0
+            db_cpu = self.pg.cpu_seconds() - db_cpu0 if db else None
+            peak = sum(x.sampler.peak for x in daemons)
+            for x in daemons[1:]:
+                x.check_failed()
+                x._check_alive()
             lat = [finished[n] - dropped[n] for n in names]
             # duplicates: same bytes, new names -> no rendering expected
             dups = [d.stage_copy(f, "dup-" + os.path.basename(f)) for f in self.files]
@@ -256,18 +317,60 @@ class Bench:
             dup_wall = max(finished2.values()) - min(dropped2.values())
             hits = d.cache_hits() - hits0
         finally:
-            rc = d.stop()
-        if rc != 0:
-            raise RuntimeError(f"imgspool run exited {rc} on SIGTERM: {isp.tail(d.stderr)}")
+            codes = [x.stop() for x in daemons]
+        bad = [(x.stderr, rc) for x, rc in zip(daemons, codes) if rc != 0]
+        if bad:
+            raise RuntimeError(f"imgspool run exited {bad[0][1]} on SIGTERM: {isp.tail(bad[0][0])}")
+        extra = {}
+        if db:
+            extra["job_rows"] = self.check_job_rows(d, names, dups)
+            # the daemons have stopped, so their backends have reported their statistics
+            commits, rollbacks = self.pg.query(f"SELECT xact_commit, xact_rollback FROM pg_stat_database"
+                                               f" WHERE datname = '{db[0]}'")[0]
+            extra["db_transactions"] = {"commits": int(commits), "rollbacks": int(rollbacks),
+                                        "jobs": len(names) + len(dups)}
         # lay out only the first drop's outputs (the duplicates point at the same objects)
-        isp.lay_out(work, out_dir, only=set(names))
-        result = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "peak_rss_bytes": peak, "rc": rc}
-        extra = {
+        isp.lay_out(work, out_dir, only=set(names), query=d.query)
+        result = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "peak_rss_bytes": peak, "rc": codes[0]}
+        extra.update({
             "latency_full_queue_s": {p: round(isp.percentile(lat, p), 3) for p in (50, 95, 99)},
             "duplicates": {"files": len(dups), "cache_hits": hits, "wall_s": round(dup_wall, 3),
                            "files_per_s": round(len(dups) / max(dup_wall, 1e-6), 1)},
-        }
+        })
+        if db:
+            extra["workers"] = len(daemons)
+            extra["db_cpu_s"] = round(db_cpu, 3)
         return result, extra
+
+    @staticmethod
+    def check_job_rows(d, names, dups):
+        """Every dropped name has exactly one job row, complete, with one images row (no file done
+        twice, none lost, whichever node did it); returns the first drop's jobs per node."""
+        rows = d.query("SELECT j.source_name, j.status, j.node, (SELECT count(*) FROM images i WHERE i.upload_id = j.id)"
+                       " FROM upload_jobs j")
+        per_name, per_node = {}, {}
+        for source, status, node, images in rows:
+            per_name.setdefault(source, []).append((status, node, int(images)))
+        wrong = {n: per_name.get(n) for n in names + dups if per_name.get(n) is None or len(per_name[n]) != 1
+                 or per_name[n][0][0] != "complete" or per_name[n][0][2] != 1}
+        extra_rows = set(per_name) - set(names) - set(dups)
+        if wrong or extra_rows:
+            sample = dict(list(wrong.items())[:3])
+            raise RuntimeError(f"job rows: {len(wrong)} name(s) without exactly one complete row with one image"
+                               f" (e.g. {sample}); rows for names never dropped: {sorted(extra_rows)[:3]}")
+        for n in names:
+            node = per_name[n][0][1]
+            per_node[node] = per_node.get(node, 0) + 1
+        return {"rows": len(rows), "complete_per_node": per_node}
+
+    def pg_database(self, peer):
+        """(name, URL, query function) of a fresh database on the bench's PostgreSQL server,
+        which starts with the first PostgreSQL peer and stops at the end of the bench run."""
+        if self.pg is None:
+            log("starting PostgreSQL (tests/pg/pg_server.sh, durability defaults)")
+            self.pg = pg_bench_server.PgServer(os.path.join(self.out, "pg"))
+        name, url = self.pg.fresh_database(peer)
+        return name, url, lambda sql: self.pg.query(sql, db=name)
 
     def run_http(self, binary, peer, out_dir):
         """The corpus uploaded to a fresh daemon's HTTP drop-in (POST /images/upload) by
@@ -485,7 +588,10 @@ class Bench:
 
     # ---- all -----------------------------------------------------------------------------------
     def main(self):
-        peers = [p for p in self.a.peers.split(",") if p]
+        if self.a.peers:
+            peers = [p for p in self.a.peers.split(",") if p]
+        else:
+            peers = [p for p in PEERS if not (self.a.mode == "smoke" and p in NOT_IN_SMOKE)]
         unknown = [p for p in peers if p not in PEERS]
         if unknown:
             sys.exit(f"bench: unknown peer(s) {unknown}; known: {', '.join(PEERS)}")
@@ -495,6 +601,12 @@ class Bench:
                 log(f"no imgspool binary: skipping {', '.join(skipped)}")
                 self.results["meta"]["skipped"] = skipped
             peers = [p for p in peers if not p.startswith("imgspool")]
+        if not pg_bench_server.available():
+            skipped = [p for p in peers if p in PG_PEERS]
+            if skipped:
+                log(f"no PostgreSQL server programs or psql: skipping {', '.join(skipped)}")
+                self.results["meta"]["skipped"] = self.results["meta"].get("skipped", []) + skipped
+            peers = [p for p in peers if p not in PG_PEERS]
         if self.a.baseline:
             if "imgspool-daemon" not in peers:
                 sys.exit("bench: --baseline compares daemons: it needs the imgspool-daemon peer")
@@ -544,6 +656,8 @@ class Bench:
                     log(f"FAILED long: {e}")
         finally:
             self.stop_s3()
+            if self.pg:
+                self.pg.stop()
             self.results["failures"] = failures
             self.save()
         if not self.a.keep_work:
@@ -552,14 +666,15 @@ class Bench:
 
     @staticmethod
     def interleaved(names, run_no):
-        """The run's order: in even runs the baseline daemon and imgspool-http go before
-        imgspool-daemon (and the baseline's lone latency before theirs), so neither always runs
-        on the other's warm caches."""
+        """The run's order: in even runs each PAIRED peer (the baseline daemon, imgspool-http,
+        the PostgreSQL peers) goes right before its reference (and the baseline's lone latency
+        before the daemon's), so neither always runs on the other's warm caches."""
         names = list(names)
-        for other in (BASELINE, "imgspool-http"):
-            if run_no % 2 == 0 and other in names and "imgspool-daemon" in names:
-                i, j = names.index("imgspool-daemon"), names.index(other)
-                names[i], names[j] = names[j], names[i]
+        if run_no % 2 == 0:
+            for other, ref in PAIRED.items():
+                if other in names and ref in names:
+                    names.remove(other)
+                    names.insert(names.index(ref), other)
         return names
 
     def scenarios(self, peers, run_no):
@@ -637,7 +752,7 @@ def main():
     ap.add_argument("--limit", type=int, default=0, help="use only this many photos of the corpus")
     ap.add_argument("--imgspool", default="")
     ap.add_argument("--baseline", default="", help="another imgspool build: adds the imgspool-daemon-baseline peer")
-    ap.add_argument("--peers", default=",".join(PEERS))
+    ap.add_argument("--peers", default="", help="default: all (in --smoke, all but NOT_IN_SMOKE)")
     ap.add_argument("--settle-ms", type=int, default=100)
     ap.add_argument("--lone", type=int, default=5, help="lone-JPEG latency samples")
     ap.add_argument("--quality-sample", type=int, default=5)

@@ -27,13 +27,15 @@ formats = ["png"]
 
 
 def write_config(work, workers=0, settle_ms=100, store=None, profile="web", queue_max=64, http_port=None,
-                 http_token=""):
+                 http_token="", database_url=None, node=None):
     """A config for one imgspool run under `work`; store: None (local, work/store) or S3 settings;
-    http_port: serve the HTTP drop-in on 127.0.0.1:http_port into the "bench" spool."""
+    http_port: serve the HTTP drop-in on 127.0.0.1:http_port into the "bench" spool;
+    database_url: the job record on PostgreSQL; node: one of several nodes sharing work/spool and
+    work/store, with its own state_dir (work/state-NODE) and config (work/NODE.toml)."""
     os.makedirs(work, exist_ok=True)
     lines = [
         "[daemon]",
-        f'state_dir = "{work}/state"',
+        f'state_dir = "{work}/state{"-" + node if node else ""}"',
         f"workers = {workers}",
         f"settle_ms = {settle_ms}",
         "rescan_s = 30",
@@ -54,6 +56,10 @@ def write_config(work, workers=0, settle_ms=100, store=None, profile="web", queu
         lines += ['kind = "local"', f'path = "{work}/store"']
     else:
         lines += ['kind = "s3"'] + [f'{k} = "{v}"' for k, v in store.items()]
+    if node:
+        lines[1:1] = [f'node = "{node}"']
+    if database_url:
+        lines += ["", "[database]", f'url = "{database_url}"']
     if http_port is not None:
         lines += ["", "[http]", "enabled = true", 'bind = "127.0.0.1"', f"port = {http_port}", 'spool = "bench"',
                   f'token = "{http_token}"']
@@ -62,7 +68,7 @@ def write_config(work, workers=0, settle_ms=100, store=None, profile="web", queu
         variants = "".join(LOSSLESS_VARIANT.format(name=n, size=s, fit="cover" if s else "inside")
                            for n, s in (("small", 150), ("medium", 400), ("large", 800), ("original", 0)))
         text += LOSSLESS_PROFILE.format(variants=variants)
-    path = os.path.join(work, "imgspool.toml")
+    path = os.path.join(work, f"{node}.toml" if node else "imgspool.toml")
     with open(path, "w") as f:
         f.write(text)
     return path
@@ -97,15 +103,21 @@ def run_batch(binary, files, work, workers=0, store=None, profile="web", out_dir
     return result
 
 
-def lay_out(work, out_dir, only=None, stems=None):
-    """Hard-links each complete job's stored objects to out_dir/<source stem>/<variant>.<ext>
-    (only the jobs whose source name is in `only`, when given). stems: {upload_id: stem} names the
-    folders instead (HTTP uploads are stored under their upload id); other jobs are left out."""
+def sqlite_rows(work, sql):
     db = sqlite3.connect(f"file:{work}/state/imgspool.db?mode=ro", uri=True)
     try:
-        rows = db.execute("SELECT id, source_name FROM upload_jobs WHERE status = 'complete'").fetchall()
+        return db.execute(sql).fetchall()
     finally:
         db.close()
+
+
+def lay_out(work, out_dir, only=None, stems=None, query=None):
+    """Hard-links each complete job's stored objects to out_dir/<source stem>/<variant>.<ext>
+    (only the jobs whose source name is in `only`, when given). stems: {upload_id: stem} names the
+    folders instead (HTTP uploads are stored under their upload id); other jobs are left out.
+    query: runs SQL on the job record (default: SQLite in work/state)."""
+    query = query or (lambda sql: sqlite_rows(work, sql))
+    rows = query("SELECT id, source_name FROM upload_jobs WHERE status = 'complete'")
     os.makedirs(out_dir, exist_ok=True)
     for upload_id, source_name in rows:
         if only is not None and source_name not in only:
@@ -139,18 +151,24 @@ def percentile(values, p):
 
 class Daemon:
     """`imgspool run` on a fresh work folder, with its inbox/, done/ and failed/ watched; with
-    http_port, also serving the HTTP drop-in there (uploads end in done/http/<upload_id>.<ext>)."""
+    http_port, also serving the HTTP drop-in there (uploads end in done/http/<upload_id>.<ext>).
+    database_url: the job record on PostgreSQL, read through `query` (SQL -> rows); node: a node
+    of several in the same work folder (shared spool and store; fresh=False for all but the first)."""
 
-    def __init__(self, binary, work, workers=0, settle_ms=100, queue_max=64, http_port=None, http_token=""):
-        shutil.rmtree(work, ignore_errors=True)
+    def __init__(self, binary, work, workers=0, settle_ms=100, queue_max=64, http_port=None, http_token="",
+                 database_url=None, node=None, query=None, fresh=True):
+        if fresh:
+            shutil.rmtree(work, ignore_errors=True)
         self.work = work
         self.http_port = http_port
+        self.query = query or (lambda sql: sqlite_rows(work, sql))
         self.config = write_config(work, workers=workers, settle_ms=settle_ms, queue_max=queue_max,
-                                   http_port=http_port, http_token=http_token)
+                                   http_port=http_port, http_token=http_token, database_url=database_url,
+                                   node=node)
         self.root = os.path.join(work, "spool")
         self.stage = os.path.join(work, "stage")  # same file system as inbox/: drops are renames
-        os.makedirs(self.stage)
-        self.stderr = os.path.join(work, "daemon.log")
+        os.makedirs(self.stage, exist_ok=True)
+        self.stderr = os.path.join(work, f"{node}.log" if node else "daemon.log")
         env = {k: v for k, v in os.environ.items() if k != "IMGSPOOL_HTTP_TOKEN"}  # the config's token
         with open(self.stderr, "wb") as err:
             self.proc = subprocess.Popen([binary, "run", "-c", self.config], stdout=err, stderr=err,
@@ -244,11 +262,7 @@ class Daemon:
         return {name.split(".", 1)[0] for name in os.listdir(folder)} if os.path.isdir(folder) else set()
 
     def job_statuses(self, upload_ids):
-        db = sqlite3.connect(f"file:{self.work}/state/imgspool.db?mode=ro", uri=True)
-        try:
-            rows = db.execute("SELECT id, status FROM upload_jobs").fetchall()
-        finally:
-            db.close()
+        rows = self.query("SELECT id, status FROM upload_jobs")
         wanted = set(upload_ids)
         return {i: s for i, s in rows if i in wanted}
 
@@ -259,12 +273,7 @@ class Daemon:
         return process_rss_bytes(self.proc.pid)
 
     def cache_hits(self):
-        db = sqlite3.connect(f"file:{self.work}/state/imgspool.db?mode=ro", uri=True)
-        try:
-            return db.execute("SELECT count(*) FROM upload_jobs WHERE status = 'complete' AND cache_hit")\
-                .fetchone()[0]
-        finally:
-            db.close()
+        return int(self.query("SELECT count(*) FROM upload_jobs WHERE status = 'complete' AND cache_hit")[0][0])
 
     def stop(self):
         """SIGTERM, as an operator would; returns its exit code (SIGKILL after 60 s)."""

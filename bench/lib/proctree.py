@@ -11,7 +11,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _stat_fields(pid):
+def stat_fields(pid):
     with open(f"/proc/{pid}/stat", "rb") as f:
         data = f.read().decode("ascii", "replace")
     return data[data.rindex(")") + 2:].split()  # fields from 3 (state) on
@@ -24,7 +24,7 @@ def session_members(sid):
         if not name.isdigit():
             continue
         try:
-            if int(_stat_fields(name)[3]) == sid:  # field 6: session
+            if int(stat_fields(name)[3]) == sid:  # field 6: session
                 members.append(int(name))
         except (OSError, ValueError, IndexError):
             continue  # exited while we looked
@@ -45,7 +45,7 @@ def process_rss_bytes(pid):
 
 def process_cpu_seconds(pid):
     """user + system CPU of one live process (all its threads), from /proc/PID/stat."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / TICK  # fields 14 and 15: utime, stime
 
 

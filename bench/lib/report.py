@@ -14,6 +14,9 @@ from imgspool_peer import percentile
 REF1, REF2 = "sharp-seed", "sharp-imgspool"
 DAEMON, BASELINE, HTTP = "imgspool-daemon", "imgspool-daemon-baseline", "imgspool-http"
 HTTP_TARGET = 0.95  # issue 12: uploads by 4 clients at >= 0.95x the throughput of a drop
+# issue 13: (peer, reference it is divided by, target)
+DAEMON_PG, W3, NODES_PG = "imgspool-daemon-pg", "imgspool-daemon-w3", "imgspool-nodes-pg"
+PG_TARGETS = ((NODES_PG, W3, 0.9), (DAEMON_PG, DAEMON, 0.95))
 MIB = 2**20
 KIND_ORDER = [f"{v} {f}" for v in ("small", "medium", "large", "original") for f in ("jpeg", "png", "webp")]
 
@@ -71,7 +74,7 @@ class Report:
             "",
         ]
         if m.get("skipped"):
-            lines += [f"Not run (no imgspool binary): {', '.join(m['skipped'])}.", ""]
+            lines += [f"Not run (no imgspool binary, or no PostgreSQL server programs): {', '.join(m['skipped'])}.", ""]
         return lines
 
     def targets(self):
@@ -85,10 +88,20 @@ class Report:
 
         http = self.ratio(HTTP, DAEMON, "images_per_s")
         if "imgspool-batch" not in self.peers:
-            if http is None:
+            issues = []
+            if http is not None:
+                add("HTTP ×4 clients vs drop", f"{http:.3f}×", f"≥ {HTTP_TARGET}×", http >= HTTP_TARGET)
+                issues.append("12")
+            for peer, ref, target in PG_TARGETS:
+                r = self.ratio(peer, ref, "images_per_s")
+                if r is not None:
+                    add(f"{self.label(peer)} vs {self.label(ref)}", f"{r:.3f}×", f"≥ {target}×", r >= target)
+                    if "13" not in issues:
+                        issues.append("13")
+            if not rows:
                 return []
-            add("HTTP ×4 clients vs drop", f"{http:.3f}×", f"≥ {HTTP_TARGET}×", http >= HTTP_TARGET)
-            return ["## Targets (issue 12)", "", "| target | measured | wanted | |", "|---|---|---|---|", *rows, ""]
+            return [f"## Targets (issue {', '.join(issues)})", "", "| target | measured | wanted | |",
+                    "|---|---|---|---|", *rows, ""]
 
         t1 = self.ratio("imgspool-batch", REF1, "images_per_s")
         t2 = self.ratio("imgspool-batch", REF2, "images_per_s")
@@ -291,6 +304,56 @@ class Report:
                   f" HTTP ÷ drop: {fmt(self.ratio(HTTP, DAEMON, 'cpu_s'), 3, '×')} (median)."]
         return lines + [""]
 
+    def pg_section(self):
+        """The PostgreSQL peers against their SQLite references, run by run (issue 13)."""
+        runs = [run for run in self.runs if any(p in run["peers"] and r in run["peers"] for p, r, _ in PG_TARGETS)]
+        if not runs:
+            return []
+        lines = ["## Several nodes on PostgreSQL (issue 13)", "",
+                 "A fresh database per run on one PostgreSQL server (tests/pg/pg_server.sh, durability defaults) on"
+                 " this machine; the SQLite peers keep theirs in state_dir. Three nodes: one spool folder, one local"
+                 " store folder, one database, `workers = 1` each. Wall: first rename into inbox/ → last original"
+                 " in done/. Every photo must have exactly one job row, complete. PostgreSQL CPU: its processes'"
+                 " over the first drop. Commits per job: pg_stat_database's xact_commit of the run's database over"
+                 " the whole peer run (start-up, both drops, the bench's own few queries) ÷ jobs of both drops"
+                 " (the duplicates are cache hits).", "",
+                 "| run | load at start | images/s: daemon-pg / daemon | **daemon-pg ÷ daemon** | images/s: nodes / w3"
+                 " | **nodes ÷ w3** | CPU s: daemon / daemon-pg / w3 / nodes | PostgreSQL CPU s: daemon-pg / nodes"
+                 " | PostgreSQL commits per job: daemon-pg / nodes | jobs per node |",
+                 "|---:|---:|---|---:|---|---:|---|---|---|---|"]
+        ratios = {p: [] for p, _, _ in PG_TARGETS}
+
+        def pair(run, peer, ref):
+            a, b = run["peers"].get(peer), run["peers"].get(ref)
+            if not (a and b):
+                return "–", "–"
+            ratios[peer].append(a["images_per_s"] / b["images_per_s"])
+            return f"{a['images_per_s']:.3f} / {b['images_per_s']:.3f}", f"{ratios[peer][-1]:.3f}×"
+
+        def cpu(run, peer, key="cpu_s"):
+            return fmt(run["peers"].get(peer, {}).get(key), 1)
+
+        def commits(run, peer):
+            t = run["peers"].get(peer, {}).get("db_transactions")
+            return fmt(t["commits"] / t["jobs"], 1) if t else "–"
+        for run in runs:
+            d_ips, d_ratio = pair(run, DAEMON_PG, DAEMON)
+            n_ips, n_ratio = pair(run, NODES_PG, W3)
+            per_node = run["peers"].get(NODES_PG, {}).get("job_rows", {}).get("complete_per_node", {})
+            lines.append(
+                f"| {run['run']} | {run['load_at_start'][0]:.1f} | {d_ips} | {d_ratio} | {n_ips} | {n_ratio}"
+                f" | {cpu(run, DAEMON)} / {cpu(run, DAEMON_PG)} / {cpu(run, W3)} / {cpu(run, NODES_PG)}"
+                f" | {cpu(run, DAEMON_PG, 'db_cpu_s')} / {cpu(run, NODES_PG, 'db_cpu_s')}"
+                f" | {commits(run, DAEMON_PG)} / {commits(run, NODES_PG)}"
+                f" | {', '.join(f'{k} {v}' for k, v in sorted(per_node.items())) or '–'} |")
+        lines.append("")
+        for peer, ref, target in PG_TARGETS:
+            r = ratios[peer]
+            if r:
+                lines.append(f"- Throughput, {peer} ÷ {ref}: median {med(r):.3f}× over {len(r)} run(s) (range"
+                             f" {min(r):.3f}–{max(r):.3f}×; target ≥ {target}×: {'met' if med(r) >= target else 'MISSED'}).")
+        return lines + [""]
+
     def scaling_section(self):
         runs = [run["scaling"] for run in self.runs if "scaling" in run]
         if not runs:
@@ -369,7 +432,7 @@ do for [t in "svg pngcairo"] {{
 
     def write(self, out_dir):
         lines = self.header() + self.chart(out_dir) + self.targets() + self.main_table() + self.bytes_table() \
-            + self.quality_tables() + self.daemon_section() + self.baseline_section() + self.http_section() + self.scaling_section() + self.long_section() \
+            + self.quality_tables() + self.daemon_section() + self.baseline_section() + self.http_section() + self.pg_section() + self.scaling_section() + self.long_section() \
             + self.failures()
         with open(os.path.join(out_dir, "report.md"), "w") as f:
             f.write("\n".join(lines))

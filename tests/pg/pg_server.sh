@@ -13,6 +13,9 @@
 # PostgreSQL refuses to run as root, and the tests run as root in CI: then the folder belongs to
 # `postgres` (or IMGSPOOL_TEST_PG_USER) and every server command runs through runuser.
 #
+# IMGSPOOL_PG_DURABLE=1 keeps PostgreSQL's durability defaults (fsync, synchronous_commit,
+# full_page_writes on); without it they are off, which only tests can afford.
+#
 # Nothing may outlive the test run: `start` sweeps folders of earlier runs whose server is gone,
 # stops the server of a leftover STATE_FILE, and leaves a watchdog that stops the server and
 # removes the folder when the process that ran `start` (ctest) exits without the cleanup test
@@ -107,18 +110,20 @@ start() {
     # --no-sync: a test cluster is thrown away, so durability buys nothing and costs seconds.
     run_pg "$PG_BINDIR/initdb" -D "$PG_DIR/data" -U postgres -A trust --auth-host=scram-sha-256 \
         -E UTF8 --locale=C.UTF-8 --no-sync --no-instructions >"$PG_DIR/initdb.log" 2>&1
-    # fsync, synchronous_commit and full_page_writes off for the same reason: only speed matters
-    # here (the benchmark runs its own cluster with the defaults).
     cat >>"$PG_DIR/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$PG_DIR'
 max_connections = 300
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 logging_collector = off
 log_min_messages = warning
 CONF
+    # fsync, synchronous_commit and full_page_writes off for the same reason: only speed matters
+    # to the tests. The benchmark (bench/lib/pg_bench_server.py) sets IMGSPOOL_PG_DURABLE=1 and
+    # keeps PostgreSQL's defaults, as a production server would run.
+    if [[ ${IMGSPOOL_PG_DURABLE:-0} != 1 ]]; then
+        printf '%s\n' "fsync = off" "synchronous_commit = off" "full_page_writes = off" \
+            >>"$PG_DIR/data/postgresql.conf"
+    fi
 
     # A port nothing listens on; another process may take it first, so a failed bind tries again.
     local port tries
