@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/fs.hpp"
+#include "store/job_db_common.hpp"
 #include "tests/integration/images.hpp"
 #include "tests/integration/loopback.hpp"
 #include "tests/integration/spool_fixture.hpp"
@@ -31,7 +32,12 @@ using Clock = std::chrono::steady_clock;
 struct Notification {
     std::string text;
     Clock::time_point at;
-    std::string log_then;  // the daemon's log as it was when the message arrived
+    // When the kernel queued it on the socket (SO_TIMESTAMP), i.e. when the daemon sent it; the
+    // reader thread may take it much later on a loaded machine.
+    std::chrono::system_clock::time_point sent_at;
+    // The daemon's log as it was when the message was read: it proves what the daemon had logged
+    // before sending, never what it had not (the log may have grown since the send).
+    std::string log_then;
 };
 
 // systemd's side of the notify protocol: an abstract datagram socket, read on a thread of its
@@ -53,6 +59,8 @@ class NotifySocket {
         }
         timeval tv{0, 100 * 1000};
         ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        const int on = 1;
+        ::setsockopt(fd_.get(), SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on);
         reader_ = std::thread([this] { read_loop(); });
     }
     ~NotifySocket() {
@@ -95,10 +103,24 @@ class NotifySocket {
   private:
     void read_loop() {
         char buf[4096];
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timeval))];
         while (!stop_) {
-            const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+            iovec iov{buf, sizeof buf};
+            msghdr msg{};
+            msg.msg_iov = &iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control;
+            msg.msg_controllen = sizeof control;
+            const ssize_t n = ::recvmsg(fd_.get(), &msg, 0);
             if (n < 0) continue;
-            Notification note{std::string(buf, static_cast<std::size_t>(n)), Clock::now(), {}};
+            Notification note{std::string(buf, static_cast<std::size_t>(n)), Clock::now(), {}, {}};
+            for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMP) continue;
+                timeval sent{};
+                std::memcpy(&sent, CMSG_DATA(c), sizeof sent);
+                note.sent_at = std::chrono::system_clock::time_point(
+                    std::chrono::seconds(sent.tv_sec) + std::chrono::microseconds(sent.tv_usec));
+            }
             std::ifstream in(log_, std::ios::binary);
             std::ostringstream text;
             text << in.rdbuf();
@@ -262,8 +284,20 @@ TEST_F(SystemdNotifyIt, SigtermSendsStoppingThenExitsZero) {
     ASSERT_TRUE(status) << "still running after SIGTERM";
     EXPECT_TRUE(status->exited && status->code == 0) << status->describe();
     EXPECT_EQ(notify_->matching("STOPPING=1").size(), 1u);
-    // STOPPING=1 is the first word after the signal: before the daemon says it stopped.
-    EXPECT_EQ(stopping->log_then.find("\"imgspool stopped\""), std::string::npos);
+    // STOPPING=1 is the first word after the signal: sent after the daemon logged the signal,
+    // and before it logged that it stopped (by the kernel's time of the send against the log
+    // line's millisecond time stamp).
+    EXPECT_NE(stopping->log_then.find("\"stop signal received\""), std::string::npos);
+    std::optional<std::chrono::system_clock::time_point> stopped_at;
+    std::istringstream log(daemon_log());
+    for (std::string line; std::getline(log, line);) {
+        if (line.find("\"imgspool stopped\"") == std::string::npos) continue;
+        stopped_at = parse_iso_utc(nlohmann::json::parse(line).at("ts").get<std::string>());
+    }
+    ASSERT_TRUE(stopped_at) << daemon_log();
+    ASSERT_NE(stopping->sent_at, std::chrono::system_clock::time_point()) << "no SO_TIMESTAMP";
+    EXPECT_LT(stopping->sent_at, *stopped_at + 1ms) << "STOPPING=1 was sent after the daemon "
+                                                       "logged that it stopped";
 }
 
 // The workers really hang: the S3 endpoint takes the connection and never answers, with a request
