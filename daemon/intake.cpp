@@ -120,7 +120,9 @@ Offer Intake::accept(const StableFile& file) {
     }
     const std::string upload_id = new_upload_id();
     const std::string source = printable_name(file.relative.native());
-    if (std::optional<Offer> not_ours = record_claim(*spool, file, upload_id)) return *not_ours;
+    if (std::optional<Offer> not_ours = record_claim(*spool, file, upload_id, source)) {
+        return *not_ours;
+    }
     auto claimed = claim(*spool, file.path, upload_id);
     if (!claimed) {
         if (Status st = rt_.db->forget_unclaimed(upload_id); !st) {
@@ -248,8 +250,7 @@ Offer Intake::claim_refused(const SpoolLayout& spool, const StableFile& file, co
 // database decides which node claims it: only one row per unfinished claim key can exist,
 // whatever the renames of several NFS clients would say.
 std::optional<Offer> Intake::record_claim(const SpoolLayout& spool, const StableFile& file,
-                                          const std::string& upload_id) {
-    const std::string source = printable_name(file.relative.native());
+                                          const std::string& upload_id, const std::string& source) {
     const std::optional<FileState> state = lstat_state(file.path);
     if (!state) return Offer::taken;  // claimed by another node meanwhile, or taken away
     auto recorded = rt_.db->insert_claim(upload_id, spool.name, source, spool.profile,
@@ -270,7 +271,9 @@ std::optional<Offer> Intake::record_claim(const SpoolLayout& spool, const Stable
 Offer Intake::fail_abandoned(const SpoolLayout& spool, const StableFile& file) {
     const std::string upload_id = new_upload_id();
     const std::string source = printable_name(file.relative.native());
-    if (std::optional<Offer> not_ours = record_claim(spool, file, upload_id)) return *not_ours;
+    if (std::optional<Offer> not_ours = record_claim(spool, file, upload_id, source)) {
+        return *not_ours;
+    }
     // A writer that is still there loses nothing: the file keeps its bytes in failed/.
     const std::filesystem::path dest = spool.work() / upload_id / file.relative;
     if (Status moved = fs::rename_noreplace(file.path, dest); !moved) {
@@ -313,8 +316,19 @@ Offer Intake::reject_non_regular(const SpoolLayout& spool, const StableFile& fil
                                  "not a regular file (" + kind_of(file.path) +
                                      "): only regular files are taken, it was not opened",
                                  file.relative.string());
-    if (std::optional<Offer> not_ours = record_claim(spool, file, upload_id)) return *not_ours;
-    (void)rt_.db->fail(upload_id, err);
+    const std::string source = printable_name(file.relative.native());
+    if (std::optional<Offer> not_ours = record_claim(spool, file, upload_id, source)) {
+        return *not_ours;
+    }
+    if (Status st = rt_.db->fail(upload_id, err); !st) {
+        // The link or FIFO still goes to failed/ with its note; the row stays pending without a
+        // file, and the next start forgets it (a row whose file never reached work/).
+        log::error("cannot record a failure; its row is forgotten at the next start",
+                   {{"upload_id", upload_id},
+                    {"spool", spool.name},
+                    {"source", source},
+                    {"error", st.error().message()}});
+    }
     FailureNote note{upload_id, spool.name, file.relative.string(), err};
     // rename() moves the link or FIFO itself; nothing is read through it.
     auto moved = move_to_failed(spool, file.path, file.relative, note);

@@ -89,8 +89,9 @@ class Intake {
 
     // Records this node's claim of `file`: nullopt when it is this node's; otherwise what to
     // answer the watcher (another node has it, or the database cannot say now).
+    // `source` is the file's printable name, as the row records it.
     std::optional<Offer> record_claim(const SpoolLayout& spool, const StableFile& file,
-                                      const std::string& upload_id);
+                                      const std::string& upload_id, const std::string& source);
     Offer reject_non_regular(const SpoolLayout& spool, const StableFile& file);
     Offer fail_abandoned(const SpoolLayout& spool, const StableFile& file);
     Offer claim_refused(const SpoolLayout& spool, const StableFile& file, const Error& error);
