@@ -3,9 +3,12 @@
 #include <cstdio>
 #include <string>
 
+#include <vips/vips.h>
+
 #include "daemon/commands.hpp"
 #include "daemon/open_job_db.hpp"
 #include "daemon/runtime.hpp"
+#include "pipeline/profile.hpp"
 #include "store/pg/database_url.hpp"
 #include "store/pg/pg_handles.hpp"
 #include "store/pg/pg_schema.hpp"
@@ -54,10 +57,20 @@ int check_database(const Config& config) {
     return 0;
 }
 
+// Which optional encoders this libvips has; a profile that needs a missing one was refused when
+// the config was read.
+void report_encoders() {
+    const Encoders& e = available_encoders();
+    std::fprintf(stderr, "imgspool: libvips %s encodes AVIF: %s; GIF: %s\n", vips_version_string(),
+                 e.avif ? "yes" : "no (profiles cannot list \"avif\")",
+                 e.gif ? "yes" : "no (profiles cannot list \"gif\")");
+}
+
 }  // namespace
 
 int check_config(Config config) {
     std::printf("%s", describe_config(config).c_str());
+    report_encoders();
     if (uses_postgresql(config)) {
         if (int rc = check_database(config); rc != 0) return rc;
     }

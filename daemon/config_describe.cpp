@@ -101,7 +101,12 @@ void describe_profile(std::ostream& out, const Profile& p) {
         << "jpeg_progressive = " << b(p.jpeg_progressive) << "\n"
         << "png_compression = " << p.png_compression << "\n"
         << "webp_effort = " << p.webp_effort << "\n"
-        << "fail_on = " << q(fail_on_name(p.fail_on)) << "\n";
+        << "avif_effort = " << p.avif_effort << "\n"
+        << "fail_on = " << q(fail_on_name(p.fail_on)) << "\n"
+        << "source_fallback = " << q(format_name(p.source_fallback)) << "\n"
+        << "animated = " << b(p.animated) << "\n"
+        << "max_frames = " << p.max_frames << "\n"
+        << "max_animation_pixels = " << p.max_animation_pixels << "\n";
     for (const Variant& v : p.variants) {
         std::string formats;
         for (const OutputFormat& o : v.outputs) {
@@ -113,6 +118,7 @@ void describe_profile(std::ostream& out, const Profile& p) {
             << "width = " << v.width << "\n"
             << "height = " << v.height << "\n"
             << "fit = " << q(v.fit == Fit::cover ? "cover" : "inside") << "\n"
+            << "crop = " << q(crop_name(v.crop)) << "\n"
             << "enlarge = " << b(v.enlarge) << "\n"
             << "formats = [" << formats << "]\n"
             << "quality = " << (v.outputs.empty() ? 85 : v.outputs.front().quality) << "\n";

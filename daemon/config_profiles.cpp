@@ -3,11 +3,14 @@
 //   [profiles.thumbs]
 //   keep_metadata = false
 //   fail_on = "warning"            # decoder strictness: "truncated", "error" or "warning"
+//   source_fallback = "jpeg"       # "source" for HEIC and TIFF (jpeg: PNG if it has alpha)
+//   animated = true                # GIF/WebP animations keep their frames in WebP/GIF outputs
 //   [[profiles.thumbs.variant]]
 //   name = "small"
 //   width = 320
 //   height = 320
 //   fit = "cover"
+//   crop = "attention"             # "centre", "attention" or "entropy" (fit = "cover")
 //   formats = ["source", "webp"]   # "source" = the upload's own format
 //   quality = 80                   # for every format of this variant
 #include <algorithm>
@@ -35,6 +38,14 @@ Result<Variant> read_variant(const toml::value& table, const std::string& contex
     } else if (fit != "inside") {
         r.fail("fit", "expected \"cover\" or \"inside\", got " + toml_string(fit));
     }
+    std::string crop = crop_name(v.crop);
+    r.string("crop", crop);
+    if (const std::optional<Crop> c = parse_crop(crop)) {
+        v.crop = *c;
+    } else {
+        r.fail("crop",
+               "expected \"centre\", \"attention\" or \"entropy\", got " + toml_string(crop));
+    }
     r.boolean("enlarge", v.enlarge);
     std::vector<std::string> formats{"source"};
     r.string_list("formats", formats);
@@ -45,10 +56,12 @@ Result<Variant> read_variant(const toml::value& table, const std::string& contex
         OutputFormat out;
         out.quality = quality;
         if (name != "source") {
-            out.format = parse_format(name);
+            out.format = parse_output_format(name);
             if (!out.format) {
-                r.fail("formats", "expected \"source\", \"jpeg\", \"png\" or \"webp\", got " +
-                                      toml_string(name));
+                r.fail(
+                    "formats",
+                    "expected \"source\", \"jpeg\", \"png\", \"webp\", \"avif\" or \"gif\", got " +
+                        toml_string(name));
             }
         }
         v.outputs.push_back(out);
@@ -67,6 +80,7 @@ Result<Profile> read_profile(const toml::value& table, const std::string& name,
     r.boolean("jpeg_progressive", p.jpeg_progressive);
     r.integer("png_compression", p.png_compression, 0, 9);
     r.integer("webp_effort", p.webp_effort, 0, 6);
+    r.integer("avif_effort", p.avif_effort, 0, 9);
     std::string fail_on = fail_on_name(p.fail_on);
     r.string("fail_on", fail_on);
     if (const std::optional<FailOn> f = parse_fail_on(fail_on)) {
@@ -75,6 +89,18 @@ Result<Profile> read_profile(const toml::value& table, const std::string& name,
         r.fail("fail_on",
                "expected \"truncated\", \"error\" or \"warning\", got " + toml_string(fail_on));
     }
+    std::string fallback = format_name(p.source_fallback);
+    r.string("source_fallback", fallback);
+    if (const std::optional<Format> f = parse_output_format(fallback)) {
+        p.source_fallback = *f;
+    } else {
+        r.fail("source_fallback",
+               "expected \"jpeg\", \"png\", \"webp\", \"avif\" or \"gif\", got " +
+                   toml_string(fallback));
+    }
+    r.boolean("animated", p.animated);
+    r.integer("max_frames", p.max_frames, 1, 100000);
+    r.unsigned_integer("max_animation_pixels", p.max_animation_pixels, 1, 100'000'000'000ull);
     r.require("variant");
     const toml::array* variants = r.table_array("variant");
     if (Status s = r.finish(); !s) return s.error();

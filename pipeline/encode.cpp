@@ -1,7 +1,9 @@
 // One saver call per format, with the profile's settings; alpha flattened onto white for JPEG.
 // JPEG: libjpeg-turbo at the given Q (Annex K tables), 4:2:0 below Q 90, optimised Huffman
 // tables, progressive if asked. PNG: zlib at png_compression with adaptive row filters. WebP:
-// libwebp lossy at the given quality and effort (method) with sharp YUV conversion.
+// libwebp lossy at the given quality and effort (method) with sharp YUV conversion, every frame
+// of an animation. AVIF: libheif with libaom, 8 bits, at the given Q and effort. GIF: cgif,
+// palettes quantised by libimagequant, every frame of an animation.
 #include "pipeline/encode.hpp"
 
 #include "pipeline/vips_handles.hpp"
@@ -22,12 +24,35 @@ Result<VipsImagePtr> flatten_on_white(VipsImage* image) {
     return own(out);
 }
 
+// The first frame of an animation, for the formats that keep one.
+Result<VipsImagePtr> first_frame(VipsImage* image) {
+    VipsImage* out = nullptr;
+    if (vips_crop(image, &out, 0, 0, vips_image_get_width(image), vips_image_get_page_height(image),
+                  nullptr) != 0) {
+        return vips_failure(Stage::render, "cannot take the first frame");
+    }
+    VipsImagePtr frame = own(out);
+    vips_image_remove(frame.get(), VIPS_META_PAGE_HEIGHT);
+    vips_image_remove(frame.get(), VIPS_META_N_PAGES);
+    return frame;
+}
+
 }  // namespace
+
+int frame_count(VipsImage* image) {
+    const int page = vips_image_get_page_height(image);
+    return page > 0 ? vips_image_get_height(image) / page : 1;
+}
 
 Result<std::string> encode(VipsImage* image, const EncodeSettings& settings) {
     VipsImagePtr input = share(image);
-    if (settings.format == Format::jpeg && vips_image_hasalpha(image)) {
-        Result<VipsImagePtr> flat = flatten_on_white(image);
+    if (frame_count(image) > 1 && !has_animation(settings.format)) {
+        Result<VipsImagePtr> first = first_frame(image);
+        if (!first) return first.error();
+        input = std::move(*first);
+    }
+    if (settings.format == Format::jpeg && vips_image_hasalpha(input.get())) {
+        Result<VipsImagePtr> flat = flatten_on_white(input.get());
         if (!flat) return flat.error();
         input = std::move(*flat);
     }
@@ -56,6 +81,19 @@ Result<std::string> encode(VipsImage* image, const EncodeSettings& settings) {
                                       "smart_subsample", TRUE, "effort", settings.webp_effort,
                                       "strip", strip, nullptr);
             break;
+        case Format::avif:
+            rc = vips_heifsave_buffer(input.get(), &raw, &length, "Q", settings.quality,
+                                      "compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort",
+                                      settings.avif_effort, "bitdepth", 8, "strip", strip, nullptr);
+            break;
+        case Format::gif:
+            rc = vips_gifsave_buffer(input.get(), &raw, &length, "strip", strip, nullptr);
+            break;
+        case Format::tiff:
+        case Format::heic:
+            return make_error(Stage::render, std::string("cannot encode ") +
+                                                 format_name(settings.format) +
+                                                 ": it is a source format only");
     }
     GBuffer buffer(raw);
     if (rc != 0 || !buffer) {

@@ -1,4 +1,5 @@
-// Encodes one rendered image into JPEG, PNG or WebP bytes (private to the imaging code).
+// Encodes one rendered image into JPEG, PNG, WebP, AVIF or GIF bytes (private to the imaging
+// code).
 #pragma once
 
 #include <vips/vips.h>
@@ -12,14 +13,20 @@ namespace imgspool {
 
 struct EncodeSettings {
     Format format = Format::jpeg;
-    int quality = 85;         // JPEG and WebP
+    int quality = 85;         // JPEG, WebP and AVIF
     bool progressive = true;  // JPEG
     int png_compression = 3;
     int webp_effort = 2;  // libwebp method 0-6
+    int avif_effort = 2;  // libvips' effort 0-9 (libaom cpu-used = 9 - effort)
     bool strip = true;    // drop EXIF/XMP/IPTC/ICC
 };
 
-// JPEG has no alpha: an image with alpha is flattened onto white first. Stage::render errors.
+// JPEG has no alpha: an image with alpha is flattened onto white first. An animation (frames
+// stacked, with page-height set) stays one in WebP and GIF; other formats take its first frame.
+// Stage::render errors.
 Result<std::string> encode(VipsImage* image, const EncodeSettings& settings);
+
+// The number of frames stacked in an image: height / page-height, 1 without page-height.
+int frame_count(VipsImage* image);
 
 }  // namespace imgspool

@@ -1,9 +1,11 @@
-// Centre crop to the target's aspect ratio (cover), then one resample to the exact size.
+// Crop to the target's aspect ratio (cover: centred or smart), then one resample to the exact
+// size, frame by frame for an animation.
 #include "pipeline/frame.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 namespace imgspool {
 
@@ -41,7 +43,7 @@ Result<VipsImagePtr> resize(VipsImage* in, double hscale, double vscale) {
 
 }  // namespace
 
-Region framing(int base_w, int base_h, Size target, Fit fit) {
+Region framing(int base_w, int base_h, Size target, Fit fit, Crop crop) {
     int cw = base_w;
     int ch = base_h;
     if (fit == Fit::cover) {
@@ -53,26 +55,53 @@ Region framing(int base_w, int base_h, Size target, Fit fit) {
             ch = std::clamp(static_cast<int>(std::lround(base_w / aspect)), 1, base_h);
         }
     }
-    return {(base_w - cw) / 2, (base_h - ch) / 2, cw, ch};
+    const bool smart = fit == Fit::cover && (cw != base_w || ch != base_h);
+    return {(base_w - cw) / 2, (base_h - ch) / 2, cw, ch, smart ? crop : Crop::centre};
 }
 
-Result<VipsImagePtr> frame(VipsImage* base, Size target, Fit fit) {
+namespace {
+
+VipsInteresting interesting(Crop crop) {
+    return crop == Crop::entropy ? VIPS_INTERESTING_ENTROPY : VIPS_INTERESTING_ATTENTION;
+}
+
+// Where libvips' smartcrop puts a crop of r's size in `image` (one frame).
+Result<Region> place_smart_crop(VipsImage* image, Region r) {
+    VipsImage* out = nullptr;
+    int x = 0;
+    int y = 0;
+    // Entropy has no centre to report; an animation's frames need one place, so it is looked
+    // for by attention there.
+    if (vips_smartcrop(image, &out, r.width, r.height, "interesting", VIPS_INTERESTING_ATTENTION,
+                       "attention_x", &x, "attention_y", &y, nullptr) != 0) {
+        return vips_failure(Stage::render, "cannot find the subject for a smart crop");
+    }
+    VipsImagePtr discard = own(out);
+    // As libvips places it: centred on the attention point, inside the image.
+    r.left = std::clamp(x - r.width / 2, 0, vips_image_get_width(image) - r.width);
+    r.top = std::clamp(y - r.height / 2, 0, vips_image_get_height(image) - r.height);
+    return r;
+}
+
+// One frame: the region cut (by smartcrop when it is not centred and not placed yet) and
+// resampled to the target.
+Result<VipsImagePtr> frame_one(VipsImage* base, Size target, const Region& r, bool placed) {
     const int bw = vips_image_get_width(base);
     const int bh = vips_image_get_height(base);
-    const Region r = framing(bw, bh, target, fit);
-    const int cw = r.width;
-    const int ch = r.height;
     VipsImagePtr image = share(base);
-    if (cw != bw || ch != bh) {
+    if (r.width != bw || r.height != bh) {
         VipsImage* out = nullptr;
-        if (vips_crop(base, &out, r.left, r.top, cw, ch, nullptr) != 0) {
-            return vips_failure(Stage::render, "cannot crop");
-        }
+        const int rc = r.crop == Crop::centre || placed
+                           ? vips_crop(base, &out, r.left, r.top, r.width, r.height, nullptr)
+                           : vips_smartcrop(base, &out, r.width, r.height, "interesting",
+                                            interesting(r.crop), nullptr);
+        if (rc != 0) return vips_failure(Stage::render, "cannot crop");
         image = own(out);
     }
-    if (cw != target.width || ch != target.height) {
-        Result<VipsImagePtr> resized = resize(image.get(), static_cast<double>(target.width) / cw,
-                                              static_cast<double>(target.height) / ch);
+    if (r.width != target.width || r.height != target.height) {
+        Result<VipsImagePtr> resized =
+            resize(image.get(), static_cast<double>(target.width) / r.width,
+                   static_cast<double>(target.height) / r.height);
         if (!resized) return resized.error();
         image = std::move(*resized);
     }
@@ -85,6 +114,64 @@ Result<VipsImagePtr> frame(VipsImage* base, Size target, Fit fit) {
                                              std::to_string(target.height));
     }
     return image;
+}
+
+// Frame i of a stack of frames page_height high.
+Result<VipsImagePtr> page(VipsImage* stack, int i, int page_height) {
+    VipsImage* out = nullptr;
+    if (vips_crop(stack, &out, 0, i * page_height, vips_image_get_width(stack), page_height,
+                  nullptr) != 0) {
+        return vips_failure(Stage::render, "cannot take frame " + std::to_string(i));
+    }
+    return own(out);
+}
+
+// Every frame framed alike and stacked again, page-height the target's; delays and loop are
+// the base's (the first frame's metadata carries them).
+Result<VipsImagePtr> frame_animation(VipsImage* base, Size target, Fit fit, Crop crop) {
+    const int page_height = vips_image_get_page_height(base);
+    const int n = vips_image_get_height(base) / page_height;
+    Region r = framing(vips_image_get_width(base), page_height, target, fit, crop);
+    std::vector<VipsImagePtr> frames;
+    for (int i = 0; i < n; ++i) {
+        Result<VipsImagePtr> p = page(base, i, page_height);
+        if (!p) return p.error();
+        if (i == 0 && r.crop != Crop::centre) {
+            Result<Region> placed = place_smart_crop(p->get(), r);
+            if (!placed) return placed.error();
+            r = *placed;
+        }
+        Result<VipsImagePtr> framed = frame_one(p->get(), target, r, true);
+        if (!framed) return framed.error();
+        frames.push_back(std::move(*framed));
+    }
+    std::vector<VipsImage*> raw;
+    for (const VipsImagePtr& f : frames) raw.push_back(f.get());
+    VipsImage* joined = nullptr;
+    if (vips_arrayjoin(raw.data(), &joined, static_cast<int>(raw.size()), "across", 1, nullptr) !=
+        0) {
+        return vips_failure(Stage::render, "cannot stack the frames");
+    }
+    VipsImagePtr stacked = own(joined);
+    VipsImage* copy = nullptr;
+    if (vips_copy(stacked.get(), &copy, nullptr) != 0) {
+        return vips_failure(Stage::render, "cannot stack the frames");
+    }
+    VipsImagePtr out = own(copy);
+    vips_image_set_int(out.get(), VIPS_META_PAGE_HEIGHT, target.height);
+    return out;
+}
+
+}  // namespace
+
+Result<VipsImagePtr> frame(VipsImage* base, Size target, Fit fit, Crop crop) {
+    const int page_height = vips_image_get_page_height(base);
+    if (page_height < vips_image_get_height(base)) {
+        return frame_animation(base, target, fit, crop);
+    }
+    const Region r =
+        framing(vips_image_get_width(base), vips_image_get_height(base), target, fit, crop);
+    return frame_one(base, target, r, false);
 }
 
 }  // namespace imgspool

@@ -9,21 +9,26 @@
 
 namespace imgspool {
 
-// A region of an image, in its pixels.
+// A region of an image, in its pixels. A smart crop's place is found when it is cut: left and
+// top are then the centred ones, and two regions are the same when their size and crop are.
 struct Region {
     int left = 0;
     int top = 0;
     int width = 0;
     int height = 0;
+    Crop crop = Crop::centre;
     bool operator==(const Region&) const = default;
 };
 
-// The part of a base of base_w x base_h that frame() shows for this target: for Fit::cover the
-// largest centred region of the target's aspect ratio, for Fit::inside the whole base.
-Region framing(int base_w, int base_h, Size target, Fit fit);
+// The part of one frame of base_w x base_h that frame() shows for this target: for Fit::cover
+// the largest region of the target's aspect ratio (centred, or where `crop` finds the subject),
+// for Fit::inside the whole frame.
+Region framing(int base_w, int base_h, Size target, Fit fit, Crop crop = Crop::centre);
 
-// `base` shows the whole (auto-oriented) source at some scale. Returns exactly target.width x
-// target.height: framing() of the base, resampled to the target size. Stage::render errors.
-Result<VipsImagePtr> frame(VipsImage* base, Size target, Fit fit);
+// `base` shows the whole (auto-oriented) source at some scale, every frame of an animation
+// stacked (page-height set). Returns each frame exactly target.width x target.height:
+// framing() of it, resampled to the target size; an animation's frames all cut at the place
+// found in its first (entropy crops there as attention). Stage::render errors.
+Result<VipsImagePtr> frame(VipsImage* base, Size target, Fit fit, Crop crop = Crop::centre);
 
 }  // namespace imgspool

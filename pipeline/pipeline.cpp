@@ -237,6 +237,7 @@ Status Pipeline::step_fetch(Work& w, Heartbeat* heartbeat) {
 Status Pipeline::step_validate(Work& w) {
     auto info = validate_source(w.bytes, w.settings->limits);
     if (!info) return info.error();
+    if (Status st = check_frames(*info, *w.profile); !st) return st;
     w.info = info.value();
     return set_progress(w.job.upload_id, 10);
 }
@@ -282,7 +283,8 @@ Status Pipeline::step_store(Work& w) {
                                           {},
                                           r.width,
                                           r.height,
-                                          r.bytes.size()});
+                                          r.bytes.size(),
+                                          r.frames});
     }
     if (Status st = w.store->put_all(objects); !st) {
         // An earlier, deferred run of this job may have stored some of these keys: a permanent

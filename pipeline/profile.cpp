@@ -11,13 +11,15 @@
 #include <utility>
 
 #include "pipeline/hash.hpp"
+#include "pipeline/render.hpp"
+#include "pipeline/vips_handles.hpp"
 
 namespace imgspool {
 
 namespace {
 
 // Bump whenever the renderer changes how it produces bytes for the same settings.
-constexpr const char* kRendererVersion = "imgspool-render-3";
+constexpr const char* kRendererVersion = "imgspool-render-4";
 
 Variant box(std::string name, int w, int h, Fit fit, std::vector<OutputFormat> outputs) {
     Variant v;
@@ -60,12 +62,28 @@ Status config_error(const Profile& p, const std::string& what) {
     return make_error(Stage::config, "profile \"" + p.name + "\": " + what);
 }
 
-Status validate_variant(const Profile& p, const Variant& v) {
+// An output format this libvips cannot encode: the reason, or "" when it can.
+std::string missing_encoder(Format f, const Encoders& encoders) {
+    if (f == Format::avif && !encoders.avif) {
+        return "AVIF output needs libvips with libheif and an AV1 encoder (libaom); this one "
+               "cannot encode AVIF";
+    }
+    if (f == Format::gif && !encoders.gif) {
+        return "GIF output needs libvips built with cgif; this one cannot encode GIF";
+    }
+    return {};
+}
+
+Status validate_variant(const Profile& p, const Variant& v, const Encoders& encoders) {
     const std::string where = "variant \"" + v.name + "\": ";
     if (v.width < 0 || v.height < 0 || (v.width == 0) != (v.height == 0)) {
         return config_error(p, where + "size " + std::to_string(v.width) + "x" +
                                    std::to_string(v.height) +
                                    " must be two positive numbers, or 0x0 for the source size");
+    }
+    if (v.crop != Crop::centre && v.fit != Fit::cover) {
+        return config_error(p, where + "crop = \"" + crop_name(v.crop) +
+                                   "\" needs fit = \"cover\" (fit = \"inside\" crops nothing)");
     }
     if (v.outputs.empty()) return config_error(p, where + "has no outputs");
     std::set<std::string> formats;
@@ -78,52 +96,114 @@ Status validate_variant(const Profile& p, const Variant& v) {
         if (!formats.insert(format).second) {
             return config_error(p, where + "lists the " + format + " output twice");
         }
+        if (o.format && !browser_shows(*o.format)) {
+            return config_error(p, where + format + " is a source format only");
+        }
+        if (const std::string missing = o.format ? missing_encoder(*o.format, encoders) : "";
+            !missing.empty()) {
+            return config_error(p, where + missing);
+        }
     }
+    return ok_status();
+}
+
+Status validate_encoding(const Profile& p, const Encoders& encoders) {
+    if (p.png_compression < 0 || p.png_compression > 9) {
+        return config_error(
+            p, "png_compression " + std::to_string(p.png_compression) + " is outside 0-9");
+    }
+    if (p.webp_effort < 0 || p.webp_effort > 6) {
+        return config_error(p, "webp_effort " + std::to_string(p.webp_effort) + " is outside 0-6");
+    }
+    if (p.avif_effort < 0 || p.avif_effort > 9) {
+        return config_error(p, "avif_effort " + std::to_string(p.avif_effort) + " is outside 0-9");
+    }
+    if (!browser_shows(p.source_fallback)) {
+        return config_error(p, std::string("source_fallback \"") + format_name(p.source_fallback) +
+                                   "\" is not a format browsers show");
+    }
+    if (const std::string missing = missing_encoder(p.source_fallback, encoders);
+        !missing.empty()) {
+        return config_error(p, "source_fallback: " + missing);
+    }
+    if (p.max_frames < 1) {
+        return config_error(p, "max_frames " + std::to_string(p.max_frames) + " is below 1");
+    }
+    if (p.max_animation_pixels < 1) return config_error(p, "max_animation_pixels is 0");
     return ok_status();
 }
 
 }  // namespace
 
-const char* format_name(Format f) {
-    switch (f) {
-        case Format::jpeg:
-            return "jpeg";
-        case Format::png:
-            return "png";
-        case Format::webp:
-            return "webp";
+namespace {
+
+struct FormatNames {
+    Format format;
+    const char* name;
+    const char* extension;
+    const char* mime;
+};
+
+constexpr FormatNames kFormats[] = {
+    {Format::jpeg, "jpeg", "jpg", "image/jpeg"},  {Format::png, "png", "png", "image/png"},
+    {Format::webp, "webp", "webp", "image/webp"}, {Format::avif, "avif", "avif", "image/avif"},
+    {Format::gif, "gif", "gif", "image/gif"},     {Format::tiff, "tiff", "tif", "image/tiff"},
+    {Format::heic, "heic", "heic", "image/heic"},
+};
+
+const FormatNames& names_of(Format f) {
+    for (const FormatNames& n : kFormats) {
+        if (n.format == f) return n;
     }
-    return "unknown";
+    return kFormats[0];  // unreachable: every Format is in the table
+}
+
+}  // namespace
+
+const char* format_name(Format f) {
+    return names_of(f).name;
 }
 
 const char* format_extension(Format f) {
-    switch (f) {
-        case Format::jpeg:
-            return "jpg";
-        case Format::png:
-            return "png";
-        case Format::webp:
-            return "webp";
-    }
-    return "bin";
+    return names_of(f).extension;
 }
 
 const char* format_mime(Format f) {
-    switch (f) {
-        case Format::jpeg:
-            return "image/jpeg";
-        case Format::png:
-            return "image/png";
-        case Format::webp:
-            return "image/webp";
-    }
-    return "application/octet-stream";
+    return names_of(f).mime;
 }
 
-std::optional<Format> parse_format(const std::string& name) {
-    if (name == "jpeg" || name == "jpg") return Format::jpeg;
-    if (name == "png") return Format::png;
-    if (name == "webp") return Format::webp;
+std::optional<Format> parse_output_format(const std::string& name) {
+    if (name == "jpg") return Format::jpeg;
+    for (const FormatNames& n : kFormats) {
+        if (name == n.name && browser_shows(n.format)) return n.format;
+    }
+    return std::nullopt;
+}
+
+bool browser_shows(Format f) {
+    return f != Format::tiff && f != Format::heic;
+}
+
+bool has_animation(Format f) {
+    return f == Format::webp || f == Format::gif;
+}
+
+const char* crop_name(Crop c) {
+    switch (c) {
+        case Crop::centre:
+            return "centre";
+        case Crop::attention:
+            return "attention";
+        case Crop::entropy:
+            return "entropy";
+    }
+    return "centre";
+}
+
+std::optional<Crop> parse_crop(const std::string& name) {
+    for (Crop c : {Crop::centre, Crop::attention, Crop::entropy}) {
+        if (name == crop_name(c)) return c;
+    }
     return std::nullopt;
 }
 
@@ -160,17 +240,11 @@ const std::map<std::string, Profile>& builtin_profiles() {
     return profiles;
 }
 
-Status validate_profile(const Profile& p) {
+Status validate_profile(const Profile& p, const Encoders& encoders) {
     if (!filename_safe(p.name)) {
         return config_error(p, "the name must be non-empty and use only A-Z a-z 0-9 _ -");
     }
-    if (p.png_compression < 0 || p.png_compression > 9) {
-        return config_error(
-            p, "png_compression " + std::to_string(p.png_compression) + " is outside 0-9");
-    }
-    if (p.webp_effort < 0 || p.webp_effort > 6) {
-        return config_error(p, "webp_effort " + std::to_string(p.webp_effort) + " is outside 0-6");
-    }
+    if (Status s = validate_encoding(p, encoders); !s) return s;
     if (p.variants.empty()) return config_error(p, "has no variants");
     std::set<std::string> names;
     for (const Variant& v : p.variants) {
@@ -181,9 +255,37 @@ Status validate_profile(const Profile& p) {
         if (!names.insert(v.name).second) {
             return config_error(p, "variant \"" + v.name + "\" is defined twice");
         }
-        if (Status s = validate_variant(p, v); !s) return s;
+        if (Status s = validate_variant(p, v, encoders); !s) return s;
     }
     return ok_status();
+}
+
+const Encoders& available_encoders() {
+    static const Encoders encoders = [] {
+        Encoders e;
+        // Config files are checked before the daemon starts libvips: start it here if need be.
+        if (!init_vips("imgspool")) return e;
+        VipsImage* black = nullptr;
+        if (vips_black(&black, 16, 16, "bands", 3, nullptr) != 0) return e;
+        VipsImagePtr image = own(black);
+        auto encodes = [&](auto save) {
+            void* raw = nullptr;
+            std::size_t length = 0;
+            const bool ok = save(&raw, &length) == 0;
+            g_free(raw);
+            vips_error_clear();
+            return ok && length > 0;
+        };
+        e.avif = encodes([&](void** raw, std::size_t* length) {
+            return vips_heifsave_buffer(image.get(), raw, length, "compression",
+                                        VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort", 0, nullptr);
+        });
+        e.gif = encodes([&](void** raw, std::size_t* length) {
+            return vips_gifsave_buffer(image.get(), raw, length, nullptr);
+        });
+        return e;
+    }();
+    return encoders;
 }
 
 Size target_size(const Variant& v, int src_w, int src_h) {
@@ -216,11 +318,15 @@ std::string Profile::fingerprint() const {
          << "jpeg_progressive=" << jpeg_progressive << "\n"
          << "png_compression=" << png_compression << "\n"
          << "webp_effort=" << webp_effort << "\n"
-         << "fail_on=" << fail_on_name(fail_on) << "\n";
+         << "avif_effort=" << avif_effort << "\n"
+         << "fail_on=" << fail_on_name(fail_on) << "\n"
+         << "source_fallback=" << format_name(source_fallback) << "\n"
+         << "animated=" << animated << " max_frames=" << max_frames
+         << " max_animation_pixels=" << max_animation_pixels << "\n";
     for (const Variant& v : variants) {
         text << "variant=" << v.name << " " << v.width << "x" << v.height
-             << " fit=" << (v.fit == Fit::cover ? "cover" : "inside") << " enlarge=" << v.enlarge
-             << "\n";
+             << " fit=" << (v.fit == Fit::cover ? "cover" : "inside")
+             << " crop=" << crop_name(v.crop) << " enlarge=" << v.enlarge << "\n";
         for (const OutputFormat& o : v.outputs) {
             text << " output=" << (o.format ? format_name(*o.format) : "source")
                  << " quality=" << o.quality << "\n";

@@ -1,6 +1,7 @@
 // Profiles: which derivatives a spool's images become, and how they are encoded.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -10,12 +11,16 @@
 
 namespace imgspool {
 
-enum class Format { jpeg, png, webp };
+// Sources may be any of these; outputs any but TIFF and HEIC, which browsers cannot show.
+enum class Format { jpeg, png, webp, avif, gif, tiff, heic };
 
-const char* format_name(Format f);                            // "jpeg", "png", "webp"
-const char* format_extension(Format f);                       // "jpg", "png", "webp"
-const char* format_mime(Format f);                            // "image/jpeg", ...
-std::optional<Format> parse_format(const std::string& name);  // "jpeg"/"jpg", "png", "webp"
+const char* format_name(Format f);       // "jpeg", "png", "webp", "avif", "gif", "tiff", "heic"
+const char* format_extension(Format f);  // "jpg", "png", "webp", "avif", "gif", "tif", "heic"
+const char* format_mime(Format f);       // "image/jpeg", ...
+// The formats a variant can be encoded to: "jpeg"/"jpg", "png", "webp", "avif", "gif".
+std::optional<Format> parse_output_format(const std::string& name);
+bool browser_shows(Format f);  // false for TIFF and HEIC
+bool has_animation(Format f);  // GIF and WebP outputs can carry every frame
 
 // How strict the decoder is with a source, as libvips' fail_on (and sharp's failOn) has it:
 //   truncated: fail only on truncated data; corrupt data decodes (libjpeg draws grey blocks);
@@ -29,9 +34,16 @@ const char* fail_on_name(FailOn f);                            // "truncated", "
 std::optional<FailOn> parse_fail_on(const std::string& name);  // the names above only
 
 enum class Fit {
-    cover,   // fill the box exactly, centre crop what overflows (the web thumbnails)
+    cover,   // fill the box exactly, crop what overflows (the web thumbnails)
     inside,  // fit inside the box keeping the aspect ratio (the AI-tool presets)
 };
+
+// Which part a cover crop keeps (libvips' smartcrop): the centre, the region libvips' attention
+// model rates most interesting (skin tones, saturated colour, edges), or the most detailed one.
+enum class Crop { centre, attention, entropy };
+
+const char* crop_name(Crop c);                            // "centre", "attention", "entropy"
+std::optional<Crop> parse_crop(const std::string& name);  // the names above only
 
 // One encoded output of a variant. format == nullopt means "the source's format".
 struct OutputFormat {
@@ -44,7 +56,8 @@ struct Variant {
     int width = 0;     // box; 0 x 0 means "the source size" (the re-encoded original)
     int height = 0;
     Fit fit = Fit::inside;
-    bool enlarge = false;  // never true for the built-in profiles
+    Crop crop = Crop::centre;  // for Fit::cover
+    bool enlarge = false;      // never true for the built-in profiles
     std::vector<OutputFormat> outputs;
 };
 
@@ -59,7 +72,20 @@ struct Profile {
     // libwebp's method 0-6 (libvips' `effort`). 2 costs about a third less CPU than libwebp's
     // default 4 for ~2% more bytes at the same quality setting; the bench measured the scores.
     int webp_effort = 2;
+    // libaom's speed, as libvips' effort 0-9 (cpu-used = 9 - effort). AV1 is slow: 2 encodes
+    // several times faster than libvips' default 4 for a few percent more bytes.
+    int avif_effort = 2;
     FailOn fail_on = FailOn::warning;  // for every decode of a source
+    // What "source" means for a source no browser shows (HEIC, TIFF). jpeg: JPEG, or PNG when
+    // the source has alpha (JPEG has none).
+    Format source_fallback = Format::jpeg;
+    // true: an animated GIF or WebP keeps every frame in its WebP and GIF outputs; false: the
+    // first frame only. Either way a source with more than max_frames frames (or pages) is
+    // refused, and an animation kept is refused above max_animation_pixels (frames x width x
+    // height of the source): all its frames are held decoded while it renders.
+    bool animated = false;
+    int max_frames = 1000;
+    std::uint64_t max_animation_pixels = 100'000'000ull;
 
     // SHA-256 (hex) over every setting that changes the rendered bytes, plus the renderer's
     // version: equal fingerprints mean a cached derivative set can be reused as is.
@@ -69,8 +95,17 @@ struct Profile {
 // web, dall-e, sora, stable-diffusion.
 const std::map<std::string, Profile>& builtin_profiles();
 
-// Checks a profile's values (names unique and non-empty, sizes, qualities) and says which is wrong.
-Status validate_profile(const Profile& p);
+// What this libvips can encode besides JPEG, PNG and WebP (AVIF needs libheif with an AV1
+// encoder). Probed once, by encoding a tiny image.
+struct Encoders {
+    bool avif = false;
+    bool gif = false;
+};
+const Encoders& available_encoders();
+
+// Checks a profile's values (names unique and non-empty, sizes, qualities, an encoder for every
+// output format) and says which is wrong.
+Status validate_profile(const Profile& p, const Encoders& encoders = available_encoders());
 
 // Output size for a source of src_w x src_h (already auto-oriented) in variant v.
 struct Size {

@@ -9,7 +9,11 @@
 // itself. A framed image that is encoded more than once or feeds a smaller variant is held in
 // memory too, so no resample runs twice.
 // Memory: the decoded image is held while the variants are cut, width x height x bands bytes
-// at the decode scale (full size for `web`), per concurrent render, plus the held variants.
+// at the decode scale (full size for `web`), per concurrent render, plus the held variants. An
+// animation the profile keeps is decoded whole (every frame stacked, page-height set), so that
+// is times the frames: what max_animation_pixels bounds.
+// "source" outputs are the source's format when browsers show it, else the profile's
+// source_fallback (JPEG turning PNG for a source with alpha).
 #include "pipeline/render.hpp"
 
 #include <algorithm>
@@ -68,7 +72,7 @@ Size oriented_size(const SourceInfo& info) {
 // The source decoded once, auto-oriented and in sRGB, at the smallest scale from which every
 // planned variant can still be cut: `scale` of the oriented source size, at most 1.
 Result<VipsImagePtr> decode(std::string_view source, const SourceInfo& info, Size oriented,
-                            double scale, FailOn fail_on) {
+                            double scale, FailOn fail_on, bool all_frames) {
     const int box_w = std::max(1, static_cast<int>(std::ceil(oriented.width * scale - 1e-6)));
     const int box_h = std::max(1, static_cast<int>(std::ceil(oriented.height * scale - 1e-6)));
     void* buf = const_cast<char*>(source.data());
@@ -77,7 +81,9 @@ Result<VipsImagePtr> decode(std::string_view source, const SourceInfo& info, Siz
     // taken as sRGB already (and CMYK without a profile goes through libvips' CMYK profile).
     // fail_on goes in the loader's option string: libvips 8.14.1's thumbnail_buffer does not
     // pass its own fail_on argument on to the buffer loader, and truncated data then decodes.
-    const std::string option_string = std::string("fail_on=") + fail_on_name(fail_on);
+    // n=-1: every frame, stacked; thumbnail then scales each frame alike.
+    const std::string option_string =
+        std::string("fail_on=") + fail_on_name(fail_on) + (all_frames ? ",n=-1" : "");
     const char* loader_options = option_string.c_str();
     const int rc =
         info.has_icc_profile
@@ -108,6 +114,13 @@ void log_glib_message(const gchar* domain, GLogLevelFlags level, const gchar* me
         log::warn(text, {from});
     else
         log::debug(text, {from});
+}
+
+// What "source" means for this source in this profile.
+Format source_output(const Profile& profile, const SourceInfo& info) {
+    if (browser_shows(info.format)) return info.format;
+    if (profile.source_fallback == Format::jpeg && info.has_alpha) return Format::png;
+    return profile.source_fallback;
 }
 
 // The formats a variant is encoded to, each once ("the source's format" can name a format the
@@ -159,6 +172,7 @@ Error in_variant(const Planned& p, Error e) {
 Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& info,
                                      const Profile& profile) {
     const Size oriented = oriented_size(info);
+    const Format as_source = source_output(profile, info);
     if (oriented.width <= 0 || oriented.height <= 0) {
         return make_error(Stage::render, "the source has no size (was it validated?)");
     }
@@ -170,22 +184,22 @@ Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& 
         scale = std::max({scale, static_cast<double>(size.width) / oriented.width,
                           static_cast<double>(size.height) / oriented.height});
     }
-    Result<VipsImagePtr> base =
-        decode(source, info, oriented, std::min(scale, 1.0), profile.fail_on);
+    Result<VipsImagePtr> base = decode(source, info, oriented, std::min(scale, 1.0),
+                                       profile.fail_on, profile.animated && info.animation());
     if (!base) return base.error();
     const int base_w = vips_image_get_width(base->get());
-    const int base_h = vips_image_get_height(base->get());
+    const int frame_h = vips_image_get_page_height(base->get());
     for (Planned& p : plan) {
-        p.region = framing(base_w, base_h, p.size, p.variant->fit);
-        p.uses = static_cast<int>(output_formats(*p.variant, info.format).size());
+        p.region = framing(base_w, frame_h, p.size, p.variant->fit, p.variant->crop);
+        p.uses = static_cast<int>(output_formats(*p.variant, as_source).size());
     }
 
     for (int i : plan_sources(plan)) {
         Planned& p = plan[i];
         // A variant cut from another shows the same region already: only resample it.
-        Result<VipsImagePtr> framed = p.from < 0
-                                          ? frame(base->get(), p.size, p.variant->fit)
-                                          : frame(plan[p.from].image.get(), p.size, Fit::inside);
+        Result<VipsImagePtr> framed =
+            p.from < 0 ? frame(base->get(), p.size, p.variant->fit, p.variant->crop)
+                       : frame(plan[p.from].image.get(), p.size, Fit::inside);
         if (!framed) return in_variant(p, framed.error());
         p.image = std::move(*framed);
         if (p.uses > 1 && p.image.get() != base->get()) {
@@ -197,10 +211,10 @@ Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& 
     // Every output to encode, in the profile's order.
     std::vector<Encoding> encodings;
     for (const Planned& p : plan) {
-        for (const Format format : output_formats(*p.variant, info.format)) {
+        for (const Format format : output_formats(*p.variant, as_source)) {
             int quality = 0;
             for (const OutputFormat& o : p.variant->outputs) {
-                if (o.format.value_or(info.format) == format) {
+                if (o.format.value_or(as_source) == format) {
                     quality = o.quality;
                     break;
                 }
@@ -208,7 +222,7 @@ Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& 
             encodings.push_back(
                 {&p,
                  {format, quality, profile.jpeg_progressive, profile.png_compression,
-                  profile.webp_effort, !profile.keep_metadata},
+                  profile.webp_effort, profile.avif_effort, !profile.keep_metadata},
                  std::nullopt});
         }
     }
@@ -218,8 +232,9 @@ Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& 
     for (Encoding& e : encodings) {
         const Planned& p = *e.planned;
         if (!*e.bytes) return in_variant(p, e.bytes->error());
+        const int frames = has_animation(e.settings.format) ? frame_count(p.image.get()) : 1;
         rendered.push_back({p.variant->name, e.settings.format, p.size.width, p.size.height,
-                            std::move(**e.bytes)});
+                            std::move(**e.bytes), frames});
     }
     return rendered;
 }

@@ -17,10 +17,12 @@ struct Rendered {
     int width = 0;
     int height = 0;
     std::string bytes;  // the encoded file
+    int frames = 1;     // an animation kept (WebP, GIF outputs of an animated profile)
 };
 
 // Decodes as few times as possible (shrink-on-load, smaller sizes cut from one shrunk image),
-// auto-orients from EXIF, converts to sRGB, strips metadata unless the profile keeps it, and
+// auto-orients from EXIF, converts to sRGB, strips metadata unless the profile keeps it, keeps
+// an animation's frames when the profile is animated (width and height are one frame's), and
 // fails (Stage::render) on truncated data, and on corrupt data as strictly as the profile's
 // fail_on says (the decoder's message is in the reason). One Rendered per (variant, output).
 Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& info,

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <memory>
@@ -25,6 +26,14 @@ const char* display_name(Format f) {
             return "PNG";
         case Format::webp:
             return "WebP";
+        case Format::avif:
+            return "AVIF";
+        case Format::gif:
+            return "GIF";
+        case Format::tiff:
+            return "TIFF";
+        case Format::heic:
+            return "HEIC";
     }
     return "image";
 }
@@ -52,22 +61,31 @@ Error damaged_header(Format format) {
 
 // Opens the source with the loader its magic bytes name. Loaders read only the header until
 // pixels are asked for, and none are: this never decodes the image. `data` must outlive it.
+// (The GIF loader scans the whole file to count the frames, without decoding them.)
 Result<VipsImagePtr> open_header(std::string_view data, Format format) {
     void* buf = const_cast<char*>(data.data());
+    const std::size_t n = data.size();
     VipsImage* out = nullptr;
     int rc = -1;
     switch (format) {
         case Format::jpeg:
-            rc = vips_jpegload_buffer(buf, data.size(), &out, "access", VIPS_ACCESS_SEQUENTIAL,
-                                      nullptr);
+            rc = vips_jpegload_buffer(buf, n, &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
             break;
         case Format::png:
-            rc = vips_pngload_buffer(buf, data.size(), &out, "access", VIPS_ACCESS_SEQUENTIAL,
-                                     nullptr);
+            rc = vips_pngload_buffer(buf, n, &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
             break;
         case Format::webp:
-            rc = vips_webpload_buffer(buf, data.size(), &out, "access", VIPS_ACCESS_SEQUENTIAL,
-                                      nullptr);
+            rc = vips_webpload_buffer(buf, n, &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
+            break;
+        case Format::gif:
+            rc = vips_gifload_buffer(buf, n, &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
+            break;
+        case Format::tiff:
+            rc = vips_tiffload_buffer(buf, n, &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
+            break;
+        case Format::avif:
+        case Format::heic:
+            rc = vips_heifload_buffer(buf, n, &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
             break;
     }
     VipsImagePtr image = own(out);
@@ -78,21 +96,30 @@ Result<VipsImagePtr> open_header(std::string_view data, Format format) {
 // The same for a file, through a libvips source on its descriptor: only what the header
 // needs is read.
 Result<VipsImagePtr> open_header(int fd, Format format) {
-    std::unique_ptr<VipsSource, GObjectUnref> source(vips_source_new_from_descriptor(fd));
-    if (!source) return vips_failure(Stage::validate, "cannot read the file");
+    std::unique_ptr<VipsSource, GObjectUnref> owned(vips_source_new_from_descriptor(fd));
+    if (!owned) return vips_failure(Stage::validate, "cannot read the file");
+    VipsSource* source = owned.get();
     VipsImage* out = nullptr;
     int rc = -1;
     switch (format) {
         case Format::jpeg:
-            rc =
-                vips_jpegload_source(source.get(), &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
+            rc = vips_jpegload_source(source, &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
             break;
         case Format::png:
-            rc = vips_pngload_source(source.get(), &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
+            rc = vips_pngload_source(source, &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
             break;
         case Format::webp:
-            rc =
-                vips_webpload_source(source.get(), &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
+            rc = vips_webpload_source(source, &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
+            break;
+        case Format::gif:
+            rc = vips_gifload_source(source, &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
+            break;
+        case Format::tiff:
+            rc = vips_tiffload_source(source, &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
+            break;
+        case Format::avif:
+        case Format::heic:
+            rc = vips_heifload_source(source, &out, "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
             break;
     }
     VipsImagePtr image = own(out);
@@ -114,7 +141,8 @@ Result<Format> check_size_and_type(std::uint64_t size, std::string_view head,
     }
     const std::optional<Format> format = sniff_format(head);
     if (!format) {
-        return fail("not a JPEG, PNG or WebP image (starts with " + leading_hex(head) + ")");
+        return fail(std::string("not a ") + kSourceFormatNames + " image (starts with " +
+                    leading_hex(head) + ")");
     }
     return *format;
 }
@@ -129,6 +157,15 @@ Result<SourceInfo> check_header(VipsImage* image, Format format, std::uint64_t s
     info.orientation = vips_image_get_orientation(image);
     info.bytes = size;
     info.has_icc_profile = vips_image_get_typeof(image, VIPS_META_ICC_NAME) != 0;
+    info.has_alpha = vips_image_hasalpha(image) != 0;
+    info.frames = std::max(1, vips_image_get_n_pages(image));
+    // HEIF brands do not always say which codec: the loader does (AV1 is AVIF).
+    const char* codec = nullptr;
+    if ((format == Format::heic || format == Format::avif) &&
+        vips_image_get_typeof(image, "heif-compression") != 0 &&
+        vips_image_get_string(image, "heif-compression", &codec) == 0 && codec != nullptr) {
+        info.format = std::string_view(codec) == "av1" ? Format::avif : Format::heic;
+    }
 
     if (info.width < limits.min_width || info.height < limits.min_height) {
         return fail("image is " + dims(info.width, info.height) + ", smaller than the minimum " +
@@ -153,6 +190,32 @@ Error file_error(std::string what, int err) {
     return e;
 }
 
+// An ISO-BMFF file whose ftyp box names a HEIF brand: AVIF when an AV1 brand comes first.
+std::optional<Format> sniff_heif(std::string_view data) {
+    if (data.size() < 12 || data.substr(4, 4) != "ftyp") return std::nullopt;
+    auto brand_of = [](std::string_view b) -> std::optional<Format> {
+        for (std::string_view avif : {"avif", "avis"}) {
+            if (b == avif) return Format::avif;
+        }
+        for (std::string_view heic :
+             {"heic", "heix", "hevc", "hevx", "heim", "heis", "hevm", "hevs", "mif1", "msf1"}) {
+            if (b == heic) return Format::heic;
+        }
+        return std::nullopt;
+    };
+    const std::uint32_t box =
+        static_cast<unsigned char>(data[0]) << 24 | static_cast<unsigned char>(data[1]) << 16 |
+        static_cast<unsigned char>(data[2]) << 8 | static_cast<unsigned char>(data[3]);
+    std::optional<Format> found = brand_of(data.substr(8, 4));
+    // Compatible brands follow the minor version; mif1 major brands list the codec's brand.
+    const std::size_t end = std::min<std::size_t>(data.size(), box);
+    for (std::size_t at = 16; at + 4 <= end && found != Format::avif; at += 4) {
+        const std::optional<Format> compatible = brand_of(data.substr(at, 4));
+        if (compatible == Format::avif || !found) found = compatible;
+    }
+    return found;
+}
+
 }  // namespace
 
 std::optional<Format> sniff_format(std::string_view data) {
@@ -160,7 +223,11 @@ std::optional<Format> sniff_format(std::string_view data) {
     if (starts(std::string_view("\xFF\xD8\xFF", 3))) return Format::jpeg;
     if (starts(std::string_view("\x89PNG\r\n\x1A\n", 8))) return Format::png;
     if (data.size() >= 12 && starts("RIFF") && data.substr(8, 4) == "WEBP") return Format::webp;
-    return std::nullopt;
+    if (starts("GIF87a") || starts("GIF89a")) return Format::gif;
+    if (starts(std::string_view("II*\0", 4)) || starts(std::string_view("MM\0*", 4))) {
+        return Format::tiff;
+    }
+    return sniff_heif(data);
 }
 
 Result<SourceInfo> validate_source(std::string_view data, const Limits& limits) {
@@ -180,7 +247,7 @@ Result<SourceInfo> validate_source_file(const std::filesystem::path& path, const
     if (!S_ISREG(st.st_mode)) return fail("not a regular file");
     const auto size = static_cast<std::uint64_t>(st.st_size);
 
-    char head[16];
+    char head[64];  // enough for an ftyp box with a few compatible brands
     std::size_t got = 0;
     while (got < sizeof head) {
         const ssize_t n = ::pread(fd.get(), head + got, sizeof head - got, static_cast<off_t>(got));
@@ -194,6 +261,34 @@ Result<SourceInfo> validate_source_file(const std::filesystem::path& path, const
     Result<VipsImagePtr> header = open_header(fd.get(), *format);
     if (!header) return header.error();
     return check_header(header->get(), *format, size, limits);
+}
+
+}  // namespace imgspool
+
+namespace imgspool {
+
+Status check_frames(const SourceInfo& info, const Profile& profile) {
+    const char* what =
+        info.format == Format::tiff || info.format == Format::heic || info.format == Format::avif
+            ? "pages"
+            : "frames";
+    if (info.frames > profile.max_frames) {
+        return fail(std::string(display_name(info.format)) + " has " + std::to_string(info.frames) +
+                    " " + what + ", more than profile \"" + profile.name +
+                    "\" allows (max_frames = " + std::to_string(profile.max_frames) + ")");
+    }
+    if (!profile.animated || !info.animation()) return ok_status();
+    const std::uint64_t pixels = static_cast<std::uint64_t>(info.frames) *
+                                 static_cast<std::uint64_t>(info.width) *
+                                 static_cast<std::uint64_t>(info.height);
+    if (pixels > profile.max_animation_pixels) {
+        return fail("animation of " + std::to_string(info.frames) + " frames of " +
+                    dims(info.width, info.height) + " = " + std::to_string(pixels) +
+                    " pixels, more than profile \"" + profile.name +
+                    "\" allows (max_animation_pixels = " +
+                    std::to_string(profile.max_animation_pixels) + ")");
+    }
+    return ok_status();
 }
 
 }  // namespace imgspool

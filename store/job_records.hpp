@@ -11,12 +11,13 @@ namespace imgspool {
 // One stored derivative, as recorded in images.urls and derivative_cache.
 struct StoredVariant {
     std::string variant;  // "small"
-    std::string format;   // "jpeg", "png", "webp"
+    std::string format;   // "jpeg", "png", "webp", "avif", "gif"
     std::string key;
     std::string url;
-    int width = 0;
+    int width = 0;  // of one frame
     int height = 0;
     std::uint64_t bytes = 0;
+    int frames = 1;  // an animated output: its frames (recorded as "frames" in outputs)
 
     bool operator==(const StoredVariant&) const = default;
 };

@@ -23,13 +23,12 @@ std::string variants_to_json(const std::vector<StoredVariant>& variants) {
 nlohmann::json variants_json_value(const std::vector<StoredVariant>& variants) {
     auto list = nlohmann::json::array();
     for (const auto& v : variants) {
-        list.push_back({{"variant", v.variant},
-                        {"format", v.format},
-                        {"key", v.key},
-                        {"url", v.url},
-                        {"width", v.width},
-                        {"height", v.height},
-                        {"bytes", v.bytes}});
+        nlohmann::json item = {{"variant", v.variant}, {"format", v.format}, {"key", v.key},
+                               {"url", v.url},         {"width", v.width},   {"height", v.height},
+                               {"bytes", v.bytes}};
+        // Only an animation says so: a still output's record is as it always was.
+        if (v.frames > 1) item["frames"] = v.frames;
+        list.push_back(std::move(item));
     }
     return list;
 }
@@ -50,6 +49,7 @@ Result<std::vector<StoredVariant>> variants_from_json(const std::string& json) {
             v.width = item.at("width").get<int>();
             v.height = item.at("height").get<int>();
             v.bytes = item.at("bytes").get<std::uint64_t>();
+            v.frames = item.value("frames", 1);
             out.push_back(std::move(v));
         }
     } catch (const nlohmann::json::exception& e) {

@@ -11,7 +11,8 @@
 
 namespace imgspool {
 
-// [{"variant","format","key","url","width","height","bytes"}, ...]
+// [{"variant","format","key","url","width","height","bytes"[,"frames"]}, ...]; "frames" (>1)
+// only for an animated output.
 std::string variants_to_json(const std::vector<StoredVariant>& variants);
 // The same list as a JSON value, for callers that embed it (and escape odd bytes on output).
 nlohmann::json variants_json_value(const std::vector<StoredVariant>& variants);

@@ -117,7 +117,8 @@ bool FormUpload::image_chunk(const char* filename, const char* data, std::uint64
             if (!sniff_format(head_)) {
                 Result<SourceInfo> judged = validate_source(head_, Limits{});
                 return reject(MHD_HTTP_BAD_REQUEST,
-                              judged ? "not a JPEG, PNG or WebP image" : judged.error().reason);
+                              judged ? std::string("not a ") + kSourceFormatNames + " image"
+                                     : judged.error().reason);
             }
         }
     }

@@ -519,9 +519,9 @@ TEST_F(ConfigTest, CustomProfileProblemsNameTheKey) {
                   .find("\"web\" is a built-in profile"),
               std::string::npos);
     EXPECT_NE(error_of(kSpool + "[profiles.p]\n[[profiles.p.variant]]\nname = \"v\"\n"
-                                "formats = [\"gif\"]\n")
+                                "formats = [\"tiff\"]\n")
                   .find("[[profiles.p.variant]] #1 formats: expected \"source\", \"jpeg\", "
-                        "\"png\" or \"webp\", got \"gif\""),
+                        "\"png\", \"webp\", \"avif\" or \"gif\", got \"tiff\""),
               std::string::npos);
     EXPECT_NE(error_of(kSpool + "[profiles.p]\n[[profiles.p.variant]]\nname = \"v\"\n"
                                 "fit = \"fill\"\n")

@@ -25,12 +25,15 @@ Profile simple_profile() {
     return p;
 }
 
-std::string reason_of(const Profile& p) {
-    Status s = validate_profile(p);
+std::string config_error(const Status& s) {
     EXPECT_FALSE(s.ok());
     if (s.ok()) return "";
     EXPECT_EQ(s.error().stage, Stage::config);
     return s.error().reason;
+}
+
+std::string reason_of(const Profile& p) {
+    return config_error(validate_profile(p));
 }
 
 TEST(Formats, NamesExtensionsAndMimeTypes) {
@@ -38,10 +41,52 @@ TEST(Formats, NamesExtensionsAndMimeTypes) {
     EXPECT_STREQ(format_extension(Format::jpeg), "jpg");
     EXPECT_STREQ(format_mime(Format::webp), "image/webp");
     EXPECT_STREQ(format_extension(Format::png), "png");
-    EXPECT_EQ(parse_format("jpg"), Format::jpeg);
-    EXPECT_EQ(parse_format("jpeg"), Format::jpeg);
-    EXPECT_EQ(parse_format("webp"), Format::webp);
-    EXPECT_EQ(parse_format("gif"), std::nullopt);
+    EXPECT_STREQ(format_extension(Format::tiff), "tif");
+    EXPECT_STREQ(format_mime(Format::avif), "image/avif");
+    EXPECT_EQ(parse_output_format("jpg"), Format::jpeg);
+    EXPECT_EQ(parse_output_format("jpeg"), Format::jpeg);
+    EXPECT_EQ(parse_output_format("webp"), Format::webp);
+    EXPECT_EQ(parse_output_format("avif"), Format::avif);
+    EXPECT_EQ(parse_output_format("gif"), Format::gif);
+    // Browsers show neither: sources only.
+    EXPECT_EQ(parse_output_format("tiff"), std::nullopt);
+    EXPECT_EQ(parse_output_format("heic"), std::nullopt);
+    EXPECT_EQ(parse_output_format("bmp"), std::nullopt);
+}
+
+TEST(Formats, ThisLibvipsEncodesAvifAndGif) {
+    // Debian 12's libvips 8.14 with libheif (libaom) and cgif: the builds we ship.
+    EXPECT_TRUE(available_encoders().avif);
+    EXPECT_TRUE(available_encoders().gif);
+}
+
+TEST(ProfileChecks, AnAvifOutputNeedsAnAvifEncoder) {
+    Profile p = builtin_profiles().at("web");
+    p.name = "modern";
+    p.variants[0].outputs.push_back({Format::avif, 60});
+    EXPECT_TRUE(validate_profile(p, Encoders{true, true}).ok());
+    EXPECT_NE(config_error(validate_profile(p, Encoders{false, true})).find("cannot encode AVIF"),
+              std::string::npos);
+    Profile fallback = builtin_profiles().at("web");
+    fallback.source_fallback = Format::avif;
+    EXPECT_NE(config_error(validate_profile(fallback, Encoders{false, true}))
+                  .find("source_fallback: AVIF output needs"),
+              std::string::npos);
+}
+
+TEST(ProfileChecks, SmartCropNeedsCoverAndEffortsHaveRanges) {
+    Profile p = builtin_profiles().at("dall-e");
+    p.variants[0].crop = Crop::attention;
+    EXPECT_NE(config_error(validate_profile(p)).find("crop = \"attention\" needs fit = \"cover\""),
+              std::string::npos);
+    Profile q = builtin_profiles().at("web");
+    q.avif_effort = 10;
+    EXPECT_NE(config_error(validate_profile(q)).find("avif_effort 10 is outside 0-9"),
+              std::string::npos);
+    Profile r = builtin_profiles().at("web");
+    r.source_fallback = Format::tiff;
+    EXPECT_NE(config_error(validate_profile(r)).find("not a format browsers show"),
+              std::string::npos);
 }
 
 TEST(BuiltinProfiles, AllFourExistAndAreValid) {

@@ -1,5 +1,9 @@
 #include "test_images.hpp"
 
+#include <libheif/heif.h>
+
+#include <memory>
+
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -72,6 +76,112 @@ std::string oriented_quadrants_jpeg(int w, int h, int orientation) {
     return save(tagged, Format::jpeg);
 }
 
+std::string oriented_quadrants_heic(int w, int h, int orientation) {
+    const bool swapped = orientation >= 5;
+    const int sw = swapped ? h : w;
+    const int sh = swapped ? w : h;
+    std::unique_ptr<heif_context, decltype(&heif_context_free)> ctx(heif_context_alloc(),
+                                                                    &heif_context_free);
+    heif_encoder* raw_encoder = nullptr;
+    EXPECT_EQ(
+        heif_context_get_encoder_for_format(ctx.get(), heif_compression_HEVC, &raw_encoder).code,
+        heif_error_Ok);
+    std::unique_ptr<heif_encoder, decltype(&heif_encoder_release)> encoder(raw_encoder,
+                                                                           &heif_encoder_release);
+    if (!encoder) return {};
+    heif_encoder_set_lossy_quality(encoder.get(), 90);
+    heif_image* raw_image = nullptr;
+    heif_image_create(sw, sh, heif_colorspace_RGB, heif_chroma_interleaved_RGB, &raw_image);
+    std::unique_ptr<heif_image, decltype(&heif_image_release)> image(raw_image,
+                                                                     &heif_image_release);
+    heif_image_add_plane(image.get(), heif_channel_interleaved, sw, sh, 8);
+    int stride = 0;
+    uint8_t* plane = heif_image_get_plane(image.get(), heif_channel_interleaved, &stride);
+    for (int j = 0; j < sh; ++j) {
+        for (int i = 0; i < sw; ++i) {
+            const auto [x, y] = displayed_at(orientation, i, j, sw, sh);
+            const Rgb c = upright_colour(x, y, w, h);
+            for (int k = 0; k < 3; ++k) {
+                plane[j * stride + i * 3 + k] = static_cast<uint8_t>(c[k]);
+            }
+        }
+    }
+    std::unique_ptr<heif_encoding_options, decltype(&heif_encoding_options_free)> options(
+        heif_encoding_options_alloc(), &heif_encoding_options_free);
+    options->image_orientation = static_cast<heif_orientation>(orientation);
+    heif_image_handle* raw_handle = nullptr;
+    EXPECT_EQ(
+        heif_context_encode_image(ctx.get(), image.get(), encoder.get(), options.get(), &raw_handle)
+            .code,
+        heif_error_Ok);
+    std::unique_ptr<heif_image_handle, decltype(&heif_image_handle_release)> handle(
+        raw_handle, &heif_image_handle_release);
+    // The EXIF libvips writes for the tag, as an iPhone's HEIC carries it beside the transform.
+    VipsImagePtr tagged = quadrants(8, 8);
+    vips_image_set_int(tagged.get(), VIPS_META_ORIENTATION, orientation);
+    const std::string jpeg = save(tagged.get(), Format::jpeg);
+    VipsImagePtr exif_source = load(jpeg);
+    const void* exif = nullptr;
+    std::size_t exif_length = 0;
+    EXPECT_EQ(vips_image_get_blob(exif_source.get(), VIPS_META_EXIF_NAME, &exif, &exif_length), 0);
+    EXPECT_EQ(
+        heif_context_add_exif_metadata(ctx.get(), handle.get(), exif, static_cast<int>(exif_length))
+            .code,
+        heif_error_Ok);
+    std::string bytes;
+    heif_writer writer{};
+    writer.writer_api_version = 1;
+    writer.write = [](heif_context*, const void* data, size_t size, void* out) {
+        static_cast<std::string*>(out)->append(static_cast<const char*>(data), size);
+        return heif_error{heif_error_Ok, heif_suberror_Unspecified, ""};
+    };
+    EXPECT_EQ(heif_context_write(ctx.get(), &writer, &bytes).code, heif_error_Ok);
+    return bytes;
+}
+
+VipsImagePtr animation(int w, int h, int frames) {
+    std::vector<VipsImagePtr> owned;
+    std::vector<VipsImage*> pages;
+    for (int i = 0; i < frames; ++i) {
+        const Rgb& c = kFrameColours[i % kFrameColours.size()];
+        VipsImage* black = nullptr;
+        EXPECT_EQ(vips_black(&black, w, h, "bands", 3, nullptr), 0);
+        VipsImagePtr b = own(black);
+        VipsImage* filled = nullptr;
+        EXPECT_EQ(vips_linear(b.get(), &filled, std::array<double, 3>{1, 1, 1}.data(), c.data(), 3,
+                              "uchar", TRUE, nullptr),
+                  0);
+        owned.push_back(own(filled));
+        pages.push_back(owned.back().get());
+    }
+    VipsImage* joined = nullptr;
+    EXPECT_EQ(vips_arrayjoin(pages.data(), &joined, frames, "across", 1, nullptr), 0);
+    VipsImagePtr stack = own(joined);
+    VipsImage* srgb = nullptr;
+    EXPECT_EQ(vips_copy(stack.get(), &srgb, "interpretation", VIPS_INTERPRETATION_sRGB, nullptr),
+              0);
+    VipsImagePtr out = own(srgb);
+    vips_image_set_int(out.get(), VIPS_META_PAGE_HEIGHT, h);
+    vips_image_set_int(out.get(), VIPS_META_N_PAGES, frames);
+    std::vector<int> delays(frames, 100);
+    vips_image_set_array_int(out.get(), "delay", delays.data(), frames);
+    vips_image_set_int(out.get(), "loop", 0);
+    return out;
+}
+
+VipsImagePtr subject_at(int w, int h, int cx, int cy, int r) {
+    std::vector<unsigned char> pixels;
+    pixels.reserve(static_cast<std::size_t>(w) * h * 3);
+    for (int y = 0; y < h; ++y) {
+        for (int x = 0; x < w; ++x) {
+            const bool inside = (x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r;
+            const Rgb c = inside ? Rgb{230, 150, 110} : Rgb{120, 128, 120};
+            for (double v : c) pixels.push_back(static_cast<unsigned char>(v));
+        }
+    }
+    return from_pixels(pixels, w, h, 3);
+}
+
 VipsImagePtr quadrants(int w, int h, bool alpha) {
     const int bands = alpha ? 4 : 3;
     std::vector<unsigned char> pixels;
@@ -117,6 +227,20 @@ std::string save(VipsImage* image, Format format) {
             break;
         case Format::webp:
             rc = vips_webpsave_buffer(image, &raw, &length, nullptr);
+            break;
+        case Format::avif:
+            rc = vips_heifsave_buffer(image, &raw, &length, "compression",
+                                      VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort", 0, nullptr);
+            break;
+        case Format::gif:
+            rc = vips_gifsave_buffer(image, &raw, &length, nullptr);
+            break;
+        case Format::tiff:
+            rc = vips_tiffsave_buffer(image, &raw, &length, nullptr);
+            break;
+        case Format::heic:
+            rc = vips_heifsave_buffer(image, &raw, &length, "compression",
+                                      VIPS_FOREIGN_HEIF_COMPRESSION_HEVC, nullptr);
             break;
     }
     GBuffer buffer(raw);

@@ -28,7 +28,21 @@ VipsImagePtr quadrants(int w, int h, bool alpha = false);
 // Gaussian noise: compresses badly, so truncating the file cuts real image data.
 VipsImagePtr noise(int w, int h);
 
-// Encodes with the defaults of the format's saver (metadata kept).
+// `frames` frames of w x h stacked as libvips holds an animation (page-height, a 100 ms delay
+// each, loop 0): frame i is filled with colours()[i % 3], red, green, blue.
+VipsImagePtr animation(int w, int h, int frames);
+inline constexpr std::array<Rgb, 3> kFrameColours{kRed, kGreen, kBlue};
+
+// w x h of a dull grey-green background with one saturated, skin-toned disc of radius r
+// centred at (cx, cy): what libvips' attention crop looks for.
+VipsImagePtr subject_at(int w, int h, int cx, int cy, int r);
+
+// A HEIC as an iPhone writes one: the upright w x h quadrants stored turned, with the turn in
+// the HEIF's own transform boxes (irot/imir) and the matching EXIF orientation tag as well.
+std::string oriented_quadrants_heic(int w, int h, int orientation);
+
+// Encodes with the defaults of the format's saver (metadata kept); GIF and WebP keep the
+// frames of an animation.
 std::string save(VipsImage* image, Format format);
 
 // Decodes bytes; fails the current test (and returns null) if they do not decode.

@@ -60,7 +60,19 @@ TEST(SniffFormat, ReadsMagicBytesOnly) {
     EXPECT_EQ(sniff_format(save(image.get(), Format::jpeg)), Format::jpeg);
     EXPECT_EQ(sniff_format(save(image.get(), Format::png)), Format::png);
     EXPECT_EQ(sniff_format(save(image.get(), Format::webp)), Format::webp);
-    EXPECT_EQ(sniff_format("GIF89a\x01\x00"sv), std::nullopt);
+    EXPECT_EQ(sniff_format(save(image.get(), Format::gif)), Format::gif);
+    EXPECT_EQ(sniff_format(save(image.get(), Format::tiff)), Format::tiff);
+    EXPECT_EQ(sniff_format(save(image.get(), Format::heic)), Format::heic);
+    EXPECT_EQ(sniff_format(save(image.get(), Format::avif)), Format::avif);
+    EXPECT_EQ(sniff_format("GIF87a\x01\x00"sv), Format::gif);
+    EXPECT_EQ(sniff_format("MM\x00*\x00\x00\x00\x08"sv), Format::tiff);
+    EXPECT_EQ(sniff_format("\x00\x00\x00\x18"
+                           "ftypmif1\x00\x00\x00\x00mif1avif"sv),
+              Format::avif);
+    EXPECT_EQ(sniff_format("\x00\x00\x00\x18"
+                           "ftypisom\x00\x00\x00\x00isommp41"sv),
+              std::nullopt);
+    EXPECT_EQ(sniff_format("GIF90a"), std::nullopt);
     EXPECT_EQ(sniff_format("%PDF-1.7\n"), std::nullopt);
     EXPECT_EQ(sniff_format("RIFF\x10\x00\x00\x00WAVEfmt "sv), std::nullopt);
     EXPECT_EQ(sniff_format("RIFF\x10\x00\x00\x00WEBPVP8 "sv), Format::webp);
@@ -102,10 +114,11 @@ TEST(ValidateSource, RejectsFilesOverTheByteLimit) {
 
 TEST(ValidateSource, RejectsOtherTypesByMagicBytes) {
     EXPECT_EQ(reason_of("%PDF-1.7\n%..."),
-              "not a JPEG, PNG or WebP image (starts with 25 50 44 46)");
-    EXPECT_EQ(reason_of("GIF89a\x10\x00\x10\x00"sv),
-              "not a JPEG, PNG or WebP image (starts with 47 49 46 38)");
-    EXPECT_EQ(reason_of("x"), "not a JPEG, PNG or WebP image (starts with 78)");
+              "not a JPEG, PNG, WebP, AVIF, GIF, TIFF or HEIC image (starts with 25 50 44 46)");
+    EXPECT_EQ(reason_of("BM\x10\x00\x10\x00"sv),
+              "not a JPEG, PNG, WebP, AVIF, GIF, TIFF or HEIC image (starts with 42 4D 10 00)");
+    EXPECT_EQ(reason_of("x"),
+              "not a JPEG, PNG, WebP, AVIF, GIF, TIFF or HEIC image (starts with 78)");
 }
 
 TEST(ValidateSource, RejectsImagesBelowTheMinimumSize) {
@@ -228,8 +241,9 @@ TEST_F(ValidateSourceFile, ReadsEachFormatsHeaderFromTheFile) {
 TEST_F(ValidateSourceFile, GivesTheReasonsOfTheInMemoryCheck) {
     EXPECT_EQ(file_reason(""), "empty file (0 bytes)");
     EXPECT_EQ(file_reason("plain text, not an image\n"),
-              "not a JPEG, PNG or WebP image (starts with 70 6C 61 69)");
-    EXPECT_EQ(file_reason("x"), "not a JPEG, PNG or WebP image (starts with 78)");
+              "not a JPEG, PNG, WebP, AVIF, GIF, TIFF or HEIC image (starts with 70 6C 61 69)");
+    EXPECT_EQ(file_reason("x"),
+              "not a JPEG, PNG, WebP, AVIF, GIF, TIFF or HEIC image (starts with 78)");
     VipsImagePtr small = quadrants(90, 90);
     EXPECT_EQ(file_reason(save(small.get(), Format::jpeg)),
               "image is 90x90, smaller than the minimum 100x100");

@@ -428,7 +428,9 @@ TEST_F(UploadServerTest, RefusesATextFileWith400AndTheReason) {
     const Reply r = upload_image("hello, this is not an image\n", "notes.txt");
     EXPECT_EQ(r.status, 400);
     EXPECT_EQ(r.headers.at("content-type"), "application/json");
-    EXPECT_EQ(r.parsed().at("error"), "not a JPEG, PNG or WebP image (starts with 68 65 6C 6C)");
+    EXPECT_EQ(r.parsed().at("error"),
+              "not a JPEG, PNG, WebP, AVIF, GIF, TIFF or HEIC image (starts with 68 65 6C "
+              "6C)");
     EXPECT_TRUE(backend_->accepted().empty());
     EXPECT_TRUE(backend_->parts_gone());
 }
