@@ -288,7 +288,7 @@ TEST(WholeFileImages, Gif) {
     expect_reserved_incomplete(file, file.size() - 1);
     // Something other than the trailer after the last image.
     std::string damaged = file;
-    damaged[file.size() - 1] = '!' + 1;
+    damaged[file.size() - 1] = '\x22';
     expect_not_judged(damaged, "damaged GIF: no block at offset " +
                                    std::to_string(file.size() - 1) + " (found 0x22)");
 }

@@ -422,15 +422,15 @@ TEST(WholeFile, HeifIsWholeWithMetaAndMediaData) {
     EXPECT_EQ(judge_bytes(heif.substr(0, 24)).reason, "incomplete HEIF: no metadata (meta) yet");
     // A compatible brand is enough; media data before the metadata; a free box between.
     const std::string other_order = ftyp("msf1", "isomavis") + box("free", "") +
-                                    box("mdat", std::string(20, '')) +
-                                    box("meta", std::string(12, ''));
+                                    box("mdat", std::string(20, '\x01')) +
+                                    box("meta", std::string(12, '\x02'));
     expect_every_prefix_incomplete(other_order);
 }
 
 TEST(WholeFile, HeifLargeAndOpenEndedBoxes) {
     // size 1: a 64-bit size follows the type.
     const std::string large =
-        bytes({0, 0, 0, 1}) + "mdat" + bytes({0, 0, 0, 0, 0, 0, 0, 26}) + std::string(10, '');
+        bytes({0, 0, 0, 1}) + "mdat" + bytes({0, 0, 0, 0, 0, 0, 0, 26}) + std::string(10, '\x03');
     expect_every_prefix_incomplete(ftyp("heic", "") + box("meta", "") + large);
     // size 0: the last box, up to the end of the file, whatever its length.
     const std::string open = ftyp("avif", "") + box("meta", "") + bytes({0, 0, 0, 0}) + "mdat";
