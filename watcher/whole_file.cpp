@@ -616,6 +616,87 @@ std::variant<Box, Wholeness> read_box(Bytes& b, std::uint64_t pos) {
     return box;
 }
 
+// Big-endian fields of 0 to 8 bytes read one after another, up to `end`.
+class Fields {
+  public:
+    Fields(Bytes& b, std::uint64_t pos, std::uint64_t end) : b_(b), pos_(pos), end_(end) {}
+
+    // nullopt when the field would run past the end (or the file shrank).
+    std::optional<std::uint64_t> read(std::uint64_t size) {
+        if (size > 8 || pos_ + size > end_) return std::nullopt;
+        const std::string_view v = b_.get(pos_, 8);
+        if (v.size() < size) return std::nullopt;
+        std::uint64_t value = 0;
+        for (std::uint64_t i = 0; i < size; ++i) value = value << 8 | byte_at(v, i);
+        pos_ += size;
+        return value;
+    }
+
+  private:
+    Bytes& b_;
+    std::uint64_t pos_;
+    std::uint64_t end_;
+};
+
+// Where the item data in this file ends, by the item locations (iloc) in `meta`: the largest
+// extent end, and the item it belongs to (all zero without locations). Data in the meta box
+// itself (idat) or in other files does not count. A box in meta or a location table that does
+// not parse is damage (or, zero, reserved space).
+struct ItemData {
+    std::uint64_t item = 0;
+    std::uint64_t start = 0;
+    std::uint64_t end = 0;
+};
+
+std::variant<ItemData, Wholeness> item_data(Bytes& b, const Box& meta) {
+    const auto damage = [](const std::string& what) { return not_judged("damaged HEIF: " + what); };
+    ItemData last;
+    for (std::uint64_t pos = meta.body + 4; pos < meta.end;) {  // after version and flags
+        std::variant<Box, Wholeness> read = read_box(b, pos);
+        if (auto* w = std::get_if<Wholeness>(&read)) return *w;
+        const Box& box = std::get<Box>(read);
+        if (box.to_end || box.end > meta.end) {
+            return damage("box '" + box.type + "' at offset " + std::to_string(pos) +
+                          " runs past its meta box");
+        }
+        pos = box.end;
+        if (box.type != "iloc") continue;
+        Fields f(b, box.body, box.end);
+        const auto version = f.read(1);
+        const auto flags = f.read(3);
+        const auto sizes = f.read(2);  // offset, length, base offset, index (versions 1, 2)
+        if (!version || !flags || !sizes || *version > 2) return damage("iloc box");
+        const std::uint64_t offset_size = *sizes >> 12, length_size = *sizes >> 8 & 0xF,
+                            base_size = *sizes >> 4 & 0xF,
+                            index_size = *version > 0 ? *sizes & 0xF : 0;
+        for (const std::uint64_t size : {offset_size, length_size, base_size, index_size}) {
+            if (size != 0 && size != 4 && size != 8) return damage("iloc box");
+        }
+        const std::uint64_t id_size = *version < 2 ? 2 : 4;
+        const auto items = f.read(id_size);
+        if (!items) return damage("iloc box");
+        for (std::uint64_t i = 0; i < *items; ++i) {
+            const auto id = f.read(id_size);
+            const auto method = f.read(*version > 0 ? 2 : 0);  // construction method
+            const auto reference = f.read(2);                  // 0: this file
+            const auto base = f.read(base_size);
+            const auto extents = f.read(2);
+            if (!id || !method || !reference || !base || !extents) return damage("iloc box");
+            for (std::uint64_t e = 0; e < *extents; ++e) {
+                const auto index = f.read(index_size);
+                const auto offset = f.read(offset_size);
+                const auto length = f.read(length_size);
+                if (!index || !offset || !length) return damage("iloc box");
+                if ((*method & 0xF) != 0 || *reference != 0) continue;
+                const std::uint64_t start = *base + *offset;
+                if (start < *base || start + *length < start) return damage("iloc box");
+                if (start + *length > last.end) last = {*id, start, start + *length};
+            }
+        }
+    }
+    return last;
+}
+
 // The ftyp box names a HEIF brand; then top-level boxes, each within the file, until a meta box
 // and an mdat box are both there (libheif writes ftyp, meta, mdat).
 Wholeness judge_heif(Bytes& b) {
@@ -637,14 +718,27 @@ Wholeness judge_heif(Bytes& b) {
 
     bool meta = false;
     bool mdat = false;
+    ItemData data;
     for (Box box = ftyp;;) {
         if (box.end > b.size()) {
             return incomplete("incomplete HEIF: box '" + box.type + "' " +
                               extent(box.start, box.end, b.size()));
         }
-        meta = meta || box.type == "meta";
+        if (box.type == "meta" && !meta) {
+            std::variant<ItemData, Wholeness> located = item_data(b, box);
+            if (auto* w = std::get_if<Wholeness>(&located)) return *w;
+            data = std::get<ItemData>(located);
+            meta = true;
+        }
         mdat = mdat || box.type == "mdat";
-        if (meta && mdat) return whole();
+        if (meta && mdat) {
+            // The item data may lie past the first mdat, or in an mdat that runs to the end.
+            if (data.end > b.size()) {
+                return incomplete("incomplete HEIF: data of item " + std::to_string(data.item) +
+                                  " " + extent(data.start, data.end, b.size()));
+            }
+            if (box.end >= data.end) return whole();  // the box holding its end is whole too
+        }
         if (box.to_end) {
             return not_judged("damaged HEIF: box '" + box.type + "' runs to the end of the file " +
                               "before both meta and mdat are there");

@@ -139,11 +139,26 @@ std::string ftyp(const std::string& major, const std::string& compatible) {
     return box("ftyp", major + std::string(4, '\0') + compatible);
 }
 
-// As libheif writes it: ftyp, meta (a full box, contents not looked at), mdat.
+std::string be32(std::size_t v) {
+    return bytes({static_cast<int>(v >> 24), static_cast<int>((v >> 16) & 0xFF),
+                  static_cast<int>((v >> 8) & 0xFF), static_cast<int>(v & 0xFF)});
+}
+
+// A meta box (a full box) with a handler and the location (iloc, version 0, 32-bit offsets and
+// lengths) of item 1: `length` bytes at `offset` in the file.
+std::string meta(std::size_t offset, std::size_t length) {
+    const std::string iloc =
+        box("iloc", std::string(4, '\0') + bytes({0x44, 0, 0, 1, 0, 1, 0, 0, 0, 1}) + be32(offset) +
+                        be32(length));
+    return box("meta", std::string(4, '\0') + box("hdlr", std::string(24, '\x01')) + iloc);
+}
+constexpr std::size_t kMetaSize = 8 + 4 + 32 + 30;
+
+// As libheif writes it: ftyp, meta, mdat (the item's data, 30 bytes).
 std::string heif_structure(const std::string& major = "heic") {
-    return ftyp(major, "mif1" + major) +
-           box("meta", std::string(4, '\0') + box("hdlr", std::string(24, '\x01'))) +
-           box("mdat", std::string(30, '\x5A'));
+    const std::string head = ftyp(major, "mif1" + major);
+    const std::size_t data_at = head.size() + kMetaSize + 8;
+    return head + meta(data_at, 30) + box("mdat", std::string(30, '\x5A'));
 }
 
 void expect_every_prefix_incomplete(const std::string& whole) {
@@ -422,9 +437,30 @@ TEST(WholeFile, HeifIsWholeWithMetaAndMediaData) {
     EXPECT_EQ(judge_bytes(heif.substr(0, 24)).reason, "incomplete HEIF: no metadata (meta) yet");
     // A compatible brand is enough; media data before the metadata; a free box between.
     const std::string other_order = ftyp("msf1", "isomavis") + box("free", "") +
-                                    box("mdat", std::string(20, '\x01')) +
-                                    box("meta", std::string(12, '\x02'));
+                                    box("mdat", std::string(20, '\x01')) + meta(24 + 8 + 8, 20);
     expect_every_prefix_incomplete(other_order);
+}
+
+TEST(WholeFile, HeifItemDataMustBeInTheFile) {
+    // The item's data is in a second mdat, after other data.
+    const std::string head = ftyp("avif", "mif1");
+    const std::size_t data_at = head.size() + kMetaSize + 28 + 8;
+    const std::string two = head + meta(data_at, 20) + box("mdat", std::string(20, '\x01')) +
+                            box("mdat", std::string(20, '\x02'));
+    expect_every_prefix_incomplete(two);
+    const Wholeness w = judge_bytes(two.substr(0, data_at + 5));
+    EXPECT_EQ(w.reason, "incomplete HEIF: data of item 1 at offset " + std::to_string(data_at) +
+                            ".." + std::to_string(data_at + 20) + ", the file has " +
+                            std::to_string(data_at + 5) + " bytes");
+    // An mdat that runs to the end of the file is whole once the item's data is there.
+    const std::size_t open_at = head.size() + kMetaSize + 8;
+    const std::string open = head + meta(open_at, 30) + be32(0) + "mdat" + std::string(30, 'd');
+    expect_every_prefix_incomplete(open);
+    // A damaged location table.
+    std::string bad = heif_structure();
+    const std::size_t iloc = bad.find("iloc");
+    bad[iloc + 4] = 3;  // version 3 does not exist
+    EXPECT_EQ(judge_bytes(bad).reason, "damaged HEIF: iloc box");
 }
 
 TEST(WholeFile, HeifLargeAndOpenEndedBoxes) {
@@ -434,7 +470,7 @@ TEST(WholeFile, HeifLargeAndOpenEndedBoxes) {
     expect_every_prefix_incomplete(ftyp("heic", "") + box("meta", "") + large);
     // size 0: the last box, up to the end of the file, whatever its length.
     const std::string open = ftyp("avif", "") + box("meta", "") + bytes({0, 0, 0, 0}) + "mdat";
-    EXPECT_EQ(judge_bytes(open).verdict, Verdict::whole);
+    EXPECT_EQ(judge_bytes(open).verdict, Verdict::whole);  // no item locations to check
     EXPECT_EQ(judge_bytes(open + "more data").verdict, Verdict::whole);
     // ... but then nothing can follow it: no meta ever comes.
     const std::string never = ftyp("avif", "") + bytes({0, 0, 0, 0}) + "mdat" + "data";
