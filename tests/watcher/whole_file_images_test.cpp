@@ -63,11 +63,13 @@ std::string gif(VipsImage* image) {
     return bytes_of(rc, raw, length);
 }
 
-std::string tiff(VipsImage* image, VipsForeignTiffCompression compression, bool tiled) {
+std::string tiff(VipsImage* image, VipsForeignTiffCompression compression, bool tiled,
+                 int tile_size = 32) {
     void* raw = nullptr;
     std::size_t length = 0;
-    const int rc = vips_tiffsave_buffer(image, &raw, &length, "compression", compression, "tile",
-                                        tiled, "tile_width", 32, "tile_height", 32, nullptr);
+    const int rc =
+        vips_tiffsave_buffer(image, &raw, &length, "compression", compression, "tile", tiled,
+                             "tile_width", tile_size, "tile_height", tile_size, nullptr);
     return bytes_of(rc, raw, length);
 }
 
@@ -395,4 +397,37 @@ TEST(WholeFileImages, Avif) {
     std::string damaged = file;
     damaged[file.find("mdat")] = '\x01';
     EXPECT_EQ(judge_bytes(damaged).verdict, Verdict::not_judged);
+}
+
+TEST(WholeFileImages, TiffLargerThanAReadWindowOnDisk) {
+    // 4096 small tiles: the file is larger than judge_file's 64 KiB window, and the tile offsets
+    // and byte counts at its end are read in turns, in chunks.
+    const VipsImagePtr image = test::quadrants(1024, 1024);
+    const std::string file = tiff(image.get(), VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE, true, 16);
+    ASSERT_GT(file.size(), 64u * 1024);
+    const std::uint32_t ifd = tiff_u32(file, 4);
+    std::vector<std::size_t> cuts{0, 5, 8, ifd - 1, ifd, ifd + 2, ifd + 100};
+    for (std::size_t n = file.size() - 40000; n < file.size(); n += 4001) cuts.push_back(n);
+    for (std::size_t n = 0; n < 8; ++n) cuts.push_back(file.size() - 1 - n);
+    for (std::size_t n = 1; n < 10; ++n) cuts.push_back(file.size() * n / 10);
+    TempDir dir;
+    const stdfs::path path = dir.path() / "upload";
+    for (const std::size_t n : cuts) {
+        put_file(path, file.substr(0, n));
+        const Result<Wholeness> on_disk = judge_file(path, file.size());
+        ASSERT_TRUE(on_disk.ok()) << on_disk.error().message();
+        EXPECT_EQ(on_disk->verdict, Verdict::incomplete)
+            << "cut at " << n << ": " << on_disk->reason;
+        EXPECT_EQ(on_disk->reason, judge_bytes(std::string_view(file).substr(0, n)).reason);
+    }
+    put_file(path, file);
+    EXPECT_EQ(judge_file(path, file.size())->verdict, Verdict::whole);
+    // Reserved space: zeros from half way, and from within the tile arrays.
+    for (const std::size_t from : {file.size() / 2, file.size() - 1000}) {
+        put_file(path, file.substr(0, from) + std::string(file.size() - from, '\0'));
+        const Result<Wholeness> reserved = judge_file(path, file.size());
+        ASSERT_TRUE(reserved.ok()) << reserved.error().message();
+        EXPECT_EQ(reserved->verdict, Verdict::incomplete) << reserved->reason;
+        EXPECT_NE(reserved->reason.find("space reserved"), std::string::npos) << reserved->reason;
+    }
 }
