@@ -795,7 +795,7 @@ Wholeness judge(Bytes& b) {
             return not_judged("BigTIFF: not judged");
         }
     }
-    // ISO-BMFF: a box size ("\0\0" below 64 KiB, as any ftyp is), then the type "ftyp".
+    // ISO-BMFF: a box size (an ftyp box is a few dozen bytes: "\0\0" first), then "ftyp".
     if (head.size() >= 8 ? head.substr(4, 4) == "ftyp" : agrees(head, kHeifMagic)) {
         return head.size() < 8 ? incomplete(kIncompleteHeif) : judge_heif(b);
     }
