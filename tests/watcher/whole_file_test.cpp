@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <string>
+#include <vector>
 
 #include "temp_dir.hpp"
 
@@ -63,6 +64,103 @@ std::string webp_structure() {
     return "RIFF" + bytes({static_cast<int>(riff), 0, 0, 0}) + "WEBP" + vp8l;
 }
 
+// A GIF with a global colour table, a graphic control extension, an image with a local colour
+// table whose data spans two sub-blocks, a comment, then the trailer.
+std::string gif_structure() {
+    return "GIF89a" + bytes({2, 0, 2, 0, 0x80, 0, 0}) + std::string(6, '\x33') +
+           bytes({0x21, 0xF9, 4, 0, 0, 0, 0, 0}) + bytes({0x2C, 0, 0, 0, 0, 2, 0, 2, 0, 0x81}) +
+           std::string(12, '\x44') + bytes({2, 3, 0x11, 0x22, 0x33, 1, 0x44, 0}) +
+           bytes({0x21, 0xFE, 3}) + "abc" + bytes({0, 0x3B});
+}
+
+// Little- or big-endian TIFF writing.
+struct TiffBytes {
+    bool little;
+    std::string s;
+    void u16(unsigned v) {
+        const char hi = static_cast<char>(v >> 8), lo = static_cast<char>(v & 0xFF);
+        s += little ? std::string{lo, hi} : std::string{hi, lo};
+    }
+    void u32(unsigned v) {
+        little ? (u16(v & 0xFFFF), u16(v >> 16)) : (u16(v >> 16), u16(v & 0xFFFF));
+    }
+    void entry(unsigned tag, unsigned type, unsigned count, unsigned value) {
+        u16(tag);
+        u16(type);
+        u32(count);
+        if (type == 3 && count == 1) {
+            u16(value);  // a SHORT sits in the first two bytes of the field
+            u16(0);
+        } else {
+            u32(value);
+        }
+    }
+};
+
+constexpr unsigned kShort = 3, kLong = 4, kRational = 5;
+
+// Laid out the way libtiff writes: two strips, then IFD0 and its values (the strip offsets and a
+// rational), then a tile and IFD1, the last thing in the file.
+std::string tiff_structure(bool little) {
+    TiffBytes t{little, little ? "II*" : "MM"};
+    t.s += little ? std::string(1, '\0') : std::string("\0*", 2);
+    t.u32(24);                    // IFD0
+    t.s += std::string(10, 'A');  // strip 0 at 8
+    t.s += std::string(6, 'B');   // strip 1 at 18
+    t.u16(4);                     // IFD0 at 24, 4 entries, ends at 78
+    t.entry(256, kShort, 1, 2);
+    t.entry(273, kLong, 2, 78);  // strip offsets out of line at 78
+    t.entry(279, kShort, 2, little ? (6u << 16 | 10) : (10u << 16 | 6));  // inline: 10, 6
+    t.entry(282, kRational, 1, 86);
+    t.u32(106);  // IFD1
+    t.u32(8);    // strip offsets
+    t.u32(18);
+    t.u32(72);  // resolution 72/1
+    t.u32(1);
+    t.s += std::string(12, 'T');  // tile at 94
+    t.u16(3);                     // IFD1 at 106, ends at 148
+    t.entry(256, kShort, 1, 2);
+    t.entry(324, kLong, 1, 94);
+    t.entry(325, kLong, 1, 12);
+    t.u32(0);
+    EXPECT_EQ(t.s.size(), 148u);
+    return t.s;
+}
+
+// A box: big-endian size, type, body.
+std::string box(const std::string& type, const std::string& body) {
+    const std::size_t n = body.size() + 8;
+    return bytes({static_cast<int>(n >> 24), static_cast<int>((n >> 16) & 0xFF),
+                  static_cast<int>((n >> 8) & 0xFF), static_cast<int>(n & 0xFF)}) +
+           type + body;
+}
+
+std::string ftyp(const std::string& major, const std::string& compatible) {
+    return box("ftyp", major + std::string(4, '\0') + compatible);
+}
+
+std::string be32(std::size_t v) {
+    return bytes({static_cast<int>(v >> 24), static_cast<int>((v >> 16) & 0xFF),
+                  static_cast<int>((v >> 8) & 0xFF), static_cast<int>(v & 0xFF)});
+}
+
+// A meta box (a full box) with a handler and the location (iloc, version 0, 32-bit offsets and
+// lengths) of item 1: `length` bytes at `offset` in the file.
+std::string meta(std::size_t offset, std::size_t length) {
+    const std::string iloc =
+        box("iloc", std::string(4, '\0') + bytes({0x44, 0, 0, 1, 0, 1, 0, 0, 0, 1}) + be32(offset) +
+                        be32(length));
+    return box("meta", std::string(4, '\0') + box("hdlr", std::string(24, '\x01')) + iloc);
+}
+constexpr std::size_t kMetaSize = 8 + 4 + 32 + 30;
+
+// As libheif writes it: ftyp, meta, mdat (the item's data, 30 bytes).
+std::string heif_structure(const std::string& major = "heic") {
+    const std::string head = ftyp(major, "mif1" + major);
+    const std::size_t data_at = head.size() + kMetaSize + 8;
+    return head + meta(data_at, 30) + box("mdat", std::string(30, '\x5A'));
+}
+
 void expect_every_prefix_incomplete(const std::string& whole) {
     for (std::size_t n = 0; n < whole.size(); ++n) {
         const Wholeness w = judge_bytes(std::string_view(whole).substr(0, n));
@@ -90,11 +188,13 @@ TEST(WholeFile, ZeroFilledStartIsSpaceReserved) {
 }
 
 TEST(WholeFile, OtherContentIsNotJudged) {
-    for (const std::string& s : {std::string("%PDF-1.7\n"), std::string("GIF89a......"),
-                                 std::string("RIFF\x10\0\0\0WAVEfmt ", 16), std::string("x")}) {
+    for (const std::string& s :
+         {std::string("%PDF-1.7\n"), std::string("BM6\0\0\0\0\0", 8), std::string("GIF88a"),
+          std::string("RIFF\x10\0\0\0WAVEfmt ", 16), std::string("x"),
+          ftyp("isom", "iso2mp41") + box("moov", "") + box("mdat", "")}) {
         const Wholeness w = judge_bytes(s);
         EXPECT_EQ(w.verdict, Verdict::not_judged) << s;
-        EXPECT_EQ(w.reason, "not a JPEG, PNG or WebP");
+        EXPECT_EQ(w.reason, "not a JPEG, PNG, WebP, GIF, TIFF, HEIC or AVIF");
     }
 }
 
@@ -105,6 +205,19 @@ TEST(WholeFile, ShortPrefixOfAMagicIsIncomplete) {
     EXPECT_EQ(judge_bytes(std::string_view("RIFF\x10\0", 6)).reason,
               "incomplete WebP: 6 of at least 12 bytes");
     EXPECT_EQ(judge_bytes("\xFF\xD7").verdict, Verdict::not_judged);
+    EXPECT_EQ(judge_bytes("GIF8").reason, "incomplete GIF: no trailer");
+    EXPECT_EQ(judge_bytes("GIF89").verdict, Verdict::incomplete);
+    EXPECT_EQ(judge_bytes("II*").reason, "incomplete TIFF: 3 of at least 8 bytes");
+    EXPECT_EQ(judge_bytes(std::string("MM\0*\0\0", 6)).verdict, Verdict::incomplete);
+    EXPECT_EQ(judge_bytes(std::string("\0\0\0\x1C", 4)).reason, "incomplete HEIF: no ftyp box yet");
+    EXPECT_EQ(judge_bytes(std::string("\0\0\0\x1C"
+                                      "fty",
+                                      7))
+                  .verdict,
+              Verdict::incomplete);
+    // The ftyp is all there but names no HEIF brand yet: more compatible brands may follow.
+    const std::string mp4 = ftyp("isom", "iso2mp41heic");
+    EXPECT_EQ(judge_bytes(mp4.substr(0, 20)).reason, "incomplete HEIF: no ftyp box yet");
 }
 
 TEST(WholeFile, JpegIsWholeAtEndOfImageWithOrWithoutTrailer) {
@@ -174,6 +287,33 @@ TEST(WholeFile, ZerosWhereStructureBelongsAreSpaceReserved) {
               Verdict::incomplete);
 }
 
+// Whatever part of `file` a pre-allocating client has written, with zeros behind it up to the
+// file's length, is incomplete.
+void expect_reserved_incomplete(const std::string& file,
+                                std::initializer_list<std::size_t> written) {
+    for (const std::size_t n : written) {
+        const Wholeness w = judge_bytes(file.substr(0, n) + std::string(file.size() - n, '\0'));
+        EXPECT_EQ(w.verdict, Verdict::incomplete) << "written " << n << ": " << w.reason;
+        EXPECT_NE(w.reason.find("space reserved"), std::string::npos) << w.reason;
+    }
+}
+
+TEST(WholeFile, ZerosWhereGifTiffOrHeifStructureBelongsAreSpaceReserved) {
+    const std::string gif = gif_structure();
+    std::vector<std::size_t> every;
+    for (std::size_t n = 6; n < gif.size(); ++n) every.push_back(n);
+    for (const std::size_t n : every) {
+        const Wholeness w = judge_bytes(gif.substr(0, n) + std::string(gif.size() - n, '\0'));
+        EXPECT_EQ(w.verdict, Verdict::incomplete) << "written " << n << ": " << w.reason;
+    }
+    for (const bool little : {true, false}) {
+        // Up to the last IFD's next-IFD offset, which is zero in the whole file too.
+        expect_reserved_incomplete(tiff_structure(little), {8, 24, 30, 50, 80, 88, 100, 110, 140});
+    }
+    const std::string heif = heif_structure();
+    expect_reserved_incomplete(heif, {8, 28, 40, heif.size() - 38});
+}
+
 TEST(WholeFile, PngIsWholeAtIend) {
     const std::string png = png_structure();
     expect_every_prefix_incomplete(png);
@@ -193,6 +333,160 @@ TEST(WholeFile, WebpIsWholeAtItsRiffSize) {
     EXPECT_EQ(judge_bytes(webp + "trailer").verdict, Verdict::whole);
     EXPECT_EQ(judge_bytes(webp.substr(0, 20)).reason,
               "incomplete WebP: 20 of " + std::to_string(webp.size()) + " bytes");
+}
+
+TEST(WholeFile, GifIsWholeAtItsTrailer) {
+    const std::string gif = gif_structure();
+    expect_every_prefix_incomplete(gif);
+    EXPECT_EQ(judge_bytes(gif + "trailer").verdict, Verdict::whole);
+    EXPECT_EQ(judge_bytes("GIF87a" + gif.substr(6)).verdict, Verdict::whole);
+    // A block that is neither an extension, an image nor the trailer: damaged.
+    std::string damaged = gif;
+    damaged[gif.size() - 8] = 'X';  // the comment extension's introducer
+    ASSERT_EQ(gif[gif.size() - 8], '\x21');
+    const Wholeness w = judge_bytes(damaged);
+    EXPECT_EQ(w.verdict, Verdict::not_judged);
+    EXPECT_EQ(w.reason, "damaged GIF: no block at offset " + std::to_string(gif.size() - 8) +
+                            " (found 0x58)");
+}
+
+TEST(WholeFile, GifWithoutItsTrailerIsIncomplete) {
+    const std::string gif = gif_structure();
+    const Wholeness w = judge_bytes(gif.substr(0, gif.size() - 1));
+    EXPECT_EQ(w.verdict, Verdict::incomplete);
+    EXPECT_EQ(w.reason, "incomplete GIF: no trailer");
+}
+
+TEST(WholeFile, TiffIsWholeWhenAllItsIfdsValuesAndStripsAreThere) {
+    for (const bool little : {true, false}) {
+        const std::string tiff = tiff_structure(little);
+        expect_every_prefix_incomplete(tiff);
+        EXPECT_EQ(judge_bytes(tiff + "trailer").verdict, Verdict::whole);
+    }
+    const std::string tiff = tiff_structure(true);
+    EXPECT_EQ(judge_bytes(tiff.substr(0, 20)).reason,
+              "incomplete TIFF: IFD at offset 24..26, the file has 20 bytes");
+    EXPECT_EQ(judge_bytes(tiff.substr(0, 90)).reason,
+              "incomplete TIFF: value of tag 282 at offset 86..94, the file has 90 bytes");
+    EXPECT_EQ(judge_bytes(tiff.substr(0, 100)).reason,
+              "incomplete TIFF: IFD at offset 106..108, the file has 100 bytes");
+}
+
+TEST(WholeFile, TiffStripPastTheEndIsIncomplete) {
+    TiffBytes t{true, std::string("II*\0", 4)};
+    t.u32(8);
+    t.u16(2);
+    t.entry(273, kLong, 1, 38);
+    t.entry(279, kLong, 1, 100);
+    t.u32(0);
+    t.s += std::string(60, 'S');
+    const Wholeness w = judge_bytes(t.s);
+    EXPECT_EQ(w.verdict, Verdict::incomplete);
+    EXPECT_EQ(w.reason, "incomplete TIFF: strip at offset 38..138, the file has 98 bytes");
+    EXPECT_EQ(judge_bytes(t.s + std::string(40, 'S')).verdict, Verdict::whole);
+}
+
+TEST(WholeFile, DamagedTiffIsNotJudged) {
+    // An IFD that links back to itself.
+    TiffBytes loop{true, std::string("II*\0", 4)};
+    loop.u32(8);
+    loop.u16(1);
+    loop.entry(256, kShort, 1, 2);
+    loop.u32(8);
+    Wholeness w = judge_bytes(loop.s);
+    EXPECT_EQ(w.verdict, Verdict::not_judged);
+    EXPECT_EQ(w.reason, "damaged TIFF: IFD at offset 8 is referred to twice");
+    // A strip that would end past 4 GiB cannot be in a classic TIFF.
+    TiffBytes far{false, std::string("MM\0*", 4)};
+    far.u32(8);
+    far.u16(2);
+    far.entry(273, kLong, 1, 0xFFFFFF00u);
+    far.entry(279, kLong, 1, 0x1000);
+    far.u32(0);
+    w = judge_bytes(far.s);
+    EXPECT_EQ(w.verdict, Verdict::not_judged);
+    EXPECT_NE(w.reason.find("damaged TIFF: strip at offset 4294967040.."), std::string::npos)
+        << w.reason;
+    // An IFD without entries, and something other than zeros after it.
+    TiffBytes empty{true, std::string("II*\0", 4)};
+    empty.u32(8);
+    empty.u16(0);
+    empty.s += "not zeros at all";
+    EXPECT_EQ(judge_bytes(empty.s).reason, "damaged TIFF: IFD at offset 8 has no entries");
+    // BigTIFF is not walked.
+    EXPECT_EQ(judge_bytes(std::string("II+\0\x08\0\0\0\x10\0\0\0\0\0\0\0", 16)).reason,
+              "BigTIFF: not judged");
+    EXPECT_EQ(judge_bytes(std::string("MM\0+", 4)).verdict, Verdict::not_judged);
+}
+
+TEST(WholeFile, HeifIsWholeWithMetaAndMediaData) {
+    for (const char* major : {"heic", "avif", "mif1"}) {
+        const std::string heif = heif_structure(major);
+        expect_every_prefix_incomplete(heif);
+        EXPECT_EQ(judge_bytes(heif + "trailer").verdict, Verdict::whole);
+    }
+    const std::string heif = heif_structure();
+    const std::size_t mdat_at = heif.size() - 38;
+    ASSERT_EQ(heif.substr(mdat_at + 4, 4), "mdat");
+    EXPECT_EQ(judge_bytes(heif.substr(0, mdat_at)).reason,
+              "incomplete HEIF: no media data (mdat) yet");
+    EXPECT_EQ(judge_bytes(heif.substr(0, mdat_at + 10)).reason,
+              "incomplete HEIF: box 'mdat' at offset " + std::to_string(mdat_at) + ".." +
+                  std::to_string(heif.size()) + ", the file has " + std::to_string(mdat_at + 10) +
+                  " bytes");
+    EXPECT_EQ(judge_bytes(heif.substr(0, 24)).reason, "incomplete HEIF: no metadata (meta) yet");
+    // A compatible brand is enough; media data before the metadata; a free box between.
+    const std::string other_order = ftyp("msf1", "isomavis") + box("free", "") +
+                                    box("mdat", std::string(20, '\x01')) + meta(24 + 8 + 8, 20);
+    expect_every_prefix_incomplete(other_order);
+}
+
+TEST(WholeFile, HeifItemDataMustBeInTheFile) {
+    // The item's data is in a second mdat, after other data.
+    const std::string head = ftyp("avif", "mif1");
+    const std::size_t data_at = head.size() + kMetaSize + 28 + 8;
+    const std::string two = head + meta(data_at, 20) + box("mdat", std::string(20, '\x01')) +
+                            box("mdat", std::string(20, '\x02'));
+    expect_every_prefix_incomplete(two);
+    const Wholeness w = judge_bytes(two.substr(0, data_at + 5));
+    EXPECT_EQ(w.reason, "incomplete HEIF: data of item 1 at offset " + std::to_string(data_at) +
+                            ".." + std::to_string(data_at + 20) + ", the file has " +
+                            std::to_string(data_at + 5) + " bytes");
+    // An mdat that runs to the end of the file is whole once the item's data is there.
+    const std::size_t open_at = head.size() + kMetaSize + 8;
+    const std::string open = head + meta(open_at, 30) + be32(0) + "mdat" + std::string(30, 'd');
+    expect_every_prefix_incomplete(open);
+    // A damaged location table.
+    std::string bad = heif_structure();
+    const std::size_t iloc = bad.find("iloc");
+    bad[iloc + 4] = 3;  // version 3 does not exist
+    EXPECT_EQ(judge_bytes(bad).reason, "damaged HEIF: iloc box");
+}
+
+TEST(WholeFile, HeifLargeAndOpenEndedBoxes) {
+    // size 1: a 64-bit size follows the type.
+    const std::string large =
+        bytes({0, 0, 0, 1}) + "mdat" + bytes({0, 0, 0, 0, 0, 0, 0, 26}) + std::string(10, '\x03');
+    expect_every_prefix_incomplete(ftyp("heic", "") + box("meta", "") + large);
+    // size 0: the last box, up to the end of the file, whatever its length.
+    const std::string open = ftyp("avif", "") + box("meta", "") + bytes({0, 0, 0, 0}) + "mdat";
+    EXPECT_EQ(judge_bytes(open).verdict, Verdict::whole);  // no item locations to check
+    EXPECT_EQ(judge_bytes(open + "more data").verdict, Verdict::whole);
+    // ... but then nothing can follow it: no meta ever comes.
+    const std::string never = ftyp("avif", "") + bytes({0, 0, 0, 0}) + "mdat" + "data";
+    EXPECT_EQ(judge_bytes(never).verdict, Verdict::not_judged);
+}
+
+TEST(WholeFile, DamagedHeifIsNotJudged) {
+    const std::string head = ftyp("heic", "mif1");
+    // A size smaller than the box header.
+    Wholeness w = judge_bytes(head + bytes({0, 0, 0, 4}) + "meta" + std::string(40, 'x'));
+    EXPECT_EQ(w.verdict, Verdict::not_judged);
+    EXPECT_EQ(w.reason, "damaged HEIF: box 'meta' at offset 20 is shorter than its header");
+    // A type that is not printable.
+    w = judge_bytes(head + bytes({0, 0, 0, 9, 'm', 1, 't', 'a', 0}) + box("mdat", "x"));
+    EXPECT_EQ(w.verdict, Verdict::not_judged);
+    EXPECT_EQ(w.reason, "damaged HEIF: no box at offset 20");
 }
 
 TEST(WholeFile, FileOnDiskGetsTheSameAnswers) {
