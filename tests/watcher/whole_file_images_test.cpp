@@ -17,12 +17,6 @@ using imgspool::testing::put_file;
 using imgspool::testing::TempDir;
 using Verdict = Wholeness::Verdict;
 
-// libx265, the HEVC encoder libheif uses, keeps an allocation for the life of the process; this
-// adds to the suppressions file LSAN_OPTIONS names (the LeakSanitizer build calls it).
-extern "C" const char* __lsan_default_suppressions() {
-    return "leak:libx265.so\n";
-}
-
 namespace {
 
 std::string jpeg(VipsImage* image, bool progressive, int restart_interval = 0) {
