@@ -52,7 +52,7 @@ constexpr const char* kIncompleteJpeg = "incomplete JPEG: no end-of-image marker
 constexpr const char* kIncompletePng = "incomplete PNG: no IEND chunk";
 constexpr const char* kIncompleteGif = "incomplete GIF: no trailer";
 constexpr const char* kIncompleteHeif = "incomplete HEIF: no ftyp box yet";
-constexpr const char* kUnknown = "not a JPEG, PNG, WebP, GIF, TIFF, HEIC or AVIF";
+constexpr const char* kUnknown = "not a JPEG, PNG, WebP, AVIF, GIF, TIFF or HEIC";
 
 // Random access to the bytes judged. get(offset, n) returns the bytes from offset on: at least
 // n of them (n <= kWindow) unless the end comes first; empty at or past the end.

@@ -17,7 +17,7 @@ struct Wholeness {
     enum class Verdict { whole, incomplete, not_judged };
     Verdict verdict = Verdict::not_judged;
     // incomplete: what is missing, e.g. "incomplete JPEG: no end-of-image marker";
-    // not_judged: why not, e.g. "not a JPEG, PNG, WebP, GIF, TIFF, HEIC or AVIF" (validation then
+    // not_judged: why not, e.g. "not a JPEG, PNG, WebP, AVIF, GIF, TIFF or HEIC" (validation then
     // gives its own reason).
     std::string reason;
 };

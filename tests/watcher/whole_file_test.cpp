@@ -194,7 +194,7 @@ TEST(WholeFile, OtherContentIsNotJudged) {
           ftyp("isom", "iso2mp41") + box("moov", "") + box("mdat", "")}) {
         const Wholeness w = judge_bytes(s);
         EXPECT_EQ(w.verdict, Verdict::not_judged) << s;
-        EXPECT_EQ(w.reason, "not a JPEG, PNG, WebP, GIF, TIFF, HEIC or AVIF");
+        EXPECT_EQ(w.reason, "not a JPEG, PNG, WebP, AVIF, GIF, TIFF or HEIC");
     }
 }
 
