@@ -19,7 +19,7 @@ struct ImageSpec {
 std::string make_jpeg(const ImageSpec& spec, int quality = 90, int orientation = 1);
 std::string make_png(const ImageSpec& spec);
 
-// A valid 1x1 GIF (a format imgspool does not take).
+// A valid 1x1 GIF (smaller than any size imgspool takes).
 std::string gif_bytes();
 
 // "jpeg", "png", "webp", "gif" or "unknown", from the first bytes only.

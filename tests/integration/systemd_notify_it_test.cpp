@@ -241,7 +241,7 @@ TEST_F(SystemdNotifyIt, StatusLinesFollowTheJobs) {
         [](const std::string& t) { return t.find("today 1 done, 0 failed") != std::string::npos; },
         15s);
     ASSERT_TRUE(after) << "STATUS= did not count the completed job";
-    write_file(inbox() / "b.gif", gif_bytes());  // a format imgspool does not take
+    write_file(inbox() / "b.gif", gif_bytes());  // 1x1: below the minimum size
     ASSERT_TRUE(wait_failed("b.gif").has_value());
     EXPECT_TRUE(notify_->wait_for(
         [](const std::string& t) { return t.find("today 1 done, 1 failed") != std::string::npos; },
