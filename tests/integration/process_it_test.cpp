@@ -153,6 +153,28 @@ TEST_F(CommandsTest, CheckConfigPrintsTheEffectiveConfig) {
     EXPECT_NE(r.out.find("300"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("main"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find(kCdn), std::string::npos) << r.out;
+    // Debian 12's libvips has libheif with libaom and cgif: both optional encoders.
+    EXPECT_NE(r.err.find("encodes AVIF: yes; GIF: yes"), std::string::npos) << r.err;
+}
+
+TEST_F(CommandsTest, CheckConfigNamesTheProfileAndKeyOfANewFormatProblem) {
+    DaemonConfig c;
+    c.extra_toml =
+        "\n[profiles.modern]\navif_effort = 12\n[[profiles.modern.variant]]\nname = \"v\"\n";
+    write_config(c);
+    const CommandResult effort =
+        run_imgspool({"check-config", "-c", config_path().string()}, root());
+    EXPECT_NE(effort.status.code, 0);
+    EXPECT_NE(effort.err.find("[profiles.modern] avif_effort"), std::string::npos) << effort.err;
+
+    c.extra_toml =
+        "\n[profiles.modern]\n[[profiles.modern.variant]]\nname = \"v\"\n"
+        "width = 100\nheight = 100\ncrop = \"attention\"\n";
+    write_config(c);
+    const CommandResult crop = run_imgspool({"check-config", "-c", config_path().string()}, root());
+    EXPECT_NE(crop.status.code, 0);
+    EXPECT_NE(crop.err.find("crop = \"attention\" needs fit = \"cover\""), std::string::npos)
+        << crop.err;
 }
 
 TEST_F(CommandsTest, CheckConfigNamesAnUnknownKey) {
