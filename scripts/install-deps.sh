@@ -17,7 +17,8 @@ PACKAGES=(
   libjemalloc-dev libmicrohttpd-dev libpq-dev
 )
 if [[ ${1:-} == --test ]]; then
-  PACKAGES+=(curl libgtest-dev lintian mandoc nodejs npm prometheus openssh-server openssh-client python3-seccomp
+  # libheif-dev: the tests write iPhone-style HEICs (HEIF transform boxes) with libheif itself.
+  PACKAGES+=(curl libgtest-dev libheif-dev lintian mandoc nodejs npm prometheus openssh-server openssh-client python3-seccomp
              rsync systemd postgresql-15 postgresql-client-15)
 fi
 
