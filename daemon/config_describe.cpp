@@ -122,6 +122,13 @@ void describe_profile(std::ostream& out, const Profile& p) {
             << "enlarge = " << b(v.enlarge) << "\n"
             << "formats = [" << formats << "]\n"
             << "quality = " << (v.outputs.empty() ? 85 : v.outputs.front().quality) << "\n";
+        if (const std::optional<Watermark>& w = v.watermark) {
+            out << "watermark = { image = " << q(w->image.string())
+                << ", gravity = " << q(gravity_name(w->gravity)) << ", margin = " << w->margin
+                << ", opacity = " << toml::format(toml::value(w->opacity))
+                << ", min_width = " << w->min_width << " }  # overlay sha256 " << w->overlay_sha256
+                << "\n";
+        }
     }
 }
 

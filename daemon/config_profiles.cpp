@@ -13,15 +13,60 @@
 //   crop = "attention"             # "centre", "attention" or "entropy" (fit = "cover")
 //   formats = ["source", "webp"]   # "source" = the upload's own format
 //   quality = 80                   # for every format of this variant
+//   watermark = { image = "mark.png", gravity = "south-east", margin = 16, opacity = 0.5,
+//                 min_width = 400 }  # image relative to the configuration file's folder
 #include <algorithm>
+#include <filesystem>
 #include <utility>
 #include <vector>
 
 #include "daemon/config_parts.hpp"
+#include "pipeline/watermark_file.hpp"
 
 namespace imgspool {
 
 namespace {
+
+// A variant's `watermark = { ... }`. The image is read and decoded here, once: a file that
+// cannot be used fails the configuration (at start, check-config or a reload), never a render.
+// A relative image path is taken from the configuration file's folder, where an operator
+// keeps the overlay next to the file that names it.
+Result<Watermark> read_watermark(const toml::value& table, const std::string& context,
+                                 const std::string& origin) {
+    Watermark w;
+    TableReader r(table, context, origin);
+    r.require("image");
+    std::filesystem::path image;
+    r.path("image", image);
+    std::string gravity = gravity_name(w.gravity);
+    r.string("gravity", gravity);
+    if (const std::optional<Gravity> g = parse_gravity(gravity)) {
+        w.gravity = *g;
+    } else {
+        r.fail("gravity",
+               "expected \"centre\", \"north\", \"south\", \"east\", \"west\", \"north-east\", "
+               "\"north-west\", \"south-east\" or \"south-west\", got " +
+                   toml_string(gravity));
+    }
+    r.integer("margin", w.margin, 0, 100000);
+    r.number("opacity", w.opacity, 0.0, 1.0);
+    // 0 would hide the overlay while still paying for it: leave the watermark out instead.
+    if (w.opacity == 0.0) r.fail("opacity", "expected a number above 0 and at most 1, got 0");
+    r.integer("min_width", w.min_width, 0, 100000);
+    // Unknown keys and bad values first: no file is read for a table with a typo.
+    if (Status s = r.finish(); !s) return s.error();
+    std::error_code ec;
+    const std::filesystem::path folder = std::filesystem::path(origin).parent_path();
+    w.image = std::filesystem::absolute(folder / image, ec).lexically_normal();
+    if (ec) {
+        r.fail("image",
+               "cannot make " + toml_string(image.string()) + " absolute: " + ec.message());
+    } else if (Status s = load_watermark(w); !s) {
+        r.fail("image", "cannot use " + toml_string(w.image.string()) + ": " + s.error().reason);
+    }
+    if (Status s = r.finish(); !s) return s.error();
+    return w;
+}
 
 Result<Variant> read_variant(const toml::value& table, const std::string& context,
                              const std::string& origin) {
@@ -66,7 +111,14 @@ Result<Variant> read_variant(const toml::value& table, const std::string& contex
         }
         v.outputs.push_back(out);
     }
+    const toml::value* watermark = r.table("watermark");
     if (Status s = r.finish(); !s) return s.error();
+    if (watermark) {
+        Result<Watermark> w =
+            read_watermark(*watermark, context + " \"" + v.name + "\" watermark", origin);
+        if (!w) return w.error();
+        v.watermark = std::move(*w);
+    }
     return v;
 }
 

@@ -86,6 +86,22 @@ void TableReader::unsigned_integer(const std::string& key, std::uint64_t& out, s
     out = static_cast<std::uint64_t>(v->as_integer());
 }
 
+void TableReader::number(const std::string& key, double& out, double min, double max) {
+    const toml::value* v = find(key);
+    if (!v) return;
+    const bool numeric = v->is_integer() || v->is_floating();
+    const double value = v->is_integer()    ? static_cast<double>(v->as_integer())
+                         : v->is_floating() ? v->as_floating()
+                                            : 0.0;
+    if (!numeric || !(value >= min && value <= max)) {
+        mismatch(
+            key, *v,
+            "a number " + toml::format(toml::value(min)) + ".." + toml::format(toml::value(max)));
+        return;
+    }
+    out = value;
+}
+
 void TableReader::boolean(const std::string& key, bool& out) {
     const toml::value* v = find(key);
     if (!v) return;

@@ -22,6 +22,8 @@ class TableReader {
     void integer(const std::string& key, int& out, int min, int max);
     void unsigned_integer(const std::string& key, std::uint64_t& out, std::uint64_t min,
                           std::uint64_t max);
+    // An integer or a float (TOML's 1 and 1.0 alike) within min..max.
+    void number(const std::string& key, double& out, double min, double max);
     void boolean(const std::string& key, bool& out);
     void string(const std::string& key, std::string& out);
     void path(const std::string& key, std::filesystem::path& out);

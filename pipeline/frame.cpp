@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -126,30 +127,41 @@ Result<VipsImagePtr> page(VipsImage* stack, int i, int page_height) {
     return own(out);
 }
 
-// Every frame framed alike and stacked again, page-height the target's; delays and loop are
-// the base's (the first frame's metadata carries them).
+// Every frame framed alike; an animation's smart crop is placed on its first frame.
 Result<VipsImagePtr> frame_animation(VipsImage* base, Size target, Fit fit, Crop crop) {
     const int page_height = vips_image_get_page_height(base);
-    const int n = vips_image_get_height(base) / page_height;
     Region r = framing(vips_image_get_width(base), page_height, target, fit, crop);
+    bool placed = r.crop == Crop::centre;
+    return each_frame(base, [&](VipsImage* frame) -> Result<VipsImagePtr> {
+        if (!placed) {
+            Result<Region> found = place_smart_crop(frame, r);
+            if (!found) return found.error();
+            r = *found;
+            placed = true;
+        }
+        return frame_one(frame, target, r, true);
+    });
+}
+
+}  // namespace
+
+Result<VipsImagePtr> each_frame(VipsImage* stack,
+                                const std::function<Result<VipsImagePtr>(VipsImage*)>& fn) {
+    const int page_height = vips_image_get_page_height(stack);
+    const int n = vips_image_get_height(stack) / page_height;
     std::vector<VipsImagePtr> frames;
     for (int i = 0; i < n; ++i) {
-        Result<VipsImagePtr> p = page(base, i, page_height);
+        Result<VipsImagePtr> p = page(stack, i, page_height);
         if (!p) return p.error();
-        if (i == 0 && r.crop != Crop::centre) {
-            Result<Region> placed = place_smart_crop(p->get(), r);
-            if (!placed) return placed.error();
-            r = *placed;
-        }
-        Result<VipsImagePtr> framed = frame_one(p->get(), target, r, true);
-        if (!framed) return framed.error();
-        frames.push_back(std::move(*framed));
+        Result<VipsImagePtr> done = fn(p->get());
+        if (!done) return done.error();
+        frames.push_back(std::move(*done));
     }
+    if (n == 1) return std::move(frames.front());
     std::vector<VipsImage*> raw;
     for (const VipsImagePtr& f : frames) raw.push_back(f.get());
     VipsImage* joined = nullptr;
-    if (vips_arrayjoin(raw.data(), &joined, static_cast<int>(raw.size()), "across", 1, nullptr) !=
-        0) {
+    if (vips_arrayjoin(raw.data(), &joined, n, "across", 1, nullptr) != 0) {
         return vips_failure(Stage::render, "cannot stack the frames");
     }
     VipsImagePtr stacked = own(joined);
@@ -157,12 +169,11 @@ Result<VipsImagePtr> frame_animation(VipsImage* base, Size target, Fit fit, Crop
     if (vips_copy(stacked.get(), &copy, nullptr) != 0) {
         return vips_failure(Stage::render, "cannot stack the frames");
     }
+    // The first frame's metadata (delays, loop) came along; the page height is the new one.
     VipsImagePtr out = own(copy);
-    vips_image_set_int(out.get(), VIPS_META_PAGE_HEIGHT, target.height);
+    vips_image_set_int(out.get(), VIPS_META_PAGE_HEIGHT, vips_image_get_height(raw[0]));
     return out;
 }
-
-}  // namespace
 
 Result<VipsImagePtr> frame(VipsImage* base, Size target, Fit fit, Crop crop) {
     const int page_height = vips_image_get_page_height(base);

@@ -3,6 +3,8 @@
 
 #include <vips/vips.h>
 
+#include <functional>
+
 #include "common/error.hpp"
 #include "pipeline/profile.hpp"
 #include "pipeline/vips_handles.hpp"
@@ -30,5 +32,11 @@ Region framing(int base_w, int base_h, Size target, Fit fit, Crop crop = Crop::c
 // framing() of it, resampled to the target size; an animation's frames all cut at the place
 // found in its first (entropy crops there as attention). Stage::render errors.
 Result<VipsImagePtr> frame(VipsImage* base, Size target, Fit fit, Crop crop = Crop::centre);
+
+// fn applied to every frame of `stack` (frames stacked with page-height set; a still image is
+// one frame) in order, and the results stacked again: all must have one size, which the
+// result's page-height becomes.
+Result<VipsImagePtr> each_frame(VipsImage* stack,
+                                const std::function<Result<VipsImagePtr>(VipsImage*)>& fn);
 
 }  // namespace imgspool

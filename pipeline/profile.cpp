@@ -4,7 +4,9 @@
 #include <vips/vips.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -62,6 +64,27 @@ Status config_error(const Profile& p, const std::string& what) {
     return make_error(Stage::config, "profile \"" + p.name + "\": " + what);
 }
 
+// The config reader checks each key as it reads it; this catches profiles built in code.
+Status validate_watermark(const Profile& p, const std::string& where, const Watermark& w) {
+    if (w.margin < 0 || w.min_width < 0) {
+        return config_error(p, where + "watermark margin and min_width must be >= 0");
+    }
+    if (!(w.opacity > 0.0 && w.opacity <= 1.0)) {
+        return config_error(p, where + "watermark opacity must be > 0 and <= 1");
+    }
+    if (!w.overlay) {
+        return config_error(p, where + "watermark image " + w.image.string() + " is not loaded");
+    }
+    return ok_status();
+}
+
+// Shortest text that reads back as the same double.
+std::string exact(double value) {
+    std::array<char, 32> text{};
+    const auto end = std::to_chars(text.data(), text.data() + text.size(), value).ptr;
+    return std::string(text.data(), end);
+}
+
 // An output format this libvips cannot encode: the reason, or "" when it can.
 std::string missing_encoder(Format f, const Encoders& encoders) {
     if (f == Format::avif && !encoders.avif) {
@@ -104,6 +127,7 @@ Status validate_variant(const Profile& p, const Variant& v, const Encoders& enco
             return config_error(p, where + missing);
         }
     }
+    if (v.watermark) return validate_watermark(p, where, *v.watermark);
     return ok_status();
 }
 
@@ -219,6 +243,39 @@ const char* fail_on_name(FailOn f) {
     return "warning";
 }
 
+const char* gravity_name(Gravity g) {
+    switch (g) {
+        case Gravity::centre:
+            return "centre";
+        case Gravity::north:
+            return "north";
+        case Gravity::south:
+            return "south";
+        case Gravity::east:
+            return "east";
+        case Gravity::west:
+            return "west";
+        case Gravity::north_east:
+            return "north-east";
+        case Gravity::north_west:
+            return "north-west";
+        case Gravity::south_east:
+            return "south-east";
+        case Gravity::south_west:
+            return "south-west";
+    }
+    return "centre";
+}
+
+std::optional<Gravity> parse_gravity(const std::string& name) {
+    for (Gravity g :
+         {Gravity::centre, Gravity::north, Gravity::south, Gravity::east, Gravity::west,
+          Gravity::north_east, Gravity::north_west, Gravity::south_east, Gravity::south_west}) {
+        if (name == gravity_name(g)) return g;
+    }
+    return std::nullopt;
+}
+
 std::optional<FailOn> parse_fail_on(const std::string& name) {
     for (FailOn f : {FailOn::truncated, FailOn::error, FailOn::warning}) {
         if (name == fail_on_name(f)) return f;
@@ -330,6 +387,12 @@ std::string Profile::fingerprint() const {
         for (const OutputFormat& o : v.outputs) {
             text << " output=" << (o.format ? format_name(*o.format) : "source")
                  << " quality=" << o.quality << "\n";
+        }
+        // Only when set, so the fingerprints (and cached outputs) of other profiles stay.
+        if (const std::optional<Watermark>& w = v.watermark) {
+            text << " watermark=" << w->overlay_sha256 << " gravity=" << gravity_name(w->gravity)
+                 << " margin=" << w->margin << " opacity=" << exact(w->opacity)
+                 << " min_width=" << w->min_width << "\n";
         }
     }
     return sha256_hex(text.str());

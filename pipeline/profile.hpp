@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +53,37 @@ struct OutputFormat {
     int quality = 85;  // JPEG and WebP quality, 1-100
 };
 
+// Where a watermark sits: a corner, the middle of an edge, or the centre.
+enum class Gravity {
+    centre,
+    north,
+    south,
+    east,
+    west,
+    north_east,
+    north_west,
+    south_east,
+    south_west
+};
+
+const char* gravity_name(Gravity g);                            // "centre", "north-east", ...
+std::optional<Gravity> parse_gravity(const std::string& name);  // the names above only
+
+struct WatermarkOverlay;  // the decoded overlay, pipeline/watermark.hpp
+
+// An image composited over a variant after resizing, before encoding (pipeline/watermark.hpp).
+struct Watermark {
+    std::filesystem::path image;  // the overlay file, absolute once loaded
+    Gravity gravity = Gravity::south_east;
+    int margin = 16;       // px between the overlay and the edges it sits by; >= 0
+    double opacity = 0.5;  // multiplies the overlay's alpha; > 0 and <= 1
+    int min_width = 0;     // variants narrower than this (in px) are left unmarked
+    // Set by load_watermark (pipeline/watermark_file.hpp): decoded once, shared read-only by
+    // every render; the file is never read again. overlay_sha256 is of the file's bytes.
+    std::shared_ptr<const WatermarkOverlay> overlay;
+    std::string overlay_sha256;
+};
+
 struct Variant {
     std::string name;  // "small", "original", "hq" ... becomes {variant} in the key template
     int width = 0;     // box; 0 x 0 means "the source size" (the re-encoded original)
@@ -59,6 +92,7 @@ struct Variant {
     Crop crop = Crop::centre;  // for Fit::cover
     bool enlarge = false;      // never true for the built-in profiles
     std::vector<OutputFormat> outputs;
+    std::optional<Watermark> watermark;
 };
 
 struct Profile {

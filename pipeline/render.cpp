@@ -27,6 +27,7 @@
 #include "pipeline/encode.hpp"
 #include "pipeline/frame.hpp"
 #include "pipeline/vips_handles.hpp"
+#include "pipeline/watermark.hpp"
 
 namespace imgspool {
 
@@ -205,6 +206,22 @@ Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& 
         if (p.uses > 1 && p.image.get() != base->get()) {
             p.image = own(vips_image_copy_memory(p.image.get()));
             if (!p.image) return in_variant(p, vips_failure(Stage::render, "cannot resample"));
+        }
+    }
+
+    // Watermarks go on what is encoded only: every variant is framed by now, so none is cut
+    // from a marked image. One encoded more than once is marked once, into memory.
+    for (Planned& p : plan) {
+        if (!p.variant->watermark) continue;
+        // An animation is marked frame by frame.
+        Result<VipsImagePtr> marked = each_frame(p.image.get(), [&](VipsImage* frame) {
+            return apply_watermark(frame, *p.variant->watermark);
+        });
+        if (!marked) return in_variant(p, marked.error());
+        p.image = std::move(*marked);
+        if (output_formats(*p.variant, as_source).size() > 1) {
+            p.image = own(vips_image_copy_memory(p.image.get()));
+            if (!p.image) return in_variant(p, vips_failure(Stage::render, "cannot watermark"));
         }
     }
 

@@ -11,6 +11,10 @@
 #include <optional>
 #include <string>
 
+#include <vips/vips.h>
+
+#include "pipeline/render.hpp"
+
 namespace imgspool {
 namespace {
 
@@ -1096,6 +1100,145 @@ TEST_F(ConfigTest, DescribeOfTheLocalExampleParsesBack) {
     EXPECT_EQ(back->spools[0].root, c->spools[0].root);
     EXPECT_EQ(back->store.path, c->store.path);
     EXPECT_EQ(text.find("bucket"), std::string::npos) << "S3 keys only for kind = \"s3\"";
+}
+
+// Configurations with a watermark overlay: real image files in a folder of their own.
+class WatermarkConfigTest : public ConfigTest {
+  protected:
+    void SetUp() override {
+        ConfigTest::SetUp();
+        ASSERT_TRUE(init_vips("config_test").ok());
+        dir_ = fs::temp_directory_path() / ("config_test_wm." + std::to_string(::getpid()));
+        fs::create_directories(dir_);
+        mark_ = dir_ / "mark.png";
+        write_png(mark_, 40, 20);
+    }
+    void TearDown() override {
+        fs::remove_all(dir_);
+        ConfigTest::TearDown();
+    }
+
+    // A w x h grey PNG without alpha.
+    static void write_png(const fs::path& path, int w, int h) {
+        VipsImage* black = nullptr;
+        ASSERT_EQ(vips_black(&black, w, h, nullptr), 0) << vips_error_buffer();
+        const int rc = vips_pngsave(black, path.c_str(), nullptr);
+        g_object_unref(black);
+        ASSERT_EQ(rc, 0) << vips_error_buffer();
+    }
+
+    // A profile "p" whose one variant has `watermark = {table}`.
+    static std::string with_watermark(const std::string& table) {
+        return "[[spool]]\nname = \"a\"\nroot = \"/srv/a\"\nprofile = \"p\"\n[profiles.p]\n"
+               "[[profiles.p.variant]]\nname = \"large\"\nwidth = 800\nheight = 800\n"
+               "watermark = " +
+               table + "\n";
+    }
+
+    std::string mark_table(const std::string& more) const {
+        return "{ image = " + toml_quote(mark_.string()) + more + " }";
+    }
+
+    static std::string toml_quote(const std::string& s) { return "\"" + s + "\""; }
+
+    fs::path dir_;
+    fs::path mark_;
+};
+
+TEST_F(WatermarkConfigTest, ReadsEveryKeyAndLoadsTheImageOnce) {
+    Result<Config> c =
+        parse(with_watermark(mark_table(", gravity = \"north-west\", margin = 4, opacity = 0.25, "
+                                        "min_width = 300")));
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    const Variant& v = c->profiles.at("p").variants.at(0);
+    ASSERT_TRUE(v.watermark);
+    EXPECT_EQ(v.watermark->image, mark_);
+    EXPECT_EQ(v.watermark->gravity, Gravity::north_west);
+    EXPECT_EQ(v.watermark->margin, 4);
+    EXPECT_EQ(v.watermark->opacity, 0.25);
+    EXPECT_EQ(v.watermark->min_width, 300);
+    EXPECT_TRUE(v.watermark->overlay);
+    EXPECT_EQ(v.watermark->overlay_sha256.size(), 64u);
+
+    // Defaults; opacity 1 may be written as an integer.
+    c = parse(with_watermark(mark_table(", opacity = 1")));
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    const Watermark& w = *c->profiles.at("p").variants.at(0).watermark;
+    EXPECT_EQ(w.gravity, Gravity::south_east);
+    EXPECT_EQ(w.margin, 16);
+    EXPECT_EQ(w.opacity, 1.0);
+    EXPECT_EQ(w.min_width, 0);
+
+    // No watermark key: none.
+    c = parse(kSpool + "[profiles.p]\n[[profiles.p.variant]]\nname = \"v\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_FALSE(c->profiles.at("p").variants.at(0).watermark);
+}
+
+TEST_F(WatermarkConfigTest, ARelativeImageIsTakenFromTheConfigurationFilesFolder) {
+    fs::create_directories(dir_ / "marks");
+    write_png(dir_ / "marks" / "logo.png", 10, 10);
+    const fs::path file = dir_ / "imgspool.toml";
+    std::ofstream(file) << with_watermark("{ image = \"marks/logo.png\" }");
+    Result<Config> c = load_config(file);
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->profiles.at("p").variants.at(0).watermark->image, dir_ / "marks" / "logo.png");
+}
+
+TEST_F(WatermarkConfigTest, EachKeyOutOfRangeIsNamed) {
+    const std::string where = "[[profiles.p.variant]] #1 \"large\" watermark ";
+    const std::pair<std::string, std::string> cases[] = {
+        {mark_table(", margin = -1"), "margin: expected an integer 0..100000, got -1"},
+        {mark_table(", min_width = -5"), "min_width: expected an integer 0..100000, got -5"},
+        {mark_table(", opacity = 1.5"), "opacity: expected a number 0.0..1.0, got 1.5"},
+        {mark_table(", opacity = 0"), "opacity: expected a number above 0 and at most 1, got 0"},
+        {mark_table(", opacity = \"half\""), "opacity: expected a number 0.0..1.0, got \"half\""},
+        {mark_table(", gravity = \"center\""),
+         "gravity: expected \"centre\", \"north\", \"south\", \"east\", \"west\", \"north-east\", "
+         "\"north-west\", \"south-east\" or \"south-west\", got \"center\""},
+        {mark_table(", opactiy = 0.5"), "key \"opactiy\": unknown key"},
+        {"{ gravity = \"north\" }", "image: missing (required)"},
+        {"{ image = \"\" }", "image: expected a non-empty path, got \"\""},
+    };
+    for (const auto& [table, problem] : cases) {
+        const std::string message = error_of(with_watermark(table));
+        EXPECT_NE(message.find(where + problem), std::string::npos) << table << "\n" << message;
+        EXPECT_NE(message.find("(line 10)"), std::string::npos) << message;
+    }
+    EXPECT_NE(error_of(with_watermark("\"mark.png\""))
+                  .find("[[profiles.p.variant]] #1 watermark: expected a table, got \"mark.png\""),
+              std::string::npos);
+}
+
+TEST_F(WatermarkConfigTest, AnImageThatCannotBeUsedFailsTheLoadWithItsPathAndWhy) {
+    std::ofstream(dir_ / "notes.png") << "not an image\n";
+    const std::pair<fs::path, std::string> cases[] = {
+        {dir_ / "missing.png", "no such file"},
+        {dir_ / "notes.png", "not a PNG, WebP or JPEG file"},
+        {dir_, "not a regular file"},
+    };
+    for (const auto& [path, why] : cases) {
+        const std::string message =
+            error_of(with_watermark("{ image = " + toml_quote(path.string()) + " }"));
+        EXPECT_NE(message.find("[[profiles.p.variant]] #1 \"large\" watermark image: cannot use " +
+                               toml_quote(path.string()) + ": " + why),
+                  std::string::npos)
+            << message;
+    }
+}
+
+TEST_F(WatermarkConfigTest, DescribeShowsTheWatermarkAndParsesBack) {
+    Result<Config> c = parse(with_watermark(
+        mark_table(", gravity = \"south\", margin = 0, opacity = 0.75, min_width = 401")));
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    const std::string text = describe_config(*c);
+    EXPECT_NE(text.find("watermark = { image = " + toml_quote(mark_.string()) +
+                        ", gravity = \"south\", margin = 0, opacity = 0.75, min_width = 401 }"),
+              std::string::npos)
+        << text;
+    Result<Config> back = parse(text);
+    ASSERT_TRUE(back.ok()) << back.error().message() << "\n" << text;
+    expect_same_profile(c->profiles.at("p"), back->profiles.at("p"));
 }
 
 }  // namespace

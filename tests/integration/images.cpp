@@ -120,6 +120,30 @@ std::string make_png(const ImageSpec& spec) {
     return take_buffer(buf, len);
 }
 
+std::string make_solid_png(int width, int height, const std::array<double, 3>& rgb) {
+    ensure_vips();
+    VipsImage* black = nullptr;
+    if (vips_black(&black, width, height, "bands", 3, nullptr) != 0) vips_fail("black");
+    ImagePtr blackp = own(black);
+    double a[3] = {1, 1, 1};
+    double b[3] = {rgb[0], rgb[1], rgb[2]};
+    VipsImage* coloured = nullptr;
+    if (vips_linear(blackp.get(), &coloured, a, b, 3, "uchar", TRUE, nullptr) != 0) {
+        vips_fail("linear");
+    }
+    ImagePtr colouredp = own(coloured);
+    VipsImage* srgb = nullptr;
+    if (vips_copy(colouredp.get(), &srgb, "interpretation", VIPS_INTERPRETATION_sRGB, nullptr) !=
+        0) {
+        vips_fail("copy");
+    }
+    ImagePtr srgbp = own(srgb);
+    void* buf = nullptr;
+    size_t len = 0;
+    if (vips_pngsave_buffer(srgbp.get(), &buf, &len, nullptr) != 0) vips_fail("pngsave_buffer");
+    return take_buffer(buf, len);
+}
+
 std::string gif_bytes() {
     // GIF89a, 1x1, global colour table of 2 entries, one white pixel.
     static const unsigned char kGif[] = {
@@ -177,6 +201,18 @@ ReadBack read_image(const std::filesystem::path& path) {
     std::ostringstream s;
     s << in.rdbuf();
     return read_image_buffer(s.str());
+}
+
+std::array<double, 3> read_pixel(const std::filesystem::path& path, int x, int y) {
+    ensure_vips();
+    ImagePtr img = own(vips_image_new_from_file(path.c_str(), nullptr));
+    if (!img) vips_fail("new_from_file");
+    double* values = nullptr;
+    int n = 0;
+    if (vips_getpoint(img.get(), &values, &n, x, y, nullptr) != 0) vips_fail("getpoint");
+    std::array<double, 3> rgb{values[0], values[n >= 3 ? 1 : 0], values[n >= 3 ? 2 : 0]};
+    g_free(values);
+    return rgb;
 }
 
 }  // namespace imgspool::it

@@ -1,6 +1,7 @@
 // Test images made with libvips, and output files read back with libvips.
 #pragma once
 
+#include <array>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -18,6 +19,9 @@ struct ImageSpec {
 // can prove the outputs are stripped.
 std::string make_jpeg(const ImageSpec& spec, int quality = 90, int orientation = 1);
 std::string make_png(const ImageSpec& spec);
+
+// A w x h PNG of one opaque sRGB colour (a watermark overlay).
+std::string make_solid_png(int width, int height, const std::array<double, 3>& rgb);
 
 // A valid 1x1 GIF (smaller than any size imgspool takes).
 std::string gif_bytes();
@@ -41,5 +45,7 @@ enum class Strictness { warning, truncated };
 // Decodes the whole image (so truncated data fails) and reports its header facts.
 ReadBack read_image(const std::filesystem::path& path);
 ReadBack read_image_buffer(const std::string& bytes, Strictness strictness = Strictness::warning);
+// The first three bands of the pixel at (x, y) of an image file; throws when it cannot be read.
+std::array<double, 3> read_pixel(const std::filesystem::path& path, int x, int y);
 
 }  // namespace imgspool::it

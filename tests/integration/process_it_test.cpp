@@ -216,5 +216,64 @@ TEST_F(CommandsTest, VersionAndHelp) {
     }
 }
 
+// A profile whose large and small variants carry a red 64 x 32 mark.png (next to the config
+// file, named relative to it) south-east, on variants at least 400 px wide.
+DaemonConfig watermarked_config() {
+    const std::string mark =
+        "watermark = { image = \"mark.png\", gravity = \"south-east\", margin = 16, "
+        "opacity = 1, min_width = 400 }\n";
+    return DaemonConfig{.profile = "marked",
+                        .extra_toml =
+                            "\n[profiles.marked]\n"
+                            "[[profiles.marked.variant]]\nname = \"large\"\n"
+                            "width = 800\nheight = 800\nfit = \"cover\"\n" +
+                            mark +
+                            "[[profiles.marked.variant]]\nname = \"small\"\n"
+                            "width = 150\nheight = 150\nfit = \"cover\"\n" +
+                            mark};
+}
+
+bool is_red(const std::array<double, 3>& rgb) {
+    return rgb[0] > 215 && rgb[1] < 40 && rgb[2] < 40;
+}
+
+TEST_F(CommandsTest, ADroppedPhotosWideVariantCarriesTheWatermarkAndTheNarrowOneDoesNot) {
+    write_file(root() / "mark.png", make_solid_png(64, 32, {255, 0, 0}));
+    write_config(watermarked_config());
+    const CommandResult check =
+        run_imgspool({"check-config", "-c", config_path().string()}, root());
+    EXPECT_EQ(check.status.code, 0) << check.err;
+    EXPECT_NE(check.out.find("watermark = { image = \"" + (root() / "mark.png").string()),
+              std::string::npos)
+        << check.out;
+
+    start_daemon();
+    ASSERT_TRUE(wait_for([&] { return stdfs::is_directory(inbox()); }));
+    write_file(inbox() / "photo.jpg",
+               make_jpeg({.width = 1200, .height = 1000, .seed = 90, .noise = 2}));
+    const std::optional<Row> job = wait_complete("photo.jpg");
+    ASSERT_TRUE(job) << daemon_log();
+    const stdfs::path outputs = objects() / "images" / job->at("id");
+
+    // large: 800 x 800, the mark at x 720..783, y 752..783; the 16 px margin is the photo.
+    const stdfs::path large = outputs / "large.jpg";
+    ASSERT_EQ(read_image(large).width, 800) << read_image(large).error;
+    for (const auto& [x, y] : {std::pair{722, 754}, std::pair{781, 754}, std::pair{722, 781},
+                               std::pair{781, 781}, std::pair{751, 767}}) {
+        EXPECT_TRUE(is_red(read_pixel(large, x, y))) << x << "," << y;
+    }
+    EXPECT_FALSE(is_red(read_pixel(large, 795, 795)));
+    EXPECT_FALSE(is_red(read_pixel(large, 700, 767)));
+
+    // small: 150 px, under min_width: no mark (it would sit at x 70..133, y 102..133), nor one
+    // scaled down from large's.
+    const stdfs::path small = outputs / "small.jpg";
+    ASSERT_EQ(read_image(small).width, 150) << read_image(small).error;
+    for (const auto& [x, y] : {std::pair{72, 104}, std::pair{131, 131}, std::pair{100, 117},
+                               std::pair{141, 143}, std::pair{145, 145}, std::pair{148, 148}}) {
+        EXPECT_FALSE(is_red(read_pixel(small, x, y))) << x << "," << y;
+    }
+}
+
 }  // namespace
 }  // namespace imgspool::it

@@ -209,6 +209,28 @@ TEST_F(ReloadIt, ABrokenConfigIsRejectedWithTheKeyNamedAndTheOldOneKeepsWorking)
     EXPECT_TRUE(daemon_running());
 }
 
+TEST_F(ReloadIt, AWatermarkImageThatCannotBeUsedRejectsTheReloadWithItsPath) {
+    start_daemon();
+    wait_until_watching();
+
+    write_config(DaemonConfig{.profile = "marked",
+                              .extra_toml = "\n[profiles.marked]\n[[profiles.marked.variant]]\n"
+                                            "name = \"large\"\nwidth = 800\nheight = 800\n"
+                                            "watermark = { image = \"gone.png\" }\n"});
+    const nlohmann::json rejected = sighup(kRejected);
+    const std::string error = rejected.value("error", "");
+    EXPECT_NE(
+        error.find("watermark image: cannot use " + quoted(root() / "gone.png") + ": no such file"),
+        std::string::npos)
+        << rejected.dump();
+
+    EXPECT_TRUE(logged(kApplied).empty());
+    write_file(inbox() / "after.jpg", make_jpeg({.width = 800, .height = 600, .seed = 71}));
+    const std::optional<Row> job = wait_complete("after.jpg");
+    ASSERT_TRUE(job) << daemon_log();
+    EXPECT_EQ(job->at("profile"), "web");
+}
+
 TEST_F(ReloadIt, AProfileChangeAppliesToFilesDroppedAfterTheReload) {
     write_config(DaemonConfig{.profile = "dall-e"});
     start_daemon();

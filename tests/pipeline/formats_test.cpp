@@ -2,11 +2,13 @@
 // smart crops, through validate_source, check_frames and render, read back with libvips.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "pipeline/render.hpp"
+#include "pipeline/watermark.hpp"
 #include "test_images.hpp"
 
 namespace imgspool {
@@ -225,6 +227,32 @@ TEST(Animation, StillProfileTakesTheFirstFrame) {
     ASSERT_TRUE(back);
     EXPECT_EQ(vips_image_get_height(back.get()), 100);
     EXPECT_TRUE(near(pixel(back.get(), 50, 50), kRed));
+}
+
+TEST(Animation, AWatermarkMarksEveryFrameAtItsCorner) {
+    Watermark w;
+    w.image = "/test/white.png";
+    w.margin = 4;
+    w.opacity = 1.0;
+    auto overlay = std::make_shared<WatermarkOverlay>();
+    overlay->image = test::solid(20, 10, {255, 255, 255, 255});
+    w.overlay = std::move(overlay);
+    Variant v = variant("marked", 120, 120, Fit::cover, {{Format::webp, 90}});
+    v.watermark = w;
+    Profile p = profile_of({v});
+    p.animated = true;
+    const std::vector<Rendered> out =
+        rendered(test::save(test::animation(300, 200, 3).get(), Format::gif), p);
+    ASSERT_EQ(out.size(), 1u);
+    VipsImagePtr back = load_all_frames(out[0].bytes);
+    ASSERT_TRUE(back);
+    ASSERT_EQ(frames_of(back.get()), 3);
+    for (int i = 0; i < 3; ++i) {
+        const int top = i * 120;
+        EXPECT_TRUE(near(pixel(back.get(), 120 - 4 - 10, top + 120 - 4 - 5), kWhite, 30))
+            << "frame " << i << " has no mark";
+        EXPECT_TRUE(near(pixel(back.get(), 30, top + 30), kFrameColours[i], 40)) << "frame " << i;
+    }
 }
 
 // A GIF of `frames` 1x1 frames on a 100x100 screen, written byte by byte: a frame bomb that

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <memory>
+
+#include "pipeline/watermark.hpp"
 
 namespace imgspool {
 namespace {
@@ -341,6 +344,63 @@ TEST(Fingerprint, ChangesWhenAnySettingChanges) {
         change(changed);
         EXPECT_NE(changed.fingerprint(), base.fingerprint()) << what;
     }
+}
+
+// A watermark as the config loader leaves it (overlay decoded, file hashed).
+Watermark loaded_watermark() {
+    Watermark w;
+    w.image = "/etc/imgspool/mark.png";
+    w.overlay = std::make_shared<WatermarkOverlay>();
+    w.overlay_sha256 = std::string(64, 'a');
+    return w;
+}
+
+TEST(ValidateProfile, ChecksWatermarks) {
+    Profile p = simple_profile();
+    p.variants[0].watermark = loaded_watermark();
+    EXPECT_TRUE(validate_profile(p).ok());
+    p.variants[0].watermark->opacity = 0;
+    EXPECT_NE(reason_of(p).find("opacity must be > 0 and <= 1"), std::string::npos);
+    p.variants[0].watermark = loaded_watermark();
+    p.variants[0].watermark->margin = -1;
+    EXPECT_NE(reason_of(p).find("margin and min_width must be >= 0"), std::string::npos);
+    p.variants[0].watermark = loaded_watermark();
+    p.variants[0].watermark->overlay = nullptr;
+    EXPECT_NE(reason_of(p).find("/etc/imgspool/mark.png is not loaded"), std::string::npos);
+}
+
+TEST(GravityNames, RoundTripAndNothingElseParses) {
+    for (Gravity g :
+         {Gravity::centre, Gravity::north, Gravity::south, Gravity::east, Gravity::west,
+          Gravity::north_east, Gravity::north_west, Gravity::south_east, Gravity::south_west}) {
+        EXPECT_EQ(parse_gravity(gravity_name(g)), g);
+    }
+    EXPECT_EQ(gravity_name(Gravity::south_east), std::string("south-east"));
+    EXPECT_FALSE(parse_gravity("center"));
+    EXPECT_FALSE(parse_gravity("southeast"));
+}
+
+TEST(Fingerprint, WatermarkSettingsAndOverlayBytesCountButNotThePath) {
+    Profile base = builtin_profiles().at("web");
+    const std::string unmarked = base.fingerprint();
+    base.variants[2].watermark = loaded_watermark();
+    EXPECT_NE(base.fingerprint(), unmarked);
+    const std::vector<std::pair<const char*, std::function<void(Watermark&)>>> changes = {
+        {"overlay bytes", [](Watermark& w) { w.overlay_sha256 = std::string(64, 'b'); }},
+        {"gravity", [](Watermark& w) { w.gravity = Gravity::north_west; }},
+        {"margin", [](Watermark& w) { w.margin = 17; }},
+        {"opacity", [](Watermark& w) { w.opacity = 0.50000001; }},
+        {"min_width", [](Watermark& w) { w.min_width = 1; }},
+    };
+    for (const auto& [what, change] : changes) {
+        Profile changed = base;
+        change(*changed.variants[2].watermark);
+        EXPECT_NE(changed.fingerprint(), base.fingerprint()) << what;
+    }
+    // The same bytes under another name render the same.
+    Profile moved = base;
+    moved.variants[2].watermark->image = "/srv/marks/copy.png";
+    EXPECT_EQ(moved.fingerprint(), base.fingerprint());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "pipeline/watermark.hpp"
 #include "test_images.hpp"
 
 namespace imgspool {
@@ -426,6 +427,60 @@ TEST(Render, ConcurrentRendersAgreeWithASerialOne) {
         for (std::size_t i = 0; i < expected.size(); ++i) {
             EXPECT_EQ(result[i].bytes, expected[i].bytes) << expected[i].variant;
         }
+    }
+}
+
+// An opaque red 64 x 32 overlay, south-east with a 16 px margin, on variants 400 px wide or more.
+Watermark red_watermark() {
+    Watermark w;
+    w.image = "/test/red.png";
+    w.gravity = Gravity::south_east;
+    w.margin = 16;
+    w.opacity = 1.0;
+    w.min_width = 400;
+    auto overlay = std::make_shared<WatermarkOverlay>();
+    overlay->image = test::solid(64, 32, {255, 0, 0, 255});
+    w.overlay = std::move(overlay);
+    w.overlay_sha256 = std::string(64, '0');
+    return w;
+}
+
+TEST(Render, WatermarksGoOnMarkedVariantsWideEnoughAndNotOnThoseCutFromThem) {
+    Profile p;
+    p.name = "marked";
+    p.variants = {variant("large", 800, 800, Fit::cover, {{std::nullopt, 90}, {Format::webp, 90}}),
+                  // Cut from large's image: must not show large's watermark.
+                  variant("medium", 400, 400, Fit::cover, {{Format::png, 85}}),
+                  // Marked but narrower than min_width.
+                  variant("small", 150, 150, Fit::cover, {{Format::png, 85}})};
+    p.variants[0].watermark = red_watermark();
+    p.variants[2].watermark = red_watermark();
+    ASSERT_TRUE(validate_profile(p).ok());
+    // The bottom-right quadrant, where the overlay goes, is white.
+    const std::vector<Rendered> out = rendered(quadrants_as(1200, 1200, Format::jpeg), p);
+    expect_outputs(out, {{"large", Format::jpeg, 800, 800},
+                         {"large", Format::webp, 800, 800},
+                         {"medium", Format::png, 400, 400},
+                         {"small", Format::png, 150, 150}});
+    for (const Rendered& r : out) {
+        SCOPED_TRACE(r.variant + "." + format_extension(r.format));
+        VipsImagePtr image = test::load(r.bytes);
+        ASSERT_TRUE(image);
+        EXPECT_TRUE(near(pixel(image.get(), r.width / 8, r.height / 8), kRed));
+        // Where the overlay would sit at this size if it had been scaled with large's image:
+        // x 720..783, y 752..783 at 800 px.
+        const double s = r.width / 800.0;
+        const int x0 = static_cast<int>(720 * s) + 1, x1 = static_cast<int>(783 * s) - 1;
+        const int y0 = static_cast<int>(752 * s) + 1, y1 = static_cast<int>(783 * s) - 1;
+        const bool marked = r.variant == "large";
+        for (const auto& [x, y] : {std::pair{x0, y0}, std::pair{x1, y0}, std::pair{x0, y1},
+                                   std::pair{x1, y1}, std::pair{(x0 + x1) / 2, (y0 + y1) / 2}}) {
+            EXPECT_TRUE(near(pixel(image.get(), x, y), marked ? kRed : kWhite, 30))
+                << x << "," << y;
+        }
+        // The margin and the white beside the overlay stay white.
+        EXPECT_TRUE(near(pixel(image.get(), r.width - 4, r.height - 4), kWhite, 30));
+        EXPECT_TRUE(near(pixel(image.get(), x0 - 12, (y0 + y1) / 2), kWhite, 30));
     }
 }
 

@@ -47,10 +47,11 @@ VipsImagePtr from_pixels(const std::vector<unsigned char>& pixels, int w, int h,
     VipsImagePtr raw = own(vips_image_new_from_memory_copy(pixels.data(), pixels.size(), w, h,
                                                            bands, VIPS_FORMAT_UCHAR));
     EXPECT_TRUE(raw) << vips_error_buffer();
-    // Raw memory is "multiband": say it is sRGB, so a fourth band counts as alpha.
-    VipsImage* srgb = nullptr;
-    EXPECT_EQ(vips_copy(raw.get(), &srgb, "interpretation", VIPS_INTERPRETATION_sRGB, nullptr), 0);
-    return own(srgb);
+    // Raw memory is "multiband": say it is sRGB (or grey), so a fourth band counts as alpha.
+    const VipsInterpretation kind = bands < 3 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
+    VipsImage* typed = nullptr;
+    EXPECT_EQ(vips_copy(raw.get(), &typed, "interpretation", kind, nullptr), 0);
+    return own(typed);
 }
 
 }  // namespace
@@ -180,6 +181,15 @@ VipsImagePtr subject_at(int w, int h, int cx, int cy, int r) {
         }
     }
     return from_pixels(pixels, w, h, 3);
+}
+
+VipsImagePtr solid(int w, int h, const std::vector<unsigned char>& colour) {
+    std::vector<unsigned char> pixels;
+    pixels.reserve(static_cast<std::size_t>(w) * h * colour.size());
+    for (long long i = 0; i < static_cast<long long>(w) * h; ++i) {
+        pixels.insert(pixels.end(), colour.begin(), colour.end());
+    }
+    return from_pixels(pixels, w, h, static_cast<int>(colour.size()));
 }
 
 VipsImagePtr quadrants(int w, int h, bool alpha) {

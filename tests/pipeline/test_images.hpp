@@ -3,6 +3,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 #include "pipeline/profile.hpp"
 #include "pipeline/vips_handles.hpp"
@@ -24,6 +25,9 @@ std::string oriented_quadrants_jpeg(int w, int h, int orientation);
 
 // w x h quadrants, optionally with an alpha band that is 0 on the left half, 255 on the right.
 VipsImagePtr quadrants(int w, int h, bool alpha = false);
+
+// w x h of one colour: 1 band (grey), 3 (sRGB) or 4 (sRGB with alpha) values.
+VipsImagePtr solid(int w, int h, const std::vector<unsigned char>& colour);
 
 // Gaussian noise: compresses badly, so truncating the file cuts real image data.
 VipsImagePtr noise(int w, int h);
