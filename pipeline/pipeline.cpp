@@ -255,7 +255,7 @@ Status Pipeline::step_hash_and_lookup(Work& w) {
         log::warn("derivative cache unreadable; rendering",
                   {{"upload_id", w.job.upload_id}, {"error", cached.error().message()}});
     } else if (*cached) {
-        w.outputs = std::move(**cached);
+        w.outputs = std::move((*cached)->outputs);
         w.cache_hit = true;
     }
     return ok_status();
