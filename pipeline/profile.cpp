@@ -18,6 +18,8 @@ namespace {
 
 // Bump whenever the renderer changes how it produces bytes for the same settings.
 constexpr const char* kRendererVersion = "imgspool-render-3";
+// Bump whenever pipeline/placeholder.cpp changes what it makes from the same pixels.
+constexpr const char* kPlaceholderVersion = "imgspool-placeholder-1";
 
 Variant box(std::string name, int w, int h, Fit fit, std::vector<OutputFormat> outputs) {
     Variant v;
@@ -217,6 +219,12 @@ std::string Profile::fingerprint() const {
          << "png_compression=" << png_compression << "\n"
          << "webp_effort=" << webp_effort << "\n"
          << "fail_on=" << fail_on_name(fail_on) << "\n";
+    // Only when asked for: a profile without placeholders keeps the fingerprint it had, so its
+    // cached sets stay valid.
+    if (placeholders.any()) {
+        text << "placeholders=" << kPlaceholderVersion << (placeholders.blurhash ? " blurhash" : "")
+             << (placeholders.lqip ? " lqip" : "") << "\n";
+    }
     for (const Variant& v : variants) {
         text << "variant=" << v.name << " " << v.width << "x" << v.height
              << " fit=" << (v.fit == Fit::cover ? "cover" : "inside") << " enlarge=" << v.enlarge

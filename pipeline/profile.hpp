@@ -48,6 +48,14 @@ struct Variant {
     std::vector<OutputFormat> outputs;
 };
 
+// The progressive-loading placeholders a profile asks for (pipeline/placeholder.hpp).
+struct PlaceholderSet {
+    bool blurhash = false;  // a BlurHash string
+    bool lqip = false;      // a tiny blurred WebP as a data: URI
+    bool any() const { return blurhash || lqip; }
+    bool operator==(const PlaceholderSet&) const = default;
+};
+
 struct Profile {
     std::string name;
     std::vector<Variant> variants;
@@ -60,6 +68,7 @@ struct Profile {
     // default 4 for ~2% more bytes at the same quality setting; the bench measured the scores.
     int webp_effort = 2;
     FailOn fail_on = FailOn::warning;  // for every decode of a source
+    PlaceholderSet placeholders;       // none: the render costs nothing more
 
     // SHA-256 (hex) over every setting that changes the rendered bytes, plus the renderer's
     // version: equal fingerprints mean a cached derivative set can be reused as is.

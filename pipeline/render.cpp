@@ -22,6 +22,7 @@
 #include "common/log.hpp"
 #include "pipeline/encode.hpp"
 #include "pipeline/frame.hpp"
+#include "pipeline/placeholder.hpp"
 #include "pipeline/vips_handles.hpp"
 
 namespace imgspool {
@@ -156,8 +157,8 @@ Error in_variant(const Planned& p, Error e) {
 
 }  // namespace
 
-Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& info,
-                                     const Profile& profile) {
+Result<RenderResult> render(std::string_view source, const SourceInfo& info,
+                            const Profile& profile) {
     const Size oriented = oriented_size(info);
     if (oriented.width <= 0 || oriented.height <= 0) {
         return make_error(Stage::render, "the source has no size (was it validated?)");
@@ -173,6 +174,12 @@ Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& 
     Result<VipsImagePtr> base =
         decode(source, info, oriented, std::min(scale, 1.0), profile.fail_on);
     if (!base) return base.error();
+    RenderResult result;
+    if (profile.placeholders.any()) {
+        Result<Placeholders> made = make_placeholders(base->get(), profile.placeholders);
+        if (!made) return made.error();
+        result.placeholders = std::move(*made);
+    }
     const int base_w = vips_image_get_width(base->get());
     const int base_h = vips_image_get_height(base->get());
     for (Planned& p : plan) {
@@ -214,14 +221,13 @@ Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& 
     }
     encode_all(encodings);
 
-    std::vector<Rendered> rendered;
     for (Encoding& e : encodings) {
         const Planned& p = *e.planned;
         if (!*e.bytes) return in_variant(p, e.bytes->error());
-        rendered.push_back({p.variant->name, e.settings.format, p.size.width, p.size.height,
-                            std::move(**e.bytes)});
+        result.outputs.push_back({p.variant->name, e.settings.format, p.size.width, p.size.height,
+                                  std::move(**e.bytes)});
     }
-    return rendered;
+    return result;
 }
 
 Status init_vips(const char* argv0) {
