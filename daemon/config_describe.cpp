@@ -102,6 +102,10 @@ void describe_profile(std::ostream& out, const Profile& p) {
         << "png_compression = " << p.png_compression << "\n"
         << "webp_effort = " << p.webp_effort << "\n"
         << "fail_on = " << q(fail_on_name(p.fail_on)) << "\n";
+    std::string placeholders;
+    if (p.placeholders.blurhash) placeholders += q("blurhash");
+    if (p.placeholders.lqip) placeholders += (placeholders.empty() ? "" : ", ") + q("lqip");
+    out << "placeholder = [" << placeholders << "]\n";
     for (const Variant& v : p.variants) {
         std::string formats;
         for (const OutputFormat& o : v.outputs) {

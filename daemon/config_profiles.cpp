@@ -3,6 +3,7 @@
 //   [profiles.thumbs]
 //   keep_metadata = false
 //   fail_on = "warning"            # decoder strictness: "truncated", "error" or "warning"
+//   placeholder = ["blurhash", "lqip"]  # progressive-loading placeholders; none by default
 //   [[profiles.thumbs.variant]]
 //   name = "small"
 //   width = 320
@@ -74,6 +75,17 @@ Result<Profile> read_profile(const toml::value& table, const std::string& name,
     } else {
         r.fail("fail_on",
                "expected \"truncated\", \"error\" or \"warning\", got " + toml_string(fail_on));
+    }
+    std::vector<std::string> placeholders;
+    r.string_list("placeholder", placeholders);
+    for (const std::string& kind : placeholders) {
+        if (kind == "blurhash") {
+            p.placeholders.blurhash = true;
+        } else if (kind == "lqip") {
+            p.placeholders.lqip = true;
+        } else {
+            r.fail("placeholder", "expected \"blurhash\" or \"lqip\", got " + toml_string(kind));
+        }
     }
     r.require("variant");
     const toml::array* variants = r.table_array("variant");
