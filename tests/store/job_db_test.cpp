@@ -413,7 +413,9 @@ TEST_F(JobDbTest, TheSqlite3CliReadsWhileTheDatabaseIsOpen) {
 // database holding a bit of everything, and returns rows.
 TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
     start("done1", "h1", "photo.jpg");
-    ASSERT_TRUE(db_->complete("done1", outputs_for("done1"), "fp", false, 1000).ok());
+    ASSERT_TRUE(db_->complete("done1", outputs_for("done1"), "fp", false, 1000,
+                              {"L00000fQfQfQfQfQfQfQfQfQfQfQ", "data:image/webp;base64,AAAA"})
+                    .ok());
     start("done2", "h2", "b.job.json");
     JobRequest manifest;
     manifest.origin = "manifest";

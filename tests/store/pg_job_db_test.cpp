@@ -1956,7 +1956,7 @@ TEST_F(PgJobDbTest, EveryDocumentedPsqlQueryRunsAndAnswers) {
         ASSERT_TRUE(db.set_source(id, hash, 1000, 10, 10, "jpeg").ok());
     };
     run("done1", "h1", "photo.jpg");
-    ASSERT_TRUE(db.complete("done1", outputs_for("done1"), "fp", false, 1000).ok());
+    ASSERT_TRUE(db.complete("done1", outputs_for("done1"), "fp", false, 1000, kPlaceholders).ok());
     run("done2", "h2", "b.job.json");
     JobRequest manifest;
     manifest.origin = "manifest";
@@ -2005,6 +2005,9 @@ TEST_F(PgJobDbTest, EveryDocumentedPsqlQueryRunsAndAnswers) {
                                                   {"complete", "2"},
                                                   {"failed", "1"}}));
     EXPECT_EQ(answer("select error_stage"), (Rows{{"validate", "1"}}));
+    EXPECT_EQ(answer("i.blurhash, length(i.lqip)"),
+              (Rows{{"done1", "photo.jpg", kPlaceholders.blurhash,
+                     std::to_string(kPlaceholders.lqip.size()), kPlaceholders.lqip}}));
     EXPECT_EQ(answer("from cache_hit_rate"), (Rows{{"0", "2", "0.0"}}));
     EXPECT_EQ(
         answer("jsonb_each_text(i.urls)"),
