@@ -160,6 +160,27 @@ TEST(Placeholders, OnlyWhatIsAskedForIsMade) {
     EXPECT_TRUE(lqip_only.lqip.starts_with(kPrefix));
 }
 
+// Grey and 16-bit images become 8-bit sRGB first: black is black whatever its encoding.
+TEST(Placeholders, GreyAndSixteenBitImagesAreConvertedFirst) {
+    VipsImage* out = nullptr;
+    ASSERT_EQ(vips_black(&out, 64, 48, nullptr), 0);
+    VipsImagePtr black = own(out);
+    ASSERT_EQ(vips_copy(black.get(), &out, "interpretation", VIPS_INTERPRETATION_B_W, nullptr), 0);
+    VipsImagePtr grey = own(out);
+    ASSERT_EQ(vips_cast(grey.get(), &out, VIPS_FORMAT_USHORT, nullptr), 0);
+    VipsImagePtr wide = own(out);
+    ASSERT_EQ(vips_copy(wide.get(), &out, "interpretation", VIPS_INTERPRETATION_GREY16, nullptr),
+              0);
+    VipsImagePtr grey16 = own(out);
+    for (VipsImage* image : {grey.get(), grey16.get()}) {
+        const Placeholders p = made(image);
+        EXPECT_EQ(p.blurhash, "L00000fQfQfQfQfQfQfQfQfQfQfQ");
+        VipsImagePtr lqip = lqip_image(p.lqip);
+        ASSERT_TRUE(lqip);
+        EXPECT_TRUE(near(pixel(lqip.get(), 10, 7), {0, 0, 0}, 10));
+    }
+}
+
 Profile small_profile(PlaceholderSet which) {
     Profile p;
     p.name = "small";
