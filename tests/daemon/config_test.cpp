@@ -1021,6 +1021,7 @@ void expect_same_profile(const Profile& a, const Profile& b) {
     EXPECT_EQ(a.jpeg_progressive, b.jpeg_progressive);
     EXPECT_EQ(a.png_compression, b.png_compression);
     EXPECT_EQ(a.fail_on, b.fail_on);
+    EXPECT_EQ(a.placeholders, b.placeholders);
     ASSERT_EQ(a.variants.size(), b.variants.size());
     for (std::size_t i = 0; i < a.variants.size(); ++i) {
         const Variant& x = a.variants[i];
