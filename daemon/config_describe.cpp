@@ -107,6 +107,10 @@ void describe_profile(std::ostream& out, const Profile& p) {
         << "animated = " << b(p.animated) << "\n"
         << "max_frames = " << p.max_frames << "\n"
         << "max_animation_pixels = " << p.max_animation_pixels << "\n";
+    std::string placeholders;
+    if (p.placeholders.blurhash) placeholders += q("blurhash");
+    if (p.placeholders.lqip) placeholders += (placeholders.empty() ? "" : ", ") + q("lqip");
+    out << "placeholder = [" << placeholders << "]\n";
     for (const Variant& v : p.variants) {
         std::string formats;
         for (const OutputFormat& o : v.outputs) {

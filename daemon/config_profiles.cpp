@@ -5,6 +5,7 @@
 //   fail_on = "warning"            # decoder strictness: "truncated", "error" or "warning"
 //   source_fallback = "jpeg"       # "source" for HEIC and TIFF (jpeg: PNG if it has alpha)
 //   animated = true                # GIF/WebP animations keep their frames in WebP/GIF outputs
+//   placeholder = ["blurhash", "lqip"]  # progressive-loading placeholders; none by default
 //   [[profiles.thumbs.variant]]
 //   name = "small"
 //   width = 320
@@ -153,6 +154,17 @@ Result<Profile> read_profile(const toml::value& table, const std::string& name,
     r.boolean("animated", p.animated);
     r.integer("max_frames", p.max_frames, 1, 100000);
     r.unsigned_integer("max_animation_pixels", p.max_animation_pixels, 1, 100'000'000'000ull);
+    std::vector<std::string> placeholders;
+    r.string_list("placeholder", placeholders);
+    for (const std::string& kind : placeholders) {
+        if (kind == "blurhash") {
+            p.placeholders.blurhash = true;
+        } else if (kind == "lqip") {
+            p.placeholders.lqip = true;
+        } else {
+            r.fail("placeholder", "expected \"blurhash\" or \"lqip\", got " + toml_string(kind));
+        }
+    }
     r.require("variant");
     const toml::array* variants = r.table_array("variant");
     if (Status s = r.finish(); !s) return s.error();

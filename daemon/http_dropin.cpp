@@ -30,6 +30,8 @@ upload::ImageView image_view(const JobRecord& r) {
     for (const StoredVariant& o : r.outputs) {
         v.variants.push_back({o.variant, o.format, o.width, o.height, o.bytes, o.url});
     }
+    v.blurhash = r.placeholders.blurhash;
+    v.lqip = r.placeholders.lqip;
     return v;
 }
 

@@ -20,6 +20,7 @@
 #include "daemon/runtime.hpp"
 #include "pipeline/finish.hpp"
 #include "pipeline/worker_pool.hpp"
+#include "store/variant_json.hpp"
 #include "watcher/claim.hpp"
 
 namespace imgspool {
@@ -41,6 +42,7 @@ class LinePrinter final : public JobObserver {
                 outputs[v.variant + "." + v.format] = v.url;
             }
             line["outputs"] = outputs;
+            line["placeholders"] = placeholders_json_value(out.placeholders);
             line["cache_hit"] = out.cache_hit;
             line["path"] = out.final_path.string();
         } else {

@@ -59,7 +59,8 @@ nlohmann::json job_json(const JobRecord& r) {
             {"ref", r.request.ref},
             {"client_name", r.request.client_name},
             {"metadata", metadata_json_value(r.request.metadata_json)},
-            {"outputs", outputs}};
+            {"outputs", outputs},
+            {"placeholders", placeholders_json_value(r.placeholders)}};
 }
 
 // Text for a terminal: printable_name, and control characters (a newline, ESC) as \xNN too,
@@ -110,6 +111,8 @@ void print_job_table(const JobRecord& r) {
     row("last_error", r.last_error);
     row("created_at", r.created_at);
     row("updated_at", r.updated_at);
+    row("blurhash", r.placeholders.blurhash);
+    row("lqip", r.placeholders.lqip);
     for (const StoredVariant& v : r.outputs) {
         std::printf("  %-8s %-5s %5dx%-5d %9llu  %s\n", cell(v.variant).c_str(),
                     cell(v.format).c_str(), v.width, v.height,

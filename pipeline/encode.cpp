@@ -6,6 +6,7 @@
 // palettes quantised by libimagequant, every frame of an animation.
 #include "pipeline/encode.hpp"
 
+#include "pipeline/frame.hpp"
 #include "pipeline/vips_handles.hpp"
 #include "pipeline/webp_metadata.hpp"
 
@@ -22,19 +23,6 @@ Result<VipsImagePtr> flatten_on_white(VipsImage* image) {
         return vips_failure(Stage::render, "cannot flatten the alpha channel onto white");
     }
     return own(out);
-}
-
-// The first frame of an animation, for the formats that keep one.
-Result<VipsImagePtr> first_frame(VipsImage* image) {
-    VipsImage* out = nullptr;
-    if (vips_crop(image, &out, 0, 0, vips_image_get_width(image), vips_image_get_page_height(image),
-                  nullptr) != 0) {
-        return vips_failure(Stage::render, "cannot take the first frame");
-    }
-    VipsImagePtr frame = own(out);
-    vips_image_remove(frame.get(), VIPS_META_PAGE_HEIGHT);
-    vips_image_remove(frame.get(), VIPS_META_N_PAGES);
-    return frame;
 }
 
 }  // namespace

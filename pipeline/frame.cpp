@@ -145,6 +145,19 @@ Result<VipsImagePtr> frame_animation(VipsImage* base, Size target, Fit fit, Crop
 
 }  // namespace
 
+Result<VipsImagePtr> first_frame(VipsImage* image) {
+    if (vips_image_get_page_height(image) == vips_image_get_height(image)) return share(image);
+    VipsImage* out = nullptr;
+    if (vips_crop(image, &out, 0, 0, vips_image_get_width(image), vips_image_get_page_height(image),
+                  nullptr) != 0) {
+        return vips_failure(Stage::render, "cannot take the first frame");
+    }
+    VipsImagePtr frame = own(out);
+    vips_image_remove(frame.get(), VIPS_META_PAGE_HEIGHT);
+    vips_image_remove(frame.get(), VIPS_META_N_PAGES);
+    return frame;
+}
+
 Result<VipsImagePtr> each_frame(VipsImage* stack,
                                 const std::function<Result<VipsImagePtr>(VipsImage*)>& fn) {
     const int page_height = vips_image_get_page_height(stack);

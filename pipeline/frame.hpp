@@ -33,6 +33,9 @@ Region framing(int base_w, int base_h, Size target, Fit fit, Crop crop = Crop::c
 // found in its first (entropy crops there as attention). Stage::render errors.
 Result<VipsImagePtr> frame(VipsImage* base, Size target, Fit fit, Crop crop = Crop::centre);
 
+// The first frame of an animation (its frames stacked, page-height set); a still image as is.
+Result<VipsImagePtr> first_frame(VipsImage* image);
+
 // fn applied to every frame of `stack` (frames stacked with page-height set; a still image is
 // one frame) in order, and the results stacked again: all must have one size, which the
 // result's page-height becomes.

@@ -59,6 +59,7 @@ struct JobOutcome {
     int height = 0;
     std::string format;
     std::vector<StoredVariant> outputs;
+    Placeholders placeholders;  // those the profile asked for ("" otherwise)
     std::chrono::duration<double> elapsed{0};
 };
 

@@ -60,6 +60,7 @@ struct Pipeline::Work {
     std::string hash;
     std::vector<Rendered> rendered;
     std::vector<StoredVariant> outputs;
+    Placeholders placeholders;             // rendered, or from the cache
     std::vector<std::string> stored_keys;  // written to the store by this run
     bool cache_hit = false;
     // Held from the commit until the original has moved to done/: no other process opens the
@@ -126,6 +127,7 @@ JobOutcome Pipeline::run(const Job& job, Heartbeat* heartbeat) {
     out.format = w.bytes.empty() ? "" : format_name(w.info.format);
     out.cache_hit = w.cache_hit;
     out.outputs = w.outputs;
+    out.placeholders = w.placeholders;
     out.seen = w.seen;
     if (!w.cache_hit) {
         for (const StoredVariant& v : w.outputs) out.output_bytes += v.bytes;
@@ -256,7 +258,8 @@ Status Pipeline::step_hash_and_lookup(Work& w) {
         log::warn("derivative cache unreadable; rendering",
                   {{"upload_id", w.job.upload_id}, {"error", cached.error().message()}});
     } else if (*cached) {
-        w.outputs = std::move(**cached);
+        w.outputs = std::move((*cached)->outputs);
+        w.placeholders = std::move((*cached)->placeholders);
         w.cache_hit = true;
     }
     return ok_status();
@@ -265,7 +268,8 @@ Status Pipeline::step_hash_and_lookup(Work& w) {
 Status Pipeline::step_render(Work& w) {
     auto rendered = render(w.bytes, w.info, *w.profile);
     if (!rendered) return rendered.error();
-    w.rendered = std::move(rendered).value();
+    w.rendered = std::move(rendered->outputs);
+    w.placeholders = std::move(rendered->placeholders);
     return set_progress(w.job.upload_id, 60);
 }
 
@@ -322,7 +326,7 @@ Status Pipeline::step_commit(Work& w, TimePoint started) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
     // A cache hit stored nothing new, so it must not overwrite the cache row.
     return db_.complete(w.job.upload_id, w.outputs, w.cache_hit ? "" : w.cache_key, w.cache_hit,
-                        ms.count());
+                        ms.count(), w.placeholders);
 }
 
 void Pipeline::finish_done(const Job& job, const PipelineSettings& settings, JobOutcome& out) {
@@ -491,6 +495,7 @@ void Pipeline::report(const JobOutcome& out) {
 JobOutcome Pipeline::finish_completed(const Job& job, const JobRecord& record) {
     JobOutcome out = begin_outcome(job);
     out.outputs = record.outputs;
+    out.placeholders = record.placeholders;
     finish_done(job, *settings_for(job), out);
     log::info("recovered committed job", {{"upload_id", job.upload_id},
                                           {"spool", job.spool.name},

@@ -21,7 +21,9 @@ namespace imgspool {
 namespace {
 
 // Bump whenever the renderer changes how it produces bytes for the same settings.
-constexpr const char* kRendererVersion = "imgspool-render-4";
+constexpr const char* kRendererVersion = "imgspool-render-3";
+// Bump whenever pipeline/placeholder.cpp changes what it makes from the same pixels.
+constexpr const char* kPlaceholderVersion = "imgspool-placeholder-1";
 
 Variant box(std::string name, int w, int h, Fit fit, std::vector<OutputFormat> outputs) {
     Variant v;
@@ -375,15 +377,24 @@ std::string Profile::fingerprint() const {
          << "jpeg_progressive=" << jpeg_progressive << "\n"
          << "png_compression=" << png_compression << "\n"
          << "webp_effort=" << webp_effort << "\n"
-         << "avif_effort=" << avif_effort << "\n"
-         << "fail_on=" << fail_on_name(fail_on) << "\n"
-         << "source_fallback=" << format_name(source_fallback) << "\n"
-         << "animated=" << animated << " max_frames=" << max_frames
-         << " max_animation_pixels=" << max_animation_pixels << "\n";
+         << "fail_on=" << fail_on_name(fail_on) << "\n";
+    // Settings added since are written only when they are not their defaults (or, for the
+    // placeholders, when asked for): a profile that does not use them keeps its fingerprint,
+    // so its cached sets stay valid. max_frames and max_animation_pixels only refuse sources.
+    if (avif_effort != Profile{}.avif_effort) text << "avif_effort=" << avif_effort << "\n";
+    if (source_fallback != Format::jpeg) {
+        text << "source_fallback=" << format_name(source_fallback) << "\n";
+    }
+    if (animated) text << "animated=1\n";
+    if (placeholders.any()) {
+        text << "placeholders=" << kPlaceholderVersion << (placeholders.blurhash ? " blurhash" : "")
+             << (placeholders.lqip ? " lqip" : "") << "\n";
+    }
     for (const Variant& v : variants) {
         text << "variant=" << v.name << " " << v.width << "x" << v.height
-             << " fit=" << (v.fit == Fit::cover ? "cover" : "inside")
-             << " crop=" << crop_name(v.crop) << " enlarge=" << v.enlarge << "\n";
+             << " fit=" << (v.fit == Fit::cover ? "cover" : "inside");
+        if (v.crop != Crop::centre) text << " crop=" << crop_name(v.crop);
+        text << " enlarge=" << v.enlarge << "\n";
         for (const OutputFormat& o : v.outputs) {
             text << " output=" << (o.format ? format_name(*o.format) : "source")
                  << " quality=" << o.quality << "\n";

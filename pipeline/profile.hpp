@@ -95,6 +95,14 @@ struct Variant {
     std::optional<Watermark> watermark;
 };
 
+// The progressive-loading placeholders a profile asks for (pipeline/placeholder.hpp).
+struct PlaceholderSet {
+    bool blurhash = false;  // a BlurHash string
+    bool lqip = false;      // a tiny blurred WebP as a data: URI
+    bool any() const { return blurhash || lqip; }
+    bool operator==(const PlaceholderSet&) const = default;
+};
+
 struct Profile {
     std::string name;
     std::vector<Variant> variants;
@@ -120,6 +128,7 @@ struct Profile {
     bool animated = false;
     int max_frames = 1000;
     std::uint64_t max_animation_pixels = 100'000'000ull;
+    PlaceholderSet placeholders;  // none: the render costs nothing more
 
     // SHA-256 (hex) over every setting that changes the rendered bytes, plus the renderer's
     // version: equal fingerprints mean a cached derivative set can be reused as is.

@@ -26,6 +26,7 @@
 #include "common/log.hpp"
 #include "pipeline/encode.hpp"
 #include "pipeline/frame.hpp"
+#include "pipeline/placeholder.hpp"
 #include "pipeline/vips_handles.hpp"
 #include "pipeline/watermark.hpp"
 
@@ -170,8 +171,8 @@ Error in_variant(const Planned& p, Error e) {
 
 }  // namespace
 
-Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& info,
-                                     const Profile& profile) {
+Result<RenderResult> render(std::string_view source, const SourceInfo& info,
+                            const Profile& profile) {
     const Size oriented = oriented_size(info);
     const Format as_source = source_output(profile, info);
     if (oriented.width <= 0 || oriented.height <= 0) {
@@ -188,6 +189,15 @@ Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& 
     Result<VipsImagePtr> base = decode(source, info, oriented, std::min(scale, 1.0),
                                        profile.fail_on, profile.animated && info.animation());
     if (!base) return base.error();
+    RenderResult result;
+    if (profile.placeholders.any()) {
+        // An animation's placeholders show its first frame.
+        Result<VipsImagePtr> first = first_frame(base->get());
+        if (!first) return first.error();
+        Result<Placeholders> made = make_placeholders(first->get(), profile.placeholders);
+        if (!made) return made.error();
+        result.placeholders = std::move(*made);
+    }
     const int base_w = vips_image_get_width(base->get());
     const int frame_h = vips_image_get_page_height(base->get());
     for (Planned& p : plan) {
@@ -245,15 +255,14 @@ Result<std::vector<Rendered>> render(std::string_view source, const SourceInfo& 
     }
     encode_all(encodings);
 
-    std::vector<Rendered> rendered;
     for (Encoding& e : encodings) {
         const Planned& p = *e.planned;
         if (!*e.bytes) return in_variant(p, e.bytes->error());
         const int frames = has_animation(e.settings.format) ? frame_count(p.image.get()) : 1;
-        rendered.push_back({p.variant->name, e.settings.format, p.size.width, p.size.height,
-                            std::move(**e.bytes), frames});
+        result.outputs.push_back({p.variant->name, e.settings.format, p.size.width, p.size.height,
+                                  std::move(**e.bytes), frames});
     }
-    return rendered;
+    return result;
 }
 
 Status init_vips(const char* argv0) {

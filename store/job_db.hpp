@@ -63,19 +63,21 @@ class JobDb {
                               std::uint64_t original_size, int width, int height,
                               const std::string& format) = 0;
 
-    // One transaction: images row with the URLs, status complete, progress 100, and (when
-    // cache_fingerprint is non-empty and this was no cache hit) the derivative_cache row for
-    // (source_hash, fingerprint), naming this job as the one that rendered the outputs.
-    // A job that is already complete is refused (the first record stands).
+    // One transaction: images row with the URLs and placeholders, status complete, progress
+    // 100, and (when cache_fingerprint is non-empty and this was no cache hit) the
+    // derivative_cache row for (source_hash, fingerprint), naming this job as the one that
+    // rendered the outputs. A job that is already complete is refused (the first record stands).
     virtual Status complete(const std::string& upload_id, const std::vector<StoredVariant>& outputs,
                             const std::string& cache_fingerprint, bool cache_hit = false,
-                            std::int64_t duration_ms = 0) = 0;
+                            std::int64_t duration_ms = 0,
+                            const Placeholders& placeholders = {}) = 0;
     // status failed with error.reason and stage_name(error.stage); refused for a complete job.
     virtual Status fail(const std::string& upload_id, const Error& error) = 0;
 
-    // Variants stored earlier for these bytes and profile settings; none when nothing is.
-    virtual Result<std::optional<std::vector<StoredVariant>>> cache_lookup(
-        const std::string& source_hash, const std::string& fingerprint) = 0;
+    // Variants (and placeholders) stored earlier for these bytes and profile settings; none
+    // when nothing is.
+    virtual Result<std::optional<CachedSet>> cache_lookup(const std::string& source_hash,
+                                                          const std::string& fingerprint) = 0;
 
     // An error is not "no such job": a database that does not answer says nothing about the
     // job, and callers defer instead of acting on its absence.
@@ -119,7 +121,7 @@ class JobDb {
     virtual Result<std::vector<NodeStatus>> nodes() = 0;  // node_status, by node name
 
     // The schema version this build writes; opening migrates older databases up to it.
-    static constexpr int schema_version = 4;
+    static constexpr int schema_version = 5;
 
   protected:
     JobDb() = default;

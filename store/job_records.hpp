@@ -22,6 +22,22 @@ struct StoredVariant {
     bool operator==(const StoredVariant&) const = default;
 };
 
+// A job's progressive-loading placeholders (pipeline/placeholder.hpp makes them), as recorded in
+// images and derivative_cache; "" is one the profile did not ask for (stored as NULL).
+struct Placeholders {
+    std::string blurhash;  // "LEHV6nWB2yk8pyo0adR*.7kCMdnj"
+    std::string lqip;      // "data:image/webp;base64,...", under 1 KiB
+
+    bool empty() const { return blurhash.empty() && lqip.empty(); }
+    bool operator==(const Placeholders&) const = default;
+};
+
+// What derivative_cache holds for one source and profile fingerprint.
+struct CachedSet {
+    std::vector<StoredVariant> outputs;
+    Placeholders placeholders;
+};
+
 // What a manifest or an upload form says about a job; everything but origin is optional, and
 // "" is stored as NULL.
 struct JobRequest {
@@ -60,6 +76,7 @@ struct JobRecord {
     std::string next_attempt_at;         // deferred: when it is tried again
     std::string last_error;              // deferred: why the last run could not finish
     std::vector<StoredVariant> outputs;  // filled by find() for complete jobs
+    Placeholders placeholders;           // complete jobs whose profile asked for them
     JobRequest request;                  // request.profile is the same as profile
     std::string node;                    // the node that owns the job (writes its updates)
     std::string adopted_from;            // the node whose death handed it over (last one); ""

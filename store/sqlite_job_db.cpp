@@ -26,7 +26,7 @@ SELECT j.id, j.spool, j.source_name, j.source_hash, j.status, j.progress, j.erro
        j.error_stage, j.original_size, j.width, j.height, j.format, j.profile, j.created_at,
        j.updated_at, j.completed_at, j.cache_hit, j.duration_ms, i.outputs, j.attempts,
        j.crashes, j.next_attempt_at, j.last_error, j.origin, j.source_url, j.user_id, j.tool,
-       j.ref, j.metadata, j.client_name, j.node, j.adopted_from
+       j.ref, j.metadata, j.client_name, j.node, j.adopted_from, i.blurhash, i.lqip
 FROM upload_jobs j LEFT JOIN images i ON i.upload_id = j.id
 )sql";
 
@@ -64,6 +64,7 @@ Result<JobRecord> read_job(const Statement& row) {
     job.request.profile = job.profile;
     job.node = row.text(30);
     job.adopted_from = row.text(31);
+    job.placeholders = {row.text(32), row.text(33)};
     if (std::string outputs = row.text(18); !outputs.empty()) {
         auto variants = variants_from_json(outputs);
         if (!variants) return variants.error();
@@ -441,7 +442,7 @@ Status SqliteJobDb::set_source(const std::string& upload_id, const std::string& 
 Status SqliteJobDb::complete(const std::string& upload_id,
                              const std::vector<StoredVariant>& outputs,
                              const std::string& cache_fingerprint, bool cache_hit,
-                             std::int64_t duration_ms) {
+                             std::int64_t duration_ms, const Placeholders& placeholders) {
     std::string outputs_json = variants_to_json(outputs);
     std::uint64_t total_bytes = 0;
     for (const auto& v : outputs) total_bytes += v.bytes;
@@ -463,12 +464,15 @@ Status SqliteJobDb::complete(const std::string& upload_id,
     if (!st) return st;
 
     auto image = Statement::prepare(db, R"sql(
-        INSERT INTO images (upload_id, urls, outputs, total_bytes) VALUES (?1, ?2, ?3, ?4))sql");
+        INSERT INTO images (upload_id, urls, outputs, total_bytes, blurhash, lqip)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6))sql");
     if (!image) return image.error();
     image->bind(1, upload_id);
     image->bind(2, variant_urls_json(outputs));
     image->bind(3, outputs_json);
     image->bind(4, static_cast<std::int64_t>(total_bytes));
+    bind_optional(*image, 5, placeholders.blurhash);
+    bind_optional(*image, 6, placeholders.lqip);
     if (auto ran = image->run(); !ran) return ran;
 
     if (!cache_fingerprint.empty() && !cache_hit) {
@@ -486,13 +490,16 @@ Status SqliteJobDb::complete(const std::string& upload_id,
                                                  ": its source hash was never recorded");
         }
         auto cache = Statement::prepare(db, R"sql(
-            INSERT INTO derivative_cache (source_hash, profile_fingerprint, outputs, upload_id)
-            SELECT source_hash, ?2, ?3, id FROM upload_jobs WHERE id = ?1
+            INSERT INTO derivative_cache (source_hash, profile_fingerprint, outputs, upload_id,
+                                          blurhash, lqip)
+            SELECT source_hash, ?2, ?3, id, ?4, ?5 FROM upload_jobs WHERE id = ?1
             ON CONFLICT (source_hash, profile_fingerprint) DO NOTHING)sql");
         if (!cache) return cache.error();
         cache->bind(1, upload_id);
         cache->bind(2, cache_fingerprint);
         cache->bind(3, outputs_json);
+        bind_optional(*cache, 4, placeholders.blurhash);
+        bind_optional(*cache, 5, placeholders.lqip);
         if (auto ran = cache->run(); !ran) return ran;
     }
     return tx->commit();
@@ -510,21 +517,21 @@ Status SqliteJobDb::fail(const std::string& upload_id, const Error& error) {
                              });
 }
 
-Result<std::optional<std::vector<StoredVariant>>> SqliteJobDb::cache_lookup(
-    const std::string& source_hash, const std::string& fingerprint) {
+Result<std::optional<CachedSet>> SqliteJobDb::cache_lookup(const std::string& source_hash,
+                                                           const std::string& fingerprint) {
     std::lock_guard lock(mutex_);
     auto stmt = Statement::prepare(db_.get(), R"sql(
-        SELECT outputs FROM derivative_cache
+        SELECT outputs, blurhash, lqip FROM derivative_cache
         WHERE source_hash = ?1 AND profile_fingerprint = ?2)sql");
     if (!stmt) return stmt.error();
     stmt->bind(1, source_hash);
     stmt->bind(2, fingerprint);
     auto row = stmt->step();
     if (!row) return row.error();
-    if (!*row) return std::optional<std::vector<StoredVariant>>();
+    if (!*row) return std::optional<CachedSet>();
     auto variants = variants_from_json(stmt->text(0));
     if (!variants) return variants.error();
-    return std::optional(std::move(*variants));
+    return std::optional(CachedSet{std::move(*variants), {stmt->text(1), stmt->text(2)}});
 }
 
 Result<std::optional<JobRecord>> SqliteJobDb::find(const std::string& upload_id) {

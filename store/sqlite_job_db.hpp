@@ -45,10 +45,10 @@ class SqliteJobDb final : public JobDb {
                       const std::string& format) override;
     Status complete(const std::string& upload_id, const std::vector<StoredVariant>& outputs,
                     const std::string& cache_fingerprint, bool cache_hit = false,
-                    std::int64_t duration_ms = 0) override;
+                    std::int64_t duration_ms = 0, const Placeholders& placeholders = {}) override;
     Status fail(const std::string& upload_id, const Error& error) override;
-    Result<std::optional<std::vector<StoredVariant>>> cache_lookup(
-        const std::string& source_hash, const std::string& fingerprint) override;
+    Result<std::optional<CachedSet>> cache_lookup(const std::string& source_hash,
+                                                  const std::string& fingerprint) override;
     Result<std::optional<JobRecord>> find(const std::string& upload_id) override;
     Result<std::map<std::string, std::int64_t>> counts_by_status() override;
     Result<std::vector<JobRecord>> unfinished() override;

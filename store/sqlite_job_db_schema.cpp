@@ -274,7 +274,17 @@ WHERE status = 'failed' AND updated_at >= strftime('%Y-%m-%dT00:00:00.000Z', 'no
 ORDER BY updated_at DESC;
 )sql";
 
-constexpr const char* kMigrations[] = {kVersion1, kVersion2, kVersion3, kVersion4};
+// Version 5: progressive-loading placeholders (a BlurHash string and a tiny WebP data: URI), with
+// the job's images row and with the cached set, so a cache hit gives the job the same ones. NULL
+// when the profile did not ask for them, and in rows written before.
+constexpr const char* kVersion5 = R"sql(
+ALTER TABLE images ADD COLUMN blurhash TEXT;
+ALTER TABLE images ADD COLUMN lqip TEXT;
+ALTER TABLE derivative_cache ADD COLUMN blurhash TEXT;
+ALTER TABLE derivative_cache ADD COLUMN lqip TEXT;
+)sql";
+
+constexpr const char* kMigrations[] = {kVersion1, kVersion2, kVersion3, kVersion4, kVersion5};
 static_assert(std::size(kMigrations) == JobDb::schema_version,
               "JobDb::schema_version must name the last migration");
 

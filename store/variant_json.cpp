@@ -64,4 +64,11 @@ std::string variant_urls_json(const std::vector<StoredVariant>& variants) {
     return urls.dump();
 }
 
+nlohmann::json placeholders_json_value(const Placeholders& placeholders) {
+    auto object = nlohmann::json::object();
+    if (!placeholders.blurhash.empty()) object["blurhash"] = placeholders.blurhash;
+    if (!placeholders.lqip.empty()) object["lqip"] = placeholders.lqip;
+    return object;
+}
+
 }  // namespace imgspool

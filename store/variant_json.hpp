@@ -1,4 +1,5 @@
-// StoredVariant lists as the JSON kept in images.outputs, images.urls and derivative_cache.
+// StoredVariant lists as the JSON kept in images.outputs, images.urls and derivative_cache, and
+// a job's placeholders as the JSON its readers show.
 #pragma once
 
 #include <string>
@@ -20,5 +21,9 @@ Result<std::vector<StoredVariant>> variants_from_json(const std::string& json);
 
 // {"small.jpg": url, ...}: "variant.ext" with ext taken from the key (the format if it has none).
 std::string variant_urls_json(const std::vector<StoredVariant>& variants);
+
+// {"blurhash": ..., "lqip": ...} with the placeholders a job has (an empty object for none), as
+// `imgspool status` and `imgspool process` show them.
+nlohmann::json placeholders_json_value(const Placeholders& placeholders);
 
 }  // namespace imgspool

@@ -18,6 +18,14 @@ json text_or_null(const std::string& text) {
     return text.empty() ? json(nullptr) : json(text);
 }
 
+// Only those the job has: an empty object when its profile asks for none.
+json placeholders_of(const ImageView& view) {
+    json placeholders = json::object();
+    if (!view.blurhash.empty()) placeholders["blurhash"] = view.blurhash;
+    if (!view.lqip.empty()) placeholders["lqip"] = view.lqip;
+    return placeholders;
+}
+
 }  // namespace
 
 std::string status_url(std::string_view upload_id) {
@@ -68,7 +76,8 @@ std::string image_json(const ImageView& view) {
                                {"tool", text_or_null(view.tool)},
                                {"ref", text_or_null(view.ref)},
                                {"urls", std::move(urls)},
-                               {"variants", std::move(variants)}});
+                               {"variants", std::move(variants)},
+                               {"placeholders", placeholders_of(view)}});
 }
 
 }  // namespace imgspool::upload

@@ -24,8 +24,9 @@ std::string accepted_job_json(std::string_view upload_id);
 
 // GET /images/{id}: {"uploadId","status","progress","error","source","metadata","userId","tool",
 // "ref","urls":{"small.webp": url},"variants":[{"variant","format","width","height","bytes",
-// "url"}]}. "error" and "metadata" are null when there are none; metadata that does not parse
-// as JSON is shown as a string rather than dropped.
+// "url"}],"placeholders":{"blurhash","lqip"}} (only those the job has: {} when none).
+// "error" and "metadata" are null when there are none; metadata that does not parse as JSON is
+// shown as a string rather than dropped.
 std::string image_json(const ImageView& view);
 
 }  // namespace imgspool::upload

@@ -46,6 +46,8 @@ struct ImageView {
     std::string metadata_json;  // "" or a JSON object
     std::string user_id, tool, ref;
     std::vector<VariantView> variants;  // complete jobs
+    // Complete jobs whose profile asks for placeholders: a BlurHash string, a data: URI.
+    std::string blurhash, lqip;
 };
 
 class UploadBackend {

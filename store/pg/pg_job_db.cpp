@@ -97,17 +97,18 @@ RETURNING coalesce(source_hash, ''))sql",
                                 4};
 
 constexpr PgStatement kInsertImage{"imgspool_insert_image", R"sql(
-INSERT INTO images (upload_id, urls, outputs, total_bytes)
-VALUES ($1, $2::jsonb, $3::jsonb, $4::bigint))sql",
-                                   4};
+INSERT INTO images (upload_id, urls, outputs, total_bytes, blurhash, lqip)
+VALUES ($1, $2::jsonb, $3::jsonb, $4::bigint, $5, $6))sql",
+                                   6};
 
 // Two nodes that render the same bytes at once: the set stored first stands; the other job's
 // outputs stay valid under its own keys.
 constexpr PgStatement kInsertCache{"imgspool_insert_cache", R"sql(
-INSERT INTO derivative_cache (source_hash, profile_fingerprint, outputs, upload_id)
-VALUES ($1, $2, $3::jsonb, $4)
+INSERT INTO derivative_cache (source_hash, profile_fingerprint, outputs, upload_id, blurhash,
+                              lqip)
+VALUES ($1, $2, $3::jsonb, $4, $5, $6)
 ON CONFLICT (source_hash, profile_fingerprint) DO NOTHING)sql",
-                                   4};
+                                   6};
 
 constexpr PgStatement kFail{"imgspool_fail", R"sql(
 UPDATE upload_jobs SET status = 'failed', error = $3, error_stage = $4, updated_at = now()
@@ -116,7 +117,8 @@ RETURNING 1)sql",
                             4};
 
 constexpr PgStatement kCacheLookup{"imgspool_cache_lookup", R"sql(
-SELECT outputs::text FROM derivative_cache WHERE source_hash = $1 AND profile_fingerprint = $2)sql",
+SELECT outputs::text, blurhash, lqip FROM derivative_cache
+WHERE source_hash = $1 AND profile_fingerprint = $2)sql",
                                    2};
 
 // The columns read_job() reads, in its order; outputs are NULL unless the job is complete.
@@ -127,7 +129,7 @@ SELECT outputs::text FROM derivative_cache WHERE source_hash = $1 AND profile_fi
     "       imgspool_iso(j.completed_at), j.cache_hit, j.duration_ms, i.outputs::text,\n"      \
     "       j.attempts, j.crashes, imgspool_iso(j.next_attempt_at), j.last_error, j.origin,\n" \
     "       j.source_url, j.user_id, j.tool, j.ref, j.metadata::text, j.client_name,\n"        \
-    "       j.node, j.adopted_from\n"                                                          \
+    "       j.node, j.adopted_from, i.blurhash, i.lqip\n"                                      \
     "FROM upload_jobs j LEFT JOIN images i ON i.upload_id = j.id\n"
 
 constexpr PgStatement kFindJob{"imgspool_find_job", IMGSPOOL_SELECT_JOBS "WHERE j.id = $1", 1};
@@ -172,7 +174,8 @@ RETURNING j.id, j.spool, j.source_name, j.source_hash, j.status, j.progress, j.e
           imgspool_iso(j.created_at), imgspool_iso(j.updated_at), imgspool_iso(j.completed_at),
           j.cache_hit, j.duration_ms, NULL::text, j.attempts, j.crashes,
           imgspool_iso(j.next_attempt_at), j.last_error, j.origin, j.source_url, j.user_id,
-          j.tool, j.ref, j.metadata::text, j.client_name, j.node, j.adopted_from)sql",
+          j.tool, j.ref, j.metadata::text, j.client_name, j.node, j.adopted_from, NULL::text,
+          NULL::text)sql",
                                     4};
 
 // Who holds a node name, judged on the database clock; locked until register_node commits.
@@ -354,6 +357,7 @@ Result<JobRecord> read_job(const PgResult& r, int row) {
     job.request.profile = job.profile;
     job.node = value(r, row, 30);
     job.adopted_from = value(r, row, 31);
+    job.placeholders = {value(r, row, 32), value(r, row, 33)};
     if (!is_null(r, row, 18)) {
         auto variants = variants_from_json(value(r, row, 18));
         if (!variants) return variants.error();
@@ -618,7 +622,7 @@ Status PgJobDb::set_source(const std::string& upload_id, const std::string& sour
 
 Status PgJobDb::complete(const std::string& upload_id, const std::vector<StoredVariant>& outputs,
                          const std::string& cache_fingerprint, bool cache_hit,
-                         std::int64_t duration_ms) {
+                         std::int64_t duration_ms, const Placeholders& placeholders) {
     const std::string outputs_json = variants_to_json(outputs);
     const std::string urls_json = variant_urls_json(outputs);
     std::uint64_t total_bytes = 0;
@@ -638,7 +642,9 @@ Status PgJobDb::complete(const std::string& upload_id, const std::vector<StoredV
                                                  .text(upload_id)
                                                  .text(urls_json)
                                                  .text(outputs_json)
-                                                 .integer(static_cast<std::int64_t>(total_bytes)));
+                                                 .integer(static_cast<std::int64_t>(total_bytes))
+                                                 .optional_text(placeholders.blurhash)
+                                                 .optional_text(placeholders.lqip));
         if (!image) return image.error();
 
         if (!cache_fingerprint.empty() && !cache_hit) {
@@ -650,7 +656,9 @@ Status PgJobDb::complete(const std::string& upload_id, const std::vector<StoredV
                                                      .text(source_hash)
                                                      .text(cache_fingerprint)
                                                      .text(outputs_json)
-                                                     .text(upload_id));
+                                                     .text(upload_id)
+                                                     .optional_text(placeholders.blurhash)
+                                                     .optional_text(placeholders.lqip));
             if (!cache) return cache.error();
         }
         return tx.commit();
@@ -671,16 +679,16 @@ Status PgJobDb::fail(const std::string& upload_id, const Error& error) {
     });
 }
 
-Result<std::optional<std::vector<StoredVariant>>> PgJobDb::cache_lookup(
-    const std::string& source_hash, const std::string& fingerprint) {
-    using Found = std::optional<std::vector<StoredVariant>>;
+Result<std::optional<CachedSet>> PgJobDb::cache_lookup(const std::string& source_hash,
+                                                       const std::string& fingerprint) {
+    using Found = std::optional<CachedSet>;
     return pool_->run([&](Connection& conn) -> Result<Found> {
         auto result = conn.exec(kCacheLookup, Params().text(source_hash).text(fingerprint));
         if (!result) return result.error();
         if (rows(*result) == 0) return Found{};
         auto variants = variants_from_json(value(*result, 0, 0));
         if (!variants) return variants.error();
-        return Found{std::move(*variants)};
+        return Found{CachedSet{std::move(*variants), {value(*result, 0, 1), value(*result, 0, 2)}}};
     });
 }
 

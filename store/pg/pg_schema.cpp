@@ -248,7 +248,15 @@ WHERE status = 'failed'
 ORDER BY updated_at DESC)sql",
 };
 
-constexpr Migration kMigrations[] = {{3, kBaseline}, {4, kVersion4}};
+// Version 5: progressive-loading placeholders, SQLite's version 5 column for column.
+constexpr const char* kVersion5[] = {
+    "ALTER TABLE images ADD COLUMN blurhash text",
+    "ALTER TABLE images ADD COLUMN lqip text",
+    "ALTER TABLE derivative_cache ADD COLUMN blurhash text",
+    "ALTER TABLE derivative_cache ADD COLUMN lqip text",
+};
+
+constexpr Migration kMigrations[] = {{3, kBaseline}, {4, kVersion4}, {5, kVersion5}};
 static_assert(std::end(kMigrations)[-1].version == JobDb::schema_version,
               "the last PostgreSQL migration must write JobDb::schema_version");
 

@@ -157,6 +157,17 @@ TEST_F(ConfigDiffTest, ProfilesAddedRemovedOrWithOtherSettingsAreNamed) {
                     .profiles_changed.empty());
 }
 
+// Placeholders change what a job records, so cached sets of the profile without them do not do.
+TEST_F(ConfigDiffTest, AskingForPlaceholdersChangesTheProfile) {
+    const Config running = parse(kDaemon + kSpoolA + kStore + thumbs(320));
+    const std::string with_blurhash =
+        "[profiles.thumbs]\nplaceholder = [\"blurhash\"]\n[[profiles.thumbs.variant]]\n"
+        "name = \"small\"\nwidth = 320\nheight = 200\n";
+    EXPECT_EQ(
+        diff_config(running, parse(kDaemon + kSpoolA + kStore + with_blurhash)).profiles_changed,
+        Names{"thumbs"});
+}
+
 TEST_F(ConfigDiffTest, LimitsAndRetriesAreReloadableKeys) {
     const Config running = parse(kDaemon + kSpoolA + kStore);
     const ConfigDiff d = diff_config(

@@ -507,6 +507,42 @@ TEST_F(ConfigTest, CustomProfileBecomesVariantsAndOutputs) {
     EXPECT_EQ(original.outputs[0].quality, 85);
 }
 
+TEST_F(ConfigTest, PlaceholdersAreAskedForByNameAndDescribedBack) {
+    Result<Config> c = parse(kSpool +
+                             "[profiles.both]\nplaceholder = [\"lqip\", \"blurhash\"]\n"
+                             "[[profiles.both.variant]]\nname = \"v\"\n"
+                             "[profiles.hash]\nplaceholder = [\"blurhash\"]\n"
+                             "[[profiles.hash.variant]]\nname = \"v\"\n"
+                             "[profiles.none]\n[[profiles.none.variant]]\nname = \"v\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->profiles.at("both").placeholders, (PlaceholderSet{true, true}));
+    EXPECT_EQ(c->profiles.at("hash").placeholders, (PlaceholderSet{true, false}));
+    EXPECT_EQ(c->profiles.at("none").placeholders, PlaceholderSet{});
+    EXPECT_EQ(c->profiles.at("web").placeholders, PlaceholderSet{});
+
+    const std::string text = describe_config(*c);
+    EXPECT_NE(text.find("[profiles.both]\nkeep_metadata"), std::string::npos) << text;
+    EXPECT_NE(text.find("placeholder = [\"blurhash\", \"lqip\"]"), std::string::npos) << text;
+    EXPECT_NE(text.find("placeholder = []"), std::string::npos) << text;
+    Result<Config> back = parse(text);
+    ASSERT_TRUE(back.ok()) << back.error().message() << "\n" << text;
+    for (const char* name : {"both", "hash", "none"}) {
+        EXPECT_EQ(back->profiles.at(name).placeholders, c->profiles.at(name).placeholders) << name;
+    }
+}
+
+TEST_F(ConfigTest, AnUnknownPlaceholderNamesTheKey) {
+    EXPECT_NE(error_of(kSpool + "[profiles.p]\nplaceholder = [\"blurhash\", \"thumbhash\"]\n"
+                                "[[profiles.p.variant]]\nname = \"v\"\n")
+                  .find("[profiles.p] placeholder: expected \"blurhash\" or \"lqip\", got "
+                        "\"thumbhash\""),
+              std::string::npos);
+    EXPECT_NE(error_of(kSpool + "[profiles.p]\nplaceholder = \"blurhash\"\n"
+                                "[[profiles.p.variant]]\nname = \"v\"\n")
+                  .find("[profiles.p] placeholder: "),
+              std::string::npos);
+}
+
 TEST_F(ConfigTest, DecoderStrictnessDefaultsToWarningLikeSharp) {
     Result<Config> c =
         parse(kSpool +
@@ -989,6 +1025,7 @@ void expect_same_profile(const Profile& a, const Profile& b) {
     EXPECT_EQ(a.jpeg_progressive, b.jpeg_progressive);
     EXPECT_EQ(a.png_compression, b.png_compression);
     EXPECT_EQ(a.fail_on, b.fail_on);
+    EXPECT_EQ(a.placeholders, b.placeholders);
     ASSERT_EQ(a.variants.size(), b.variants.size());
     for (std::size_t i = 0; i < a.variants.size(); ++i) {
         const Variant& x = a.variants[i];

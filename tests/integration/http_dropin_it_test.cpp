@@ -141,6 +141,26 @@ TEST_F(HttpDropInIt, AnUploadIsAcceptedProcessedAndReadBack) {
     EXPECT_EQ(row->at("client_name"), "photo.jpg");
 }
 
+// An upload whose profile asks for placeholders reads them back as the job recorded them.
+TEST_F(HttpDropInIt, AnUploadsPlaceholdersAreInItsAnswer) {
+    start(
+        "[profiles.gallery]\nplaceholder = [\"blurhash\", \"lqip\"]\n"
+        "[[profiles.gallery.variant]]\nname = \"small\"\nwidth = 200\nheight = 200\n");
+    const CurlAnswer a = upload(photo_, {"-F", "profile=gallery"});
+    ASSERT_EQ(a.status, 202) << a.body << "\n" << daemon_log();
+    const std::string id = json_of(a).at("uploadId");
+    const nlohmann::json image = wait_finished(id);
+    ASSERT_EQ(image.value("status", ""), "complete") << image.dump() << "\n" << daemon_log();
+    const std::vector<Row> rows =
+        query("select blurhash, lqip from images where upload_id = ?1", {id});
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].at("blurhash").size(), 28u);
+    EXPECT_TRUE(rows[0].at("lqip").starts_with("data:image/webp;base64,"));
+    EXPECT_EQ(image.at("placeholders"),
+              (nlohmann::json{{"blurhash", rows[0].at("blurhash")}, {"lqip", rows[0].at("lqip")}}))
+        << image.dump();
+}
+
 TEST_F(HttpDropInIt, BadRequestsAreAnsweredWithTheirReason) {
     start("", {{"max_bytes", 10LL * 1024 * 1024}});
     const stdfs::path text = root() / "notes.txt";

@@ -31,9 +31,9 @@ SourceInfo validated(const std::string& bytes) {
 std::vector<Rendered> rendered(const std::string& bytes, const Profile& profile) {
     const SourceInfo info = validated(bytes);
     EXPECT_TRUE(check_frames(info, profile).ok());
-    Result<std::vector<Rendered>> r = render(bytes, info, profile);
+    Result<RenderResult> r = render(bytes, info, profile);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
-    return r.ok() ? *r : std::vector<Rendered>{};
+    return r.ok() ? r->outputs : std::vector<Rendered>{};
 }
 
 Variant variant(const char* name, int w, int h, Fit fit, std::vector<OutputFormat> outputs,
@@ -253,6 +253,19 @@ TEST(Animation, AWatermarkMarksEveryFrameAtItsCorner) {
             << "frame " << i << " has no mark";
         EXPECT_TRUE(near(pixel(back.get(), 30, top + 30), kFrameColours[i], 40)) << "frame " << i;
     }
+}
+
+TEST(Animation, PlaceholdersShowTheFirstFrame) {
+    Profile p = profile_of({variant("v", 100, 100, Fit::cover, {{Format::webp, 80}})});
+    p.animated = true;
+    p.placeholders.blurhash = true;
+    const std::string gif = test::save(test::animation(300, 200, 6).get(), Format::gif);
+    Result<RenderResult> r = render(gif, validated(gif), p);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    // The size character: 4x3 components for a landscape picture ('L'), 3x4 for the portrait
+    // a stack of 6 frames would be ('T').
+    ASSERT_FALSE(r->placeholders.blurhash.empty());
+    EXPECT_EQ(r->placeholders.blurhash[0], 'L') << r->placeholders.blurhash;
 }
 
 // A GIF of `frames` 1x1 frames on a 100x100 screen, written byte by byte: a frame bomb that

@@ -81,16 +81,17 @@ class LeaseLosingJobDb final : public JobDb {
     }
     Status complete(const std::string& upload_id, const std::vector<StoredVariant>& outputs,
                     const std::string& cache_fingerprint, bool cache_hit = false,
-                    std::int64_t duration_ms = 0) override {
+                    std::int64_t duration_ms = 0, const Placeholders& placeholders = {}) override {
         if (auto lost = lose(Update::complete, upload_id)) return *lost;
-        return real_.complete(upload_id, outputs, cache_fingerprint, cache_hit, duration_ms);
+        return real_.complete(upload_id, outputs, cache_fingerprint, cache_hit, duration_ms,
+                              placeholders);
     }
     Status fail(const std::string& upload_id, const Error& error) override {
         if (auto lost = lose(Update::fail, upload_id)) return *lost;
         return real_.fail(upload_id, error);
     }
-    Result<std::optional<std::vector<StoredVariant>>> cache_lookup(
-        const std::string& source_hash, const std::string& fingerprint) override {
+    Result<std::optional<CachedSet>> cache_lookup(const std::string& source_hash,
+                                                  const std::string& fingerprint) override {
         return real_.cache_lookup(source_hash, fingerprint);
     }
     Result<std::optional<JobRecord>> find(const std::string& upload_id) override {

@@ -24,13 +24,13 @@ SourceInfo validated(const std::string& bytes) {
 }
 
 std::vector<Rendered> rendered(const std::string& bytes, const Profile& profile) {
-    Result<std::vector<Rendered>> r = render(bytes, validated(bytes), profile);
+    Result<RenderResult> r = render(bytes, validated(bytes), profile);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
-    return r.ok() ? *r : std::vector<Rendered>{};
+    return r.ok() ? r->outputs : std::vector<Rendered>{};
 }
 
 Error render_error(const std::string& bytes, const Profile& profile) {
-    Result<std::vector<Rendered>> r = render(bytes, validated(bytes), profile);
+    Result<RenderResult> r = render(bytes, validated(bytes), profile);
     EXPECT_FALSE(r.ok());
     return r.ok() ? Error{} : r.error();
 }
@@ -417,8 +417,8 @@ TEST(Render, ConcurrentRendersAgreeWithASerialOne) {
     std::vector<std::thread> threads;
     for (auto& result : results) {
         threads.emplace_back([&] {
-            Result<std::vector<Rendered>> r = render(source, validated(source), builtin("web"));
-            if (r.ok()) result = std::move(*r);
+            Result<RenderResult> r = render(source, validated(source), builtin("web"));
+            if (r.ok()) result = std::move(r->outputs);
         });
     }
     for (std::thread& t : threads) t.join();

@@ -18,11 +18,18 @@ inline std::optional<JobRecord> find_job(JobDb& db, const std::string& upload_id
     return found ? std::move(*found) : std::nullopt;
 }
 
-inline std::optional<std::vector<StoredVariant>> lookup_cache(JobDb& db, const std::string& hash,
-                                                              const std::string& fingerprint) {
+// The cached outputs only; cache_set gives the placeholders too.
+inline std::optional<CachedSet> cache_set(JobDb& db, const std::string& hash,
+                                          const std::string& fingerprint) {
     auto cached = db.cache_lookup(hash, fingerprint);
     EXPECT_TRUE(cached) << cached.error().message();
     return cached ? std::move(*cached) : std::nullopt;
+}
+
+inline std::optional<std::vector<StoredVariant>> lookup_cache(JobDb& db, const std::string& hash,
+                                                              const std::string& fingerprint) {
+    std::optional<CachedSet> set = cache_set(db, hash, fingerprint);
+    return set ? std::optional(std::move(set->outputs)) : std::nullopt;
 }
 
 inline std::map<std::string, std::int64_t> counts_of(JobDb& db) {

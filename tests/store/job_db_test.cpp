@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "store/sqlite_job_db_schema.hpp"
+#include "store/variant_json.hpp"
 #include "tests/store/temp_dir.hpp"
 
 namespace imgspool {
@@ -412,7 +413,9 @@ TEST_F(JobDbTest, TheSqlite3CliReadsWhileTheDatabaseIsOpen) {
 // database holding a bit of everything, and returns rows.
 TEST_F(JobDbTest, EveryDocumentedQueryRunsAndAnswers) {
     start("done1", "h1", "photo.jpg");
-    ASSERT_TRUE(db_->complete("done1", outputs_for("done1"), "fp", false, 1000).ok());
+    ASSERT_TRUE(db_->complete("done1", outputs_for("done1"), "fp", false, 1000,
+                              {"L00000fQfQfQfQfQfQfQfQfQfQfQ", "data:image/webp;base64,AAAA"})
+                    .ok());
     start("done2", "h2", "b.job.json");
     JobRequest manifest;
     manifest.origin = "manifest";
@@ -767,7 +770,7 @@ TEST_F(JobDbTest, AVersionThreeDatabaseIsMigratedToFourOwnedByTheOpeningNode) {
     EXPECT_EQ((*db)->node(), "n1");
 
     RawDb raw(file_);
-    EXPECT_EQ(raw.one("PRAGMA user_version"), "4");
+    EXPECT_EQ(raw.one("PRAGMA user_version"), std::to_string(JobDb::schema_version));
     EXPECT_EQ(raw.query("select id, node, claim_key, adopted_from from upload_jobs order by id"),
               (Rows{{"done", "n1", "NULL", "NULL"}, {"queued", "n1", "NULL", "NULL"}}));
     EXPECT_EQ(raw.query("select spool, source_name, size, reason, since, node from waiting_files"),
@@ -785,6 +788,56 @@ TEST_F(JobDbTest, AVersionThreeDatabaseIsMigratedToFourOwnedByTheOpeningNode) {
     ASSERT_EQ(jobs->size(), 1u);
     EXPECT_EQ((*jobs)[0].upload_id, "queued");
     EXPECT_EQ((*jobs)[0].node, "n1");
+}
+
+// A database file as version 4 of imgspool left it: a finished job with its cached set.
+void write_version_four_file(const stdfs::path& file, const std::string& outputs_json) {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(file.c_str(), &raw), SQLITE_OK);
+    for (int v = 0; v < 4; ++v) {
+        ASSERT_EQ(sqlite3_exec(raw, sqlite_job_db_migrations()[v], nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+    }
+    const std::string rows =
+        "PRAGMA user_version = 4;"
+        "INSERT INTO upload_jobs (id, spool, source_name, profile, status, source_hash, node) "
+        "VALUES ('done', 'photos', 'd.jpg', 'web', 'complete', 'h1', 'n1');"
+        "INSERT INTO images (upload_id, urls, outputs) VALUES ('done', '{}', '" +
+        outputs_json +
+        "');"
+        "INSERT INTO derivative_cache (source_hash, profile_fingerprint, outputs, upload_id) "
+        "VALUES ('h1', 'fp', '" +
+        outputs_json + "', 'done')";
+    ASSERT_EQ(sqlite3_exec(raw, rows.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(raw);
+    sqlite3_close(raw);
+}
+
+TEST_F(JobDbTest, AVersionFourDatabaseIsMigratedToFiveKeepingItsImages) {
+    db_.reset();
+    stdfs::remove(file_);
+    write_version_four_file(file_, variants_to_json(outputs_for("done")));
+    auto db = SqliteJobDb::open(file_, "n1");
+    ASSERT_TRUE(db.ok()) << db.error().message();
+    RawDb raw(file_);
+    EXPECT_EQ(raw.one("PRAGMA user_version"), "5");
+    auto done = find_job(**db, "done");
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->outputs, outputs_for("done"));
+    EXPECT_EQ(done->placeholders, Placeholders{});
+    auto cached = cache_set(**db, "h1", "fp");
+    ASSERT_TRUE(cached);
+    EXPECT_EQ(cached->outputs, outputs_for("done"));
+    EXPECT_EQ(cached->placeholders, Placeholders{});
+
+    const Placeholders made{"L00000fQfQfQfQfQfQfQfQfQfQfQ", "data:image/webp;base64,AAAA"};
+    ASSERT_TRUE((*db)->insert_job("new", "photos", "n.jpg", "web").ok());
+    ASSERT_TRUE((*db)->start_attempt("new").ok());
+    ASSERT_TRUE((*db)->set_source("new", "h2", 1, 1, 1, "png").ok());
+    ASSERT_TRUE((*db)->complete("new", outputs_for("new"), "fp", false, 1, made).ok());
+    EXPECT_EQ(find_job(**db, "new")->placeholders, made);
+    EXPECT_EQ(raw.query("select upload_id, blurhash, lqip from images order by upload_id"),
+              (Rows{{"done", "NULL", "NULL"}, {"new", made.blurhash, made.lqip}}));
 }
 
 // One daemon per SQLite file: a host renamed between two runs keeps its queued jobs when it

@@ -33,6 +33,7 @@
 #include "store/pg/pg_pool.hpp"
 #include "store/pg/pg_schema.hpp"
 #include "store/sqlite_job_db.hpp"
+#include "store/variant_json.hpp"
 #include "tests/common/markdown_sql.hpp"
 #include "tests/pg/pg_test_server.hpp"
 #include "tests/store/temp_dir.hpp"
@@ -214,11 +215,16 @@ class JobDbConformance : public ::testing::TestWithParam<Backend> {
         return found ? *found : std::nullopt;
     }
 
-    std::optional<std::vector<StoredVariant>> lookup(const std::string& hash,
-                                                     const std::string& fingerprint) {
+    std::optional<CachedSet> cached_set(const std::string& hash, const std::string& fingerprint) {
         auto found = db_->cache_lookup(hash, fingerprint);
         EXPECT_TRUE(found.ok()) << found.error().message();
         return found ? *found : std::nullopt;
+    }
+
+    std::optional<std::vector<StoredVariant>> lookup(const std::string& hash,
+                                                     const std::string& fingerprint) {
+        std::optional<CachedSet> set = cached_set(hash, fingerprint);
+        return set ? std::optional(std::move(set->outputs)) : std::nullopt;
     }
 
     std::vector<JobRecord> unfinished() {
@@ -504,6 +510,45 @@ TEST_P(JobDbConformance, ACacheHitKeepsTheRenderingJobInTheCache) {
     EXPECT_TRUE(u2->cache_hit);
     EXPECT_EQ(u2->outputs, outputs_for("u1"));
     EXPECT_EQ(raw_->one("SELECT upload_id FROM derivative_cache"), "u1");
+}
+
+// What the placeholders look like to the store: two strings, one of them may be absent.
+const Placeholders kPlaceholders{"LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                                 "data:image/webp;base64,UklGRh4AAABXRUJQVlA4TBEAAAAvAAAAAAfQ//"
+                                 "73v/+BiOh/AAA="};
+
+TEST_P(JobDbConformance, PlaceholdersAreRecordedWithTheImageAndTheCachedSet) {
+    start("u1", "hash1");
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1", false, 900, kPlaceholders).ok());
+    EXPECT_EQ(find("u1")->placeholders, kPlaceholders);
+    auto cached = cached_set("hash1", "fp1");
+    ASSERT_TRUE(cached);
+    EXPECT_EQ(cached->outputs, outputs_for("u1"));
+    EXPECT_EQ(cached->placeholders, kPlaceholders);
+    // The columns a person queries (docs/queries.md).
+    EXPECT_EQ(raw_->query("SELECT upload_id, blurhash, lqip FROM images"),
+              (Rows{{"u1", kPlaceholders.blurhash, kPlaceholders.lqip}}));
+    EXPECT_EQ(raw_->query("SELECT blurhash, lqip FROM derivative_cache"),
+              (Rows{{kPlaceholders.blurhash, kPlaceholders.lqip}}));
+
+    // A cache hit records what the cached set carries.
+    start("u2", "hash1");
+    ASSERT_TRUE(db_->complete("u2", cached->outputs, "fp1", true, 5, cached->placeholders).ok());
+    EXPECT_EQ(find("u2")->placeholders, kPlaceholders);
+}
+
+TEST_P(JobDbConformance, PlaceholdersNotAskedForAreNull) {
+    start("u1", "hash1");
+    ASSERT_TRUE(db_->complete("u1", outputs_for("u1"), "fp1").ok());
+    start("u2", "hash2");
+    ASSERT_TRUE(db_->complete("u2", outputs_for("u2"), "fp1", false, 5,
+                              Placeholders{kPlaceholders.blurhash, ""})
+                    .ok());
+    EXPECT_EQ(find("u1")->placeholders, Placeholders{});
+    EXPECT_EQ(cached_set("hash1", "fp1")->placeholders, Placeholders{});
+    EXPECT_EQ(find("u2")->placeholders, (Placeholders{kPlaceholders.blurhash, ""}));
+    EXPECT_EQ(raw_->query("SELECT upload_id, blurhash, lqip FROM images ORDER BY upload_id"),
+              (Rows{{"u1", "NULL", "NULL"}, {"u2", kPlaceholders.blurhash, "NULL"}}));
 }
 
 TEST_P(JobDbConformance, TheFirstRenderOfTheSameBytesStaysInTheCache) {
@@ -1788,7 +1833,8 @@ TEST_F(PgJobDbTest, AVersionThreeDatabaseIsMigratedToFourOwnedByTheOpeningNode) 
 
     auto db = open_as(url_, "n1");
     ASSERT_TRUE(db);
-    EXPECT_EQ(raw_.one("SELECT value FROM imgspool_meta WHERE key = 'schema_version'"), "4");
+    EXPECT_EQ(raw_.one("SELECT value FROM imgspool_meta WHERE key = 'schema_version'"),
+              std::to_string(JobDb::schema_version));
     EXPECT_EQ(raw_.query("SELECT id, node, claim_key, adopted_from FROM upload_jobs ORDER BY id"),
               (Rows{{"done", "n1", "NULL", "NULL"}, {"queued", "n1", "NULL", "NULL"}}));
     EXPECT_EQ(raw_.query("SELECT source_name, node FROM waiting_files"),
@@ -1808,6 +1854,46 @@ TEST_F(PgJobDbTest, AVersionThreeDatabaseIsMigratedToFourOwnedByTheOpeningNode) 
     auto b = open_as(url_, "b");
     ASSERT_TRUE(b);
     EXPECT_EQ(raw_.one("SELECT count(*) FROM upload_jobs WHERE node = 'n1'"), "2");
+}
+
+// A database version 4 made, with a finished job and its cached set, gains the placeholder
+// columns: the old rows read as having none, and new ones record theirs.
+TEST_F(PgJobDbTest, AVersionFourDatabaseIsMigratedToFiveKeepingItsImages) {
+    raw_.query("SELECT set_config('imgspool.node', 'n1', false)");
+    for (const pg::Migration& m : pg::pg_migrations()) {
+        if (m.version > 4) break;
+        for (const char* sql : m.statements) raw_.query(sql);
+    }
+    raw_.query("INSERT INTO imgspool_meta (key, value) VALUES ('schema_version', '4')");
+    raw_.query(
+        "INSERT INTO upload_jobs (id, spool, source_name, profile, status, source_hash, node) "
+        "VALUES ('done', 'photos', 'd.jpg', 'web', 'complete', 'h1', 'n1')");
+    const std::string outputs = variants_to_json(outputs_for("done"));
+    raw_.query("INSERT INTO images (upload_id, urls, outputs) VALUES ('done', '{}', '" + outputs +
+               "')");
+    raw_.query(
+        "INSERT INTO derivative_cache (source_hash, profile_fingerprint, outputs, upload_id) "
+        "VALUES ('h1', 'fp', '" +
+        outputs + "', 'done')");
+
+    auto db = open_as(url_, "n1");
+    ASSERT_TRUE(db);
+    EXPECT_EQ(raw_.one("SELECT value FROM imgspool_meta WHERE key = 'schema_version'"), "5");
+    auto done = db->find("done");
+    ASSERT_TRUE(done.ok() && *done) << (done.ok() ? "no job" : done.error().message());
+    EXPECT_EQ((*done)->outputs, outputs_for("done"));
+    EXPECT_EQ((*done)->placeholders, Placeholders{});
+    auto cached = db->cache_lookup("h1", "fp");
+    ASSERT_TRUE(cached.ok() && *cached) << (cached.ok() ? "no row" : cached.error().message());
+    EXPECT_EQ((*cached)->outputs, outputs_for("done"));
+    EXPECT_EQ((*cached)->placeholders, Placeholders{});
+
+    ASSERT_TRUE(db->insert_job("new", "photos", "n.jpg", "web").ok());
+    ASSERT_TRUE(db->start_attempt("new").ok());
+    ASSERT_TRUE(db->set_source("new", "h2", 1, 1, 1, "png").ok());
+    ASSERT_TRUE(db->complete("new", outputs_for("new"), "fp", false, 1, kPlaceholders).ok());
+    EXPECT_EQ(raw_.query("SELECT upload_id, blurhash FROM images ORDER BY upload_id"),
+              (Rows{{"done", "NULL"}, {"new", kPlaceholders.blurhash}}));
 }
 
 TEST_F(PgJobDbTest, AWrongPasswordIsRefusedAtOpenWithoutShowingIt) {
@@ -1870,7 +1956,7 @@ TEST_F(PgJobDbTest, EveryDocumentedPsqlQueryRunsAndAnswers) {
         ASSERT_TRUE(db.set_source(id, hash, 1000, 10, 10, "jpeg").ok());
     };
     run("done1", "h1", "photo.jpg");
-    ASSERT_TRUE(db.complete("done1", outputs_for("done1"), "fp", false, 1000).ok());
+    ASSERT_TRUE(db.complete("done1", outputs_for("done1"), "fp", false, 1000, kPlaceholders).ok());
     run("done2", "h2", "b.job.json");
     JobRequest manifest;
     manifest.origin = "manifest";
@@ -1919,6 +2005,9 @@ TEST_F(PgJobDbTest, EveryDocumentedPsqlQueryRunsAndAnswers) {
                                                   {"complete", "2"},
                                                   {"failed", "1"}}));
     EXPECT_EQ(answer("select error_stage"), (Rows{{"validate", "1"}}));
+    EXPECT_EQ(answer("i.blurhash, length(i.lqip)"),
+              (Rows{{"done1", "photo.jpg", kPlaceholders.blurhash,
+                     std::to_string(kPlaceholders.lqip.size()), kPlaceholders.lqip}}));
     EXPECT_EQ(answer("from cache_hit_rate"), (Rows{{"0", "2", "0.0"}}));
     EXPECT_EQ(
         answer("jsonb_each_text(i.urls)"),

@@ -25,7 +25,8 @@ TEST(ApiJson, ShowsAPendingJobWithNullsAndNoVariants) {
                           {"tool", nullptr},
                           {"ref", nullptr},
                           {"urls", json::object()},
-                          {"variants", json::array()}}));
+                          {"variants", json::array()},
+                          {"placeholders", json::object()}}));
 }
 
 TEST(ApiJson, ShowsAFailedJobsErrorAndItsRequest) {
@@ -57,6 +58,19 @@ TEST(ApiJson, KeysUrlsByVariantAndFileExtension) {
     ASSERT_EQ(body.at("variants").size(), 3u);
     EXPECT_EQ(body.at("variants")[0].at("format"), "jpeg");
     EXPECT_EQ(body.at("variants")[0].at("bytes"), 2000);
+}
+
+TEST(ApiJson, ShowsThePlaceholdersTheJobHas) {
+    ImageView view;
+    view.status = "complete";
+    EXPECT_EQ(json::parse(image_json(view)).at("placeholders"), json::object());
+    view.blurhash = "LEHV6nWB2yk8pyo0adR*.7kCMdnj";
+    EXPECT_EQ(json::parse(image_json(view)).at("placeholders"),
+              (json{{"blurhash", "LEHV6nWB2yk8pyo0adR*.7kCMdnj"}}));
+    view.lqip = "data:image/webp;base64,UklGRg==";
+    EXPECT_EQ(json::parse(image_json(view)).at("placeholders"),
+              (json{{"blurhash", "LEHV6nWB2yk8pyo0adR*.7kCMdnj"},
+                    {"lqip", "data:image/webp;base64,UklGRg=="}}));
 }
 
 TEST(ApiJson, StaysValidJsonWhateverTheBytes) {
