@@ -11,7 +11,8 @@ of the per-run ratio and delta against the case it is compared with. Writes OUT/
 through bench/features/run.sh (or run it under nice yourself).
 
 Options: --runs N (default 3; use an odd number), --limit N (the corpus' first N photos),
---only a,b (these cases and the ones they compare with), --animations N (animated GIFs made
+--only a,b (these cases and the ones they compare with), --converted N (only the first N JPEGs
+for jpeg-in, heic-in and tiff-in: HEIC encoding takes ~20 CPU s a photo), --animations N (animated GIFs made
 from the corpus' JPEGs, default 10) and --frames N (per GIF, default 30), --workers N (default 0
 = one per core), --out DIR (default bench/out/features).
 
@@ -241,6 +242,9 @@ def summarise(results, cases, skipped):
             rows.append({"case": name, "skipped": skipped[name]})
             continue
         rs = by_case.get(name, [])
+        if not rs:
+            rows.append({"case": name, "skipped": "not measured (the run was cut short)"})
+            continue
         n = rs[0]["photos"]
         row = {"case": name, "input": cases[name][0], "photos": n, "runs": len(rs),
                "cpu_ms_per_photo": median([1000 * r["cpu_s"] / n for r in rs]),
@@ -275,7 +279,8 @@ def markdown(rows, meta):
              "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "skipped" in r:
-            lines.append(f"| {r['case']} | | | not in this build: {r['skipped']} | | | | | | | |")
+            why = r["skipped"] if r["skipped"].startswith(("failed", "not measured")) else "not in this build: " + r["skipped"]
+            lines.append(f"| {r['case']} | | | {why} | | | | | | | |")
             continue
         runs = ", ".join(f"{x:.0f}" for x in r["cpu_ms_per_photo_runs"])
         cpu = f"{r['cpu_ms_per_photo']:.0f} ({runs})"
@@ -299,7 +304,7 @@ def markdown(rows, meta):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--imgspool", required=True)
+    ap.add_argument("--imgspool")
     ap.add_argument("--reference", type=int)
     ap.add_argument("--corpus")
     ap.add_argument("--limit", type=int, default=0)
@@ -307,10 +312,30 @@ def main():
     ap.add_argument("--only")
     ap.add_argument("--animations", type=int, default=10)
     ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--converted", type=int, default=0,
+                    help="only the first N JPEGs as jpeg-in, heic-in and tiff-in (default: all of the selection)")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--out", default=os.path.join(BENCH, "out", "features"))
     ap.add_argument("--keep-work", action="store_true")
+    ap.add_argument("--from-json", help="only write the tables again from this features.json (e.g. of a run cut "
+                    "short: the runs it finished count)")
     a = ap.parse_args()
+    if a.from_json:
+        with open(a.from_json) as f:
+            data = json.load(f)
+        meta = data["meta"]
+        meta.setdefault("finished", "cut short")
+        cases = {n: (c["input"], c["vs"], c["profile"], c["crop"]) for n, c in meta["cases"].items()}
+        failed = data.get("failed", {})
+        results = [[r for r in run if r["case"] not in failed] for run in data["runs"]]
+        meta["runs"] = len(results)
+        text = markdown(summarise(results, cases, {**data.get("skipped", {}), **failed}), meta)
+        with open(os.path.join(os.path.dirname(a.from_json), "features.md"), "w") as f:
+            f.write(text)
+        print(text)
+        return
+    if not a.imgspool:
+        ap.error("--imgspool BIN is required")
     binary = os.path.abspath(a.imgspool)
     out_root = os.path.join(BENCH, "out")
     if a.corpus:
@@ -331,6 +356,8 @@ def main():
 
     files = corpus_files(corpus, a.limit)
     jpegs = [f for f in files if f.lower().endswith((".jpg", ".jpeg"))]
+    if a.converted:
+        jpegs = jpegs[:a.converted]  # jpeg-in, heic-in, tiff-in (HEIC encoding is slow: ~20 CPU s a photo)
     needs = {c[0] for c in cases.values()}
     inputs = {"corpus": files, "jpeg": jpegs}
     if "heic" in needs:
@@ -354,23 +381,32 @@ def main():
             "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "cases": {n: {"input": c[0], "vs": c[1], "profile": c[2], "crop": c[3], "files": len(inputs[c[0]])}
                       for n, c in cases.items()}}
-    results = []
+    results, failed = [], {}
     for run_no in range(1, a.runs + 1):
         run = []
         for name in (order if run_no % 2 else list(reversed(order))):
-            r = run_case(binary, name, cases[name], inputs[cases[name][0]], os.path.join(a.out, "work", name),
-                         a.workers, watermark, a.keep_work)
+            if name in failed:
+                continue
+            try:
+                r = run_case(binary, name, cases[name], inputs[cases[name][0]], os.path.join(a.out, "work", name),
+                             a.workers, watermark, a.keep_work)
+            except (RuntimeError, OSError, ValueError) as e:  # one case failing leaves the others' figures
+                failed[name] = f"failed in run {run_no}: " + " ".join(str(e).split())[:300]
+                log(f"{name}: {failed[name]}")
+                continue
             r["run"] = run_no
             log(f"run {run_no} {name}: {r['cpu_s']:.1f} CPU s, {r['wall_s']:.1f} s wall, "
                 f"{r['output_bytes'] / 2**20:.1f} MiB out, load {r['load1']}")
             run.append(r)
         results.append(run)
         with open(os.path.join(a.out, "features.json"), "w") as f:
-            json.dump({"meta": meta, "skipped": skipped, "runs": results}, f, indent=1)
+            json.dump({"meta": meta, "skipped": skipped, "failed": failed, "runs": results}, f, indent=1)
     meta["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M UTC")
-    rows = summarise(results, cases, skipped)
+    results = [[r for r in run if r["case"] not in failed] for run in results]
+    rows = summarise(results, cases, {**skipped, **failed})
     with open(os.path.join(a.out, "features.json"), "w") as f:
-        json.dump({"meta": meta, "skipped": skipped, "runs": results, "summary": rows}, f, indent=1)
+        json.dump({"meta": meta, "skipped": skipped, "failed": failed, "runs": results, "summary": rows},
+                  f, indent=1)
     text = markdown(rows, meta)
     with open(os.path.join(a.out, "features.md"), "w") as f:
         f.write(text)
