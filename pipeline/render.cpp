@@ -20,6 +20,7 @@
 #include <cmath>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -71,6 +72,23 @@ Size oriented_size(const SourceInfo& info) {
     return swapped ? Size{info.height, info.width} : Size{info.width, info.height};
 }
 
+// libvips 8.14's HEIF loader attaches EXIF, XMP and other metadata as blobs that point into
+// libheif's buffers, which are freed when the load ends: a later read (webpsave rebuilds the
+// EXIF even when stripping) reads freed memory (AddressSanitizer caught it). Such a source's
+// outputs carry none of that metadata, whatever keep_metadata says.
+void drop_heif_blobs(VipsImage* image) {
+    gchar** fields = vips_image_get_fields(image);
+    for (gchar** f = fields; f && *f; ++f) {
+        const std::string_view name(*f);
+        const bool heif_metadata =
+            name == VIPS_META_EXIF_NAME || name == VIPS_META_XMP_NAME || name.starts_with("heif-");
+        if (heif_metadata && vips_image_get_typeof(image, *f) == VIPS_TYPE_BLOB) {
+            vips_image_remove(image, *f);
+        }
+    }
+    g_strfreev(fields);
+}
+
 // The source decoded once, auto-oriented and in sRGB, at the smallest scale from which every
 // planned variant can still be cut: `scale` of the oriented source size, at most 1.
 Result<VipsImagePtr> decode(std::string_view source, const SourceInfo& info, Size oriented,
@@ -101,6 +119,7 @@ Result<VipsImagePtr> decode(std::string_view source, const SourceInfo& info, Siz
     // Runs the whole decode now, so truncated or corrupt data fails here, once.
     VipsImagePtr decoded = own(vips_image_copy_memory(lazy.get()));
     if (!decoded) return vips_failure(Stage::render, what + ", it is damaged or truncated");
+    if (info.format == Format::heic || info.format == Format::avif) drop_heif_blobs(decoded.get());
     return decoded;
 }
 
