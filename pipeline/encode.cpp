@@ -27,11 +27,6 @@ Result<VipsImagePtr> flatten_on_white(VipsImage* image) {
 
 }  // namespace
 
-int frame_count(VipsImage* image) {
-    const int page = vips_image_get_page_height(image);
-    return page > 0 ? vips_image_get_height(image) / page : 1;
-}
-
 Result<std::string> encode(VipsImage* image, const EncodeSettings& settings) {
     VipsImagePtr input = share(image);
     if (frame_count(image) > 1 && !has_animation(settings.format)) {

@@ -26,7 +26,4 @@ struct EncodeSettings {
 // Stage::render errors.
 Result<std::string> encode(VipsImage* image, const EncodeSettings& settings);
 
-// The number of frames stacked in an image: height / page-height, 1 without page-height.
-int frame_count(VipsImage* image);
-
 }  // namespace imgspool

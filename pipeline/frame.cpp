@@ -145,6 +145,11 @@ Result<VipsImagePtr> frame_animation(VipsImage* base, Size target, Fit fit, Crop
 
 }  // namespace
 
+int frame_count(VipsImage* image) {
+    const int page = vips_image_get_page_height(image);
+    return page > 0 ? vips_image_get_height(image) / page : 1;
+}
+
 Result<VipsImagePtr> first_frame(VipsImage* image) {
     if (vips_image_get_page_height(image) == vips_image_get_height(image)) return share(image);
     VipsImage* out = nullptr;

@@ -33,6 +33,9 @@ Region framing(int base_w, int base_h, Size target, Fit fit, Crop crop = Crop::c
 // found in its first (entropy crops there as attention). Stage::render errors.
 Result<VipsImagePtr> frame(VipsImage* base, Size target, Fit fit, Crop crop = Crop::centre);
 
+// The number of frames stacked in an image: height / page-height, 1 without page-height.
+int frame_count(VipsImage* image);
+
 // The first frame of an animation (its frames stacked, page-height set); a still image as is.
 Result<VipsImagePtr> first_frame(VipsImage* image);
 

@@ -21,20 +21,8 @@ using test::kRed;
 using test::kWhite;
 using test::near;
 using test::pixel;
-
-SourceInfo validated(const std::string& bytes) {
-    Result<SourceInfo> info = validate_source(bytes, Limits{});
-    EXPECT_TRUE(info.ok()) << (info.ok() ? "" : info.error().reason);
-    return info.ok() ? *info : SourceInfo{};
-}
-
-std::vector<Rendered> rendered(const std::string& bytes, const Profile& profile) {
-    const SourceInfo info = validated(bytes);
-    EXPECT_TRUE(check_frames(info, profile).ok());
-    Result<RenderResult> r = render(bytes, info, profile);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
-    return r.ok() ? r->outputs : std::vector<Rendered>{};
-}
+using test::rendered;
+using test::validated;
 
 Variant variant(const char* name, int w, int h, Fit fit, std::vector<OutputFormat> outputs,
                 Crop crop = Crop::centre) {

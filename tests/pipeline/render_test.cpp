@@ -16,18 +16,8 @@ using test::kRed;
 using test::kWhite;
 using test::near;
 using test::pixel;
-
-SourceInfo validated(const std::string& bytes) {
-    Result<SourceInfo> info = validate_source(bytes, Limits{});
-    EXPECT_TRUE(info.ok()) << (info.ok() ? "" : info.error().reason);
-    return info.ok() ? *info : SourceInfo{};
-}
-
-std::vector<Rendered> rendered(const std::string& bytes, const Profile& profile) {
-    Result<RenderResult> r = render(bytes, validated(bytes), profile);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
-    return r.ok() ? r->outputs : std::vector<Rendered>{};
-}
+using test::rendered;
+using test::validated;
 
 Error render_error(const std::string& bytes, const Profile& profile) {
     Result<RenderResult> r = render(bytes, validated(bytes), profile);

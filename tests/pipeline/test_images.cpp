@@ -258,6 +258,20 @@ std::string save(VipsImage* image, Format format) {
     return rc == 0 ? std::string(static_cast<const char*>(raw), length) : std::string();
 }
 
+SourceInfo validated(const std::string& bytes) {
+    Result<SourceInfo> info = validate_source(bytes, Limits{});
+    EXPECT_TRUE(info.ok()) << (info.ok() ? "" : info.error().reason);
+    return info.ok() ? *info : SourceInfo{};
+}
+
+std::vector<Rendered> rendered(const std::string& bytes, const Profile& profile) {
+    const SourceInfo info = validated(bytes);
+    EXPECT_TRUE(check_frames(info, profile).ok());
+    Result<RenderResult> r = render(bytes, info, profile);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
+    return r.ok() ? r->outputs : std::vector<Rendered>{};
+}
+
 VipsImagePtr load(const std::string& bytes) {
     VipsImage* image = vips_image_new_from_buffer(bytes.data(), bytes.size(), "", nullptr);
     EXPECT_NE(image, nullptr) << vips_error_buffer();

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "pipeline/profile.hpp"
+#include "pipeline/render.hpp"
 #include "pipeline/vips_handles.hpp"
 
 namespace imgspool::test {
@@ -48,6 +49,13 @@ std::string oriented_quadrants_heic(int w, int h, int orientation);
 // Encodes with the defaults of the format's saver (metadata kept); GIF and WebP keep the
 // frames of an animation.
 std::string save(VipsImage* image, Format format);
+
+// validate_source with the default limits; fails the current test if the source is refused.
+SourceInfo validated(const std::string& bytes);
+
+// The outputs render() makes of a validated source that the profile's frame limits accept;
+// fails the current test (and returns none) otherwise.
+std::vector<Rendered> rendered(const std::string& bytes, const Profile& profile);
 
 // Decodes bytes; fails the current test (and returns null) if they do not decode.
 VipsImagePtr load(const std::string& bytes);
